@@ -1,0 +1,41 @@
+"""Shared fixtures: a writable copy of the sample estate, and the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO.parent / "shared" / "samples"
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Path:
+    """A writable copy of shared/samples (read-only in CI)."""
+    dest = tmp_path / "estate"
+    shutil.copytree(SAMPLES, dest)
+    for p in [dest, *dest.rglob("*")]:
+        p.chmod(p.stat().st_mode | 0o200)
+    return dest
+
+
+def vigie(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the real `vigie` command line."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "vigie.cli", *args], cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"vigie {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc

@@ -1,0 +1,100 @@
+"""vigie.db: the duckdb-engine cursor fix, migrations, the writer lock, the published copy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+
+from vigie import db
+
+
+def test_each_dbapi_cursor_keeps_its_own_result(tmp_path: Path) -> None:
+    db.install_cursor_fix()
+    engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    raw = engine.raw_connection()
+    first, second = raw.cursor(), raw.cursor()
+    first.execute("SELECT 1")
+    second.execute("SELECT 2")
+    # Without the fix both cursors share one DuckDB connection and the first result is gone.
+    assert first.fetchall() == [(1,)]
+    assert second.fetchall() == [(2,)]
+    raw.close()
+
+
+def test_great_expectations_validates_a_duckdb_table_through_sqlalchemy(tmp_path: Path) -> None:
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    db.install_cursor_fix()
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE t AS SELECT i AS id, CASE WHEN i % 10 = 0 THEN NULL ELSE 'x' || i END AS s FROM range(100) r(i)")
+    context = gx.get_context(mode="ephemeral")
+    asset = context.data_sources.add_sql("w", connection_string=f"duckdb:///{path}").add_table_asset("t", table_name="t")
+    batch = asset.add_batch_definition_whole_table("all").get_batch()
+    suite = gx.ExpectationSuite("s", expectations=[
+        gxe.ExpectColumnValuesToNotBeNull(column="s"),
+        # GX reads {n} as a placeholder in this SQL: braces are doubled.
+        gxe.UnexpectedRowsExpectation(unexpected_rows_query="SELECT * FROM {batch} WHERE NOT regexp_matches(s, '^x[0-9]{{1,2}}$')"),
+    ])
+    results = batch.validate(suite).results
+    assert results[0].result["unexpected_count"] == 10
+    assert results[1].success and results[1].result["observed_value"] == 0
+
+
+def test_migrations_apply_once_in_order(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "m.duckdb"))
+    applied = db.migrate(con)
+    assert applied == sorted(applied) and applied[0].startswith("001_")
+    assert db.migrate(con) == []
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE schema_name = 'oversight'").fetchall()}
+    assert {"batches", "quarantine", "duplicates", "vms_recordings"} <= views
+
+
+def test_a_second_writer_is_refused_while_the_first_writes(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from vigie import db
+        with db.writer(Path({str(warehouse)!r})) as con:
+            print("holding", flush=True)
+            sys.stdin.readline()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(db.WarehouseLocked):
+            with db.writer(warehouse, wait_s=0.5):
+                pass
+    finally:
+        holder.communicate("go\n", timeout=60)
+    with db.writer(warehouse) as con:  # free again
+        assert con.execute("SELECT count(*) FROM batches").fetchone() == (0,)
+
+
+def test_readers_query_the_published_copy_while_a_load_writes(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    with db.writer(warehouse) as con:
+        con.execute("INSERT INTO batches (batch_id, source, kind, started_at, status) VALUES (1, 's', 'k', now(), 'loaded')")
+    reader = db.reader(warehouse)
+    with db.writer(warehouse) as con:
+        con.execute("INSERT INTO batches (batch_id, source, kind, started_at, status) VALUES (2, 's', 'k', now(), 'loaded')")
+        # Mid-load, another process can open and query the warehouse.
+        out = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+            from pathlib import Path
+            from vigie import db
+            print(db.reader(Path({str(warehouse)!r})).execute("SELECT count(*) FROM oversight.batches").fetchone()[0])
+        """)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "1"
+        assert reader.execute("SELECT count(*) FROM oversight.batches").fetchone() == (1,)
+    # The reader's open file is unchanged; once closed, a new reader sees the load.
+    assert reader.execute("SELECT count(*) FROM oversight.batches").fetchone() == (1,)
+    reader.close()
+    assert db.reader(warehouse).execute("SELECT count(*) FROM oversight.batches").fetchone() == (2,)

@@ -1,0 +1,65 @@
+"""vigie.staging: every line of every file, at its exact line number, bad ones included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from vigie import db
+from vigie.staging import load_lines
+
+
+def _lines(tmp_path: Path, files: dict[str, bytes]) -> list[tuple]:
+    con = duckdb.connect()
+    paths = []
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+        paths.append((name, tmp_path / name))
+    load_lines(con, "lines", paths)
+    return con.execute("SELECT file, line, text, error FROM lines ORDER BY file, line").fetchall()
+
+
+def test_bad_lines_keep_their_place_and_good_lines_their_number(tmp_path: Path) -> None:
+    rows = _lines(tmp_path, {
+        "a.csv": b'h1,h2\n1,x\n\n2,"y,z"\n3\xff,w\n\xfe4,v\n5,u\n',
+        "b.csv": b"h\n\xff\nok\n",
+    })
+    assert rows == [
+        ("a.csv", 1, "h1,h2", None), ("a.csv", 2, "1,x", None), ("a.csv", 3, None, None),
+        ("a.csv", 4, '2,"y,z"', None), ("a.csv", 5, "3?,w", "invalid UTF-8"),
+        ("a.csv", 6, "?4,v", "invalid UTF-8"), ("a.csv", 7, "5,u", None),
+        ("b.csv", 1, "h", None), ("b.csv", 2, "?", "invalid UTF-8"), ("b.csv", 3, "ok", None),
+    ]
+
+
+def test_a_control_character_is_an_error_not_a_split(tmp_path: Path) -> None:
+    rows = _lines(tmp_path, {"c.jsonl": b'{"a": 1}\n{"a":\x01 2}\n{"a": 3}\n'})
+    assert [(r[1], r[3]) for r in rows] == [(1, None), (2, "line holds a control character (0x01)"), (3, None)]
+
+
+def test_many_lines_are_numbered_in_order(tmp_path: Path) -> None:
+    body = b"".join(b"%d\n" % i for i in range(1, 50001))
+    body = body.replace(b"\n25000\n", b"\n25\xff000\n")
+    rows = _lines(tmp_path, {"big.csv": body})
+    assert len(rows) == 50000
+    assert all(r[1] == int(r[2]) for r in rows if r[3] is None)
+    assert [r[1] for r in rows if r[3]] == [25000]
+
+
+def test_csv_fields_split_in_sql_keep_empty_and_quoted_fields(tmp_path: Path) -> None:
+    from vigie.sources.csv_lines import csv_staging
+
+    con = duckdb.connect()
+    db.migrate(con)
+    (tmp_path / "r.csv").write_text('a,b,c\n1,,3\n",",x,"q""z"\n,,\n1,2\n')
+    (tmp_path / "bad.csv").write_text("x,y,z\n1,2,3\n")
+    load_lines(con, "lines", [("r.csv", tmp_path / "r.csv"), ("bad.csv", tmp_path / "bad.csv")])
+    rows = con.execute(f"SELECT file, line, parse_error, a, b, c FROM ({csv_staging(['a', 'b', 'c'])}) ORDER BY file, line").fetchall()
+    assert rows == [
+        ("bad.csv", 2, "file header is 'x,y,z', expected 'a,b,c'", None, None, None),
+        ("r.csv", 2, None, "1", None, "3"),
+        ("r.csv", 3, None, ",", "x", 'q"z'),
+        ("r.csv", 4, None, None, None, None),
+        ("r.csv", 5, "expected 3 fields, found 2", None, None, None),
+    ]

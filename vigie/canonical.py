@@ -1,0 +1,137 @@
+"""Checked staging rows → quarantine, duplicates and canonical versions, all in SQL.
+
+Runs inside the batch's transaction. For each stream:
+
+1. rows breaking the contract go to ``quarantine`` with their reason (a malformed row
+   delivered again at the same place with the same content is a duplicate, not a second
+   quarantine entry);
+2. the others are typed and told apart, following domain.md:
+   - ``immutable`` (audit events, flight revisions, LAPI lines, track points): the first
+     delivery of a key is loaded; a later one is a duplicate, *conflicting* when its content
+     differs (it may be tampering);
+   - ``latest`` (VMS recordings and cameras, which change in place): a row is loaded as a new
+     version when it differs from the current one, otherwise it is a duplicate.
+
+Only the keys present in the batch are looked up in the canonical table, so the work grows
+with the batch, not with the warehouse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from vigie.contracts import reason_sql
+from vigie.sources.base import Stream
+
+_META = ("ord", "location", "ref", "file")  # not part of a row's content
+
+
+@dataclass
+class Counts:
+    received: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+    def __iadd__(self, other: "Counts") -> "Counts":
+        for f in ("received", "loaded", "duplicates", "quarantined"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+        return self
+
+
+def _same(cols: list[str], a: str, b: str) -> str:
+    return " AND ".join(f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" for c in cols)
+
+
+def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: str, batch_id: int) -> Counts:
+    counts = Counts()
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS SELECT *, {reason_sql(stream.suite)} AS reason FROM {staging}")
+    (counts.received,) = con.execute("SELECT count(*) FROM _checked").fetchone()
+
+    # 1. quarantine
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _bad AS
+        SELECT ord, ref, location, seq, reason, raw,
+               row_number() OVER (PARTITION BY location, raw ORDER BY ord) > 1
+               OR EXISTS (SELECT 1 FROM quarantine q WHERE q.source = $source AND q.location = c.location
+                          AND q.raw IS NOT DISTINCT FROM c.raw) AS seen
+        FROM _checked c WHERE reason IS NOT NULL
+        """,
+        {"source": source},
+    )
+    con.execute(
+        "INSERT INTO quarantine SELECT $source, $batch, $kind, ref, location, seq, reason, raw FROM _bad WHERE NOT seen ORDER BY ord",
+        {"source": source, "batch": batch_id, "kind": stream.row_kind},
+    )
+    con.execute(
+        "INSERT INTO duplicates SELECT $source, $batch, $kind, ref, location, location, false FROM _bad WHERE seen",
+        {"source": source, "batch": batch_id, "kind": stream.row_kind},
+    )
+    (counts.quarantined,) = con.execute("SELECT count(*) FROM _bad WHERE NOT seen").fetchone()
+
+    # 2. typed rows, classified
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT ord, location, ref, {stream.typed_sql} FROM _checked WHERE reason IS NULL")
+    columns = [r[0] for r in con.execute("DESCRIBE _typed").fetchall()]
+    content = [c for c in columns if c not in _META]
+    key = list(stream.key)
+    keys = ", ".join(key)
+    content_hash = f"hash({', '.join(content)})"
+    on_key = _same(key, "e", "t")
+    latest = stream.policy == "latest"
+    # immutable: the first delivery of a key wins, in the batch and against the warehouse.
+    # latest: the last delivery in the batch is the candidate, compared to the current version.
+    in_batch, in_warehouse = ("ord DESC", "e.batch_id DESC, e.ord DESC") if latest else ("ord", "e.batch_id, e.ord")
+    e_keys = ", ".join("e." + k for k in key)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _ranked AS
+        SELECT t.*, {content_hash} AS h, row_number() OVER w AS rn,
+               first_value(location) OVER w AS first_loc, first_value({content_hash}) OVER w AS first_h
+        FROM _typed t WINDOW w AS (PARTITION BY {keys} ORDER BY {in_batch})
+        """
+    )
+    prior = f"""
+        SELECT {e_keys}, e.location AS prior_loc, hash({', '.join('e.' + c for c in content)}) AS prior_h
+        FROM {stream.table} e SEMI JOIN (SELECT DISTINCT {keys} FROM _ranked) t ON {on_key}
+        WHERE e.source = $source
+        QUALIFY row_number() OVER (PARTITION BY {e_keys} ORDER BY {in_warehouse}) = 1"""
+    on_prior = _same(key, "p", "r")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _classified AS
+        WITH prior AS ({prior})
+        SELECT r.*, CASE
+                WHEN rn > 1 THEN 'duplicate'
+                WHEN p.prior_h IS NULL THEN 'load'
+                WHEN p.prior_h = r.h THEN 'duplicate'
+                WHEN {'true' if latest else 'false'} THEN 'load'
+                ELSE 'duplicate' END AS fate,
+               CASE WHEN rn > 1 THEN first_loc ELSE p.prior_loc END AS kept_loc,
+               CASE WHEN rn > 1 THEN r.h <> r.first_h
+                    WHEN {'true' if latest else 'false'} THEN false
+                    ELSE p.prior_h IS NOT NULL AND p.prior_h <> r.h END AS conflicting
+        FROM _ranked r LEFT JOIN prior p ON {on_prior}
+        """,
+        {"source": source},
+    )
+    con.execute(
+        "INSERT INTO duplicates SELECT $source, $batch, $kind, ref, location, kept_loc, conflicting "
+        "FROM _classified WHERE fate = 'duplicate' ORDER BY ord",
+        {"source": source, "batch": batch_id, "kind": stream.row_kind},
+    )
+    loaded_cols = ", ".join(c for c in columns if c not in ("ref",))
+    con.execute(
+        f"INSERT INTO {stream.table} BY NAME SELECT $source AS source, $batch AS batch_id, {loaded_cols} "
+        "FROM _classified WHERE fate = 'load' ORDER BY ord",
+        {"source": source, "batch": batch_id},
+    )
+    counts.loaded, counts.duplicates = con.execute(
+        "SELECT count(*) FILTER (fate = 'load'), count(*) FILTER (fate = 'duplicate') FROM _classified"
+    ).fetchone()
+    counts.duplicates += con.execute("SELECT count(*) FROM _bad WHERE seen").fetchone()[0]
+    for t in ("_checked", "_bad", "_typed", "_ranked", "_classified"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    return counts

@@ -1,0 +1,137 @@
+"""The `vigie` command: the same pipeline as the DAGs, without a scheduler.
+
+Exit codes (interface.md): 0 the pipeline worked, whatever it found; 2 usage or
+configuration error; 1 the pipeline failed (a source unreachable, the warehouse locked).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from vigie.config import ConfigError, load_settings, parse_instant
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="vigie.yml (else $VIGIE_CONFIG, else ./vigie.yml)")]
+
+
+class Format(str, Enum):
+    csv = "csv"
+    json = "json"
+    table = "table"
+
+
+def _settings(config: Path | None):  # noqa: ANN202
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _instant(option: str, value: str | None, tz: str):  # noqa: ANN202
+    if value is None:
+        return None
+    try:
+        return parse_instant(value, tz)
+    except ValueError as exc:
+        err.print(f"[red]usage error:[/] {option}: {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def emit(columns: list[str], rows, fmt: Format, title: str) -> None:  # noqa: ANN001
+    """Write rows (an iterable of tuples) to stdout as CSV, JSON or a table."""
+    if fmt is Format.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(("" if v is None else v for v in r) for r in rows)
+    elif fmt is Format.json:
+        json.dump([dict(zip(columns, r)) for r in rows], sys.stdout, ensure_ascii=False, indent=1, default=str)
+        sys.stdout.write("\n")
+    else:
+        from rich.table import Table
+
+        table = Table(title=title)
+        for c in columns:
+            table.add_column(c)
+        for r in rows:
+            table.add_row(*("" if v is None else str(v) for v in r))
+        Console().print(table)
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="evaluate as of this instant (ISO-8601 with offset)")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", help="only this source (repeatable)")] = None,
+    no_validate: Annotated[bool, typer.Option("--no-gx", help="skip the Great Expectations report (quarantine still applies)")] = False,
+    wait: Annotated[float, typer.Option("--wait", help="seconds to wait for another load to finish")] = 0.0,
+) -> None:
+    """Pull every source (or those named), check, load into the warehouse."""
+    from vigie import db, pipeline
+    from vigie.report import print_run
+
+    settings = _settings(config)
+    _instant("--as-of", as_of, settings.timezone)
+    try:
+        settings.select(source or [])
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    console = Console(stderr=True)
+    try:
+        with console.status("starting") as status:
+            report = pipeline.run(
+                settings, source or [], validate=not no_validate, wait_s=wait,
+                progress=lambda name, step: status.update(f"{name}: {step}"),
+            )
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except db.WarehouseLocked as exc:
+        err.print(f"[red]failed:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    print_run(report, Console())
+    if report.failed:
+        names = ", ".join(s.source for s in report.failed)
+        err.print(f"[red]failed:[/] could not load {names}", highlight=False)
+        for s in report.failed:
+            err.print(f"  {s.error.splitlines()[0]}", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def quarantine(
+    config: ConfigOpt = None,
+    format: Annotated[Format, typer.Option("--format")] = Format.csv,
+) -> None:
+    """Every quarantined row, with its reason."""
+    from vigie import db
+
+    settings = _settings(config)
+    try:
+        con = db.reader(settings.warehouse)
+    except FileNotFoundError as exc:
+        err.print(f"[red]failed:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    rows = con.execute(
+        "SELECT source, kind, ref, location, reason FROM oversight.quarantine ORDER BY source, location"
+    ).fetchall()
+    emit(["source", "kind", "ref", "location", "reason"], rows, format, "Quarantine")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,459 @@
+"""vigie.yml -> typed, validated settings (interface.md, "Configuration").
+
+Everything that can be checked before pulling is checked here, so that a bad deployment
+fails once, with one line naming the file, the source and the key, and never half-way
+through a run.
+"""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Mapping
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import (
+    BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
+    ValidationInfo, field_validator, model_validator,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+__all__ = [
+    "ConfigError", "VmsSqlSource", "BodycamApiSource", "DroneFilesSource", "LapiFilesSource",
+    "Source", "KINDS", "SmtpSettings", "WebhookSettings", "Recipients", "AlertsSettings",
+    "Settings", "find_config", "load_settings", "parse_instant",
+]
+
+
+class ConfigError(Exception):
+    """One clear message naming the file, the source (when there is one) and the key."""
+
+
+def _line(file: str, text: str, source: str | None = None, key: str | None = None) -> str:
+    where = [file] + ([source] if source else []) + ([f"key '{key}'"] if key else [])
+    return ": ".join(where + [text])
+
+
+# --- reusable field types -------------------------------------------------------------------
+
+def _blank_to_none(v: Any) -> Any:
+    # domain.md: an empty string counts as missing.
+    return None if isinstance(v, str) and not v.strip() else v
+
+
+def _non_empty(v: Any) -> Any:
+    # Path("") would silently mean "the config folder".
+    if v is None or (isinstance(v, str) and not v.strip()):
+        raise ValueError("must not be empty")
+    return v
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _env_name(v: Any) -> Any:
+    # Catches a secret pasted where its variable's name belongs; the value is not echoed.
+    if isinstance(v, str) and not _ENV_NAME.match(v):
+        raise ValueError("must be the name of an environment variable (letters, digits, _), "
+                         "not the secret itself")
+    return v
+
+
+OptStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
+EnvName = Annotated[str | None, BeforeValidator(_env_name), BeforeValidator(_blank_to_none)]
+ReqPath = Annotated[Path, BeforeValidator(_non_empty)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# --- sources --------------------------------------------------------------------------------
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _SourceBase(_Strict):
+    name: str
+    holder: OptStr = None  # domain.md, "Holders": the fallback service answerable
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, v: str) -> str:
+        # Names end up in finding subjects (`<source>:n-n`) and file names: keep them plain.
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r} is not a valid source name (letters, digits, '_', '.', '-',"
+                             " starting with a letter or digit)")
+        return v
+
+
+class VmsSqlSource(_SourceBase):
+    kind: Literal["vms_sql"]
+    url: OptStr = None  # any SQLAlchemy URL; a relative sqlite path is made absolute
+    conn_id: OptStr = None  # an Airflow connection, resolved by the puller
+    lookback_minutes: int = Field(60, ge=0)
+    chunk_rows: int = Field(50_000, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _parse_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                make_url(v)
+            except ArgumentError:
+                # The URL is not echoed: it may carry a password.
+                raise ValueError("not a valid SQLAlchemy URL (dialect+driver://user@host/db)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_target(self) -> VmsSqlSource:
+        if (self.url is None) == (self.conn_id is None):
+            raise ValueError("give exactly one of key 'url' or key 'conn_id'")
+        return self
+
+
+class BodycamApiSource(_SourceBase):
+    kind: Literal["bodycam_api"]
+    base_url: OptStr = None
+    token_env: EnvName = None
+    conn_id: OptStr = None
+    page_size: int = Field(1000, ge=1, le=1000)  # the platform serves at most 1000
+    timeout_s: float = Field(30, gt=0)
+    max_retries: int = Field(5, ge=0)
+    max_backoff_s: float = Field(60, ge=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f"{v!r} does not start with http:// or https://")
+        return v.rstrip("/") if v else v  # pullers append "/v1/..."
+
+    @model_validator(mode="after")
+    def _reachable(self) -> BodycamApiSource:
+        if self.conn_id is None:
+            missing = [k for k in ("base_url", "token_env") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"key '{missing[0]}' is missing (or give key 'conn_id')")
+        return self
+
+
+class DroneFilesSource(_SourceBase):
+    kind: Literal["drone_files"]
+    path: ReqPath
+
+
+class LapiFilesSource(_SourceBase):
+    kind: Literal["lapi_files"]
+    path: ReqPath
+
+
+KINDS: dict[str, type[_SourceBase]] = {
+    "vms_sql": VmsSqlSource, "bodycam_api": BodycamApiSource,
+    "drone_files": DroneFilesSource, "lapi_files": LapiFilesSource,
+}
+Source = Annotated[
+    Union[VmsSqlSource, BodycamApiSource, DroneFilesSource, LapiFilesSource],
+    Field(discriminator="kind"),
+]
+
+
+# --- alerts ---------------------------------------------------------------------------------
+
+class SmtpSettings(_Strict):
+    host: str
+    port: int = Field(25, ge=1, le=65535)
+    sender: str
+    starttls: bool = False
+    user_env: EnvName = None
+    password_env: EnvName = None
+
+
+class WebhookSettings(_Strict):
+    url: str
+    secret_env: EnvName = None
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"{v!r} does not start with http:// or https://")
+        return v
+
+
+class Recipients(_Strict):
+    email: list[str] = []
+    webhook: bool = False
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v  # `email: a@b` is a natural shorthand
+
+    @field_validator("email")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for a in v:
+            if "@" not in a.strip("@"):
+                raise ValueError(f"{a!r} is not an e-mail address")
+        return v
+
+
+class AlertsSettings(_Strict):
+    since: date | None = None  # older data is reported, not alerted
+    escalate_after_days: int = Field(7, ge=0)
+    smtp: SmtpSettings | None = None
+    webhook: WebhookSettings | None = None
+    control_body: Recipients | None = None
+    holders: dict[str, Recipients] = {}
+
+    @model_validator(mode="after")
+    def _channels_exist(self) -> AlertsSettings:
+        # A recipient with no channel to reach it would be an alert silently lost.
+        everyone = [self.control_body] if self.control_body else []
+        everyone += self.holders.values()
+        if self.smtp is None and any(r.email for r in everyone):
+            raise ValueError("e-mail recipients are listed but there is no 'smtp' block")
+        if self.webhook is None and any(r.webhook for r in everyone):
+            raise ValueError("webhook: true is set but there is no 'webhook' block")
+        return self
+
+
+# --- settings -------------------------------------------------------------------------------
+
+# `register` is the spec's key name; it shadows ABCMeta.register on the class. Field()
+# below keeps pydantic from taking that method as the default; the warning is then noise.
+warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
+
+
+class Settings(_Strict):
+    config_path: Path
+    base_dir: Path  # relative paths in the file resolve against this folder
+    warehouse: ReqPath
+    timezone: str = "Europe/Paris"
+    grace_hours: float = Field(24, ge=0)
+    register: ReqPath = Field()
+    perimeter_tolerance_m: float = Field(50, ge=0)
+    sources: list[Source]
+    alerts: AlertsSettings | None = None
+
+    _label: str = PrivateAttr("")  # the file as the user named it, for messages
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (LookupError, ValueError, OSError):
+            raise ValueError(f"{v!r} is not a time zone (IANA name, e.g. Europe/Paris)")
+        return v
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @model_validator(mode="after")
+    def _resolve_and_check(self, info: ValidationInfo) -> Settings:
+        # Filesystem checks live here, not in the source models, because they need base_dir.
+        # ConfigError is not a ValueError, so pydantic lets it through untouched.
+        self._label = (info.context or {}).get("file") or str(self.config_path)
+
+        def fail(text: str, src: _SourceBase | None = None, key: str | None = None):
+            label = f"source '{src.name}' ({src.kind})" if src else None
+            raise ConfigError(_line(self._label, text, label, key))
+
+        self.config_path = self.config_path.expanduser().resolve()
+        self.base_dir = self.base_dir.expanduser().resolve()
+        self.register = self._abs(self.register)
+        if not self.register.is_file():
+            fail(f"file {self.register} does not exist" if not self.register.exists()
+                 else f"{self.register} is not a file", key="register")
+        self.warehouse = self._abs(self.warehouse)
+        if self.warehouse.is_dir():  # its parent is created by the loader, not here
+            fail(f"{self.warehouse} is a folder, not a DuckDB file", key="warehouse")
+
+        seen: set[str] = set()
+        for s in self.sources:
+            if s.name in seen:
+                fail("another source already has this name", s, "name")
+            seen.add(s.name)
+            if isinstance(s, VmsSqlSource) and s.url is not None:
+                url = make_url(s.url)
+                if url.get_backend_name() == "sqlite":
+                    db = url.database
+                    if not db or db == ":memory:" or db.startswith("file:"):
+                        fail("a sqlite URL must name a database file "
+                             "(in-memory and file: URIs are refused)", s, "url")
+                    file = self._abs(Path(db))
+                    if not file.is_file():
+                        # connecting would create an empty database and report nothing
+                        fail(f"database file {file} does not exist", s, "url")
+                    s.url = url.set(database=str(file)).render_as_string(hide_password=False)
+            elif isinstance(s, (DroneFilesSource, LapiFilesSource)):
+                s.path = self._abs(s.path)
+                if not s.path.is_dir():
+                    fail(f"folder {s.path} does not exist" if not s.path.exists()
+                         else f"{s.path} is not a folder", s, "path")
+        return self
+
+    def _abs(self, p: Path) -> Path:
+        return (self.base_dir / p.expanduser()).resolve()
+
+    def source(self, name: str) -> Source:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise ConfigError(self._unknown([name]))
+
+    def select(self, names: list[str]) -> list[Source]:
+        """The sources named (all when none is), in configuration order."""
+        if not names:
+            return list(self.sources)
+        known = {s.name for s in self.sources}
+        unknown = [n for n in dict.fromkeys(names) if n not in known]
+        if unknown:
+            raise ConfigError(self._unknown(unknown))
+        return [s for s in self.sources if s.name in names]
+
+    def _unknown(self, names: list[str]) -> str:
+        known = ", ".join(s.name for s in self.sources) or "none"
+        what = ", ".join(f"'{n}'" for n in names)
+        return _line(self._label or str(self.config_path),
+                     f"unknown source {what} (configured: {known})")
+
+
+# --- loading --------------------------------------------------------------------------------
+
+def find_config(explicit: str | Path | None, env: Mapping[str, str] = os.environ) -> Path:
+    """--config, else VIGIE_CONFIG, else ./vigie.yml (interface.md)."""
+    if explicit:
+        path, how = Path(explicit), "--config"
+    elif env.get("VIGIE_CONFIG"):
+        path, how = Path(env["VIGIE_CONFIG"]), "VIGIE_CONFIG"
+    else:
+        path, how = Path("vigie.yml"), "the default ./vigie.yml"
+    path = path.expanduser()
+    if not path.is_file():
+        problem = "is a folder" if path.is_dir() else "not found"
+        raise ConfigError(f"{path}: configuration file {problem} (from {how})")
+    return path
+
+
+class _Loader(yaml.SafeLoader):
+    """safe_load, but a key given twice is an error: YAML would silently keep the last."""
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: list[Any] = []
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *anchor` may legitimately be overridden
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is given twice", key_node.start_mark)
+        seen.append(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def load_settings(path: str | Path | None = None,
+                  env: Mapping[str, str] = os.environ) -> Settings:
+    config = find_config(path, env)
+    file = str(config)
+    try:
+        raw = yaml.load(config.read_text(encoding="utf-8"), Loader=_Loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise ConfigError(f"{file}: {where}not valid YAML: {getattr(e, 'problem', None) or e}")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{file}: cannot be read: {e}")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected a mapping of keys (warehouse, register, sources...)")
+    for reserved in ("config_path", "base_dir"):  # set by Vigie, not by the file
+        if reserved in raw:
+            raise ConfigError(_line(file, "unknown key", key=reserved))
+    data = {**raw, "config_path": config, "base_dir": config.resolve().parent}
+    try:
+        return Settings.model_validate(data, context={"file": file})
+    except ValidationError as e:
+        raise ConfigError(_explain(e, file, raw)) from None
+
+
+def _explain(exc: ValidationError, file: str, raw: dict) -> str:
+    """The first pydantic error as one line naming the source and the key."""
+    errors = exc.errors(include_url=False)
+    err, loc = errors[0], errors[0]["loc"]
+    source, keys = None, loc
+    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
+        entries = raw.get("sources")
+        entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else {}
+        entry = entry if isinstance(entry, dict) else {}
+        name, kind = entry.get("name"), entry.get("kind")
+        source = f"source '{name}'" if isinstance(name, str) and name else f"source #{loc[1] + 1}"
+        if isinstance(kind, str) and kind in KINDS:
+            source += f" ({kind})"
+        keys = loc[3:] if len(loc) > 2 and loc[2] in KINDS else loc[2:]  # drop the union tag
+    key = ".".join(map(str, keys)) or None
+
+    kinds = ", ".join(KINDS)
+    kind_ = err["type"]
+    if kind_ == "extra_forbidden":
+        # Name every unknown key of that block at once: typos often come in pairs.
+        extra = [str(e["loc"][-1]) for e in errors
+                 if e["type"] == "extra_forbidden" and e["loc"][:-1] == loc[:-1]]
+        if len(extra) > 1:
+            key = None
+            text = "unknown keys " + ", ".join(f"'{k}'" for k in extra)
+        else:
+            text = "unknown key"
+    elif kind_ == "missing":
+        text = "required key is missing"
+    elif kind_ == "union_tag_invalid":
+        key, text = "kind", f"unknown kind {err['ctx']['tag']!r} (known kinds: {kinds})"
+    elif kind_ == "union_tag_not_found":
+        key, text = "kind", f"required key is missing (known kinds: {kinds})"
+    elif kind_ in ("model_type", "model_attributes_type", "dict_type"):
+        text = "expected a mapping of keys"
+    elif kind_ == "value_error":
+        text = str(err["ctx"]["error"])
+    else:
+        msg = err["msg"]
+        text = f"{msg[0].lower()}{msg[1:]} (got {err['input']!r})"
+    return _line(file, text, source, key)
+
+
+# --- instants on the command line -----------------------------------------------------------
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_instant(text: str, tz: str) -> datetime:
+    """--as-of / --known-at: ISO-8601 with an offset or Z, or a date meaning its local midnight.
+
+    Returned in UTC. A naive date-time is refused: guessing its zone would shift deadlines.
+    """
+    s = text.strip()
+    if _DATE_ONLY.match(s):
+        try:
+            d = date.fromisoformat(s)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date") from None
+        # fold=0: a non-existent midnight moves forward by the gap (domain.md)
+        return datetime.combine(d, time(0), tzinfo=ZoneInfo(tz)).astimezone(timezone.utc)
+    try:
+        at = datetime.fromisoformat(s)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO-8601 instant "
+                         "(e.g. 2026-03-01T10:00:00+01:00 or 2026-03-01)") from None
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{text!r} has no UTC offset: add Z or one like +01:00")
+    return at.astimezone(timezone.utc)

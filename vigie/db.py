@@ -1,0 +1,158 @@
+"""The one place that opens DuckDB.
+
+DuckDB admits one writing process per file, and a read-write process also locks readers out.
+So the warehouse is two files:
+
+- the *writer file* (``<warehouse>.writer``) is opened by one process at a time, under an
+  exclusive ``flock`` on ``<warehouse>.lock``; the Airflow pool of one slot is the first
+  guard, this lock is the one that holds everywhere (CLI, backfills, tests);
+- the *published file* (the ``warehouse:`` path of vigie.yml) is what inspectors, ``vigie
+  findings`` and reports open, read-only. After each successful load the writer checkpoints
+  and atomically replaces it with a fresh copy, so a reader's open file is never modified
+  under it and a load can never make an inspector's query fail.
+
+It is also where duckdb-engine's shared-cursor trap is fixed (see `install_cursor_fix`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "warehouse"
+
+
+class WarehouseLocked(RuntimeError):
+    """Another process is writing the warehouse."""
+
+
+def writer_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".writer")
+
+
+def lock_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".lock")
+
+
+def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    # All instants are stored and compared in UTC; local time only in calendar arithmetic.
+    con.execute("SET TimeZone = 'UTC'")
+
+
+@contextmanager
+def writer(warehouse: Path, wait_s: float = 0.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the writer file under the exclusive lock, migrated, and publish it on success.
+
+    ``wait_s`` is how long to wait for another writer before giving up with WarehouseLocked.
+    """
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path(warehouse), "a+") as lock:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WarehouseLocked(f"warehouse {warehouse} is locked by another load") from None
+                time.sleep(0.2)
+        con = duckdb.connect(str(writer_path(warehouse)), config=_engine_config())
+        try:
+            _configure(con)
+            migrate(con)
+            yield con
+            publish(con, warehouse)
+        finally:
+            con.close()
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _engine_config() -> dict:
+    """The connection config duckdb-engine uses, so Great Expectations (through SQLAlchemy)
+    can share the writer's in-process database: DuckDB refuses a second connection to the
+    same file with a different configuration."""
+    import duckdb_engine
+    import sqlalchemy
+
+    return {"custom_user_agent": f"duckdb_engine/{duckdb_engine.__version__}(sqlalchemy/{sqlalchemy.__version__})"}
+
+
+def publish(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
+    """Replace the published file with a consistent copy of the writer file."""
+    con.execute("CHECKPOINT")
+    tmp = warehouse.with_name(f".{warehouse.name}.{os.getpid()}.tmp")
+    shutil.copyfile(writer_path(warehouse), tmp)
+    os.replace(tmp, warehouse)  # atomic: readers see the old file or the new one, never half
+
+
+def reader(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection on the published file.
+
+    It reads the copy that was published when it opened, however many loads land meanwhile.
+    Close it when done: DuckDB shares one instance per path within a process, so an open
+    connection also pins that copy for the next ones opened in the same process.
+    """
+    if not warehouse.exists():
+        raise FileNotFoundError(f"warehouse {warehouse} does not exist yet: run `vigie run` first")
+    con = duckdb.connect(str(warehouse), read_only=True)
+    _configure(con)
+    return con
+
+
+def migrate(con: duckdb.DuckDBPyConnection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply the ordered migrations of ``warehouse/`` not applied yet; return their names."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+        " applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)"
+    )
+    done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for path in sorted(directory.glob("[0-9][0-9][0-9]_*.sql")):
+        version = int(path.name[:3])
+        if version in done:
+            continue
+        con.execute("BEGIN")
+        try:
+            con.execute(path.read_text())
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, path.name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(path.name)
+    return applied
+
+
+def next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The next batch id. Safe because one process writes at a time (the writer lock); a
+    DuckDB sequence is not, as its use in a read-only statement is not logged."""
+    return con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches").fetchone()[0]
+
+
+def install_cursor_fix() -> None:
+    """Give each DBAPI cursor of duckdb-engine its own DuckDB cursor.
+
+    duckdb-engine 0.17 hands every SQLAlchemy cursor the same DuckDB connection, so when
+    Great Expectations runs a second query before fetching the first one's rows, the first
+    result is lost and every expectation fails with ``list index out of range``.
+    ``connection.cursor()`` in DuckDB is a new connection on the same database, with its own
+    result set. Idempotent; tested in tests/test_db.py.
+    """
+    import duckdb_engine
+
+    if getattr(duckdb_engine.ConnectionWrapper.cursor, "_vigie_fix", False):
+        return
+
+    def cursor(self):  # type: ignore[no-untyped-def]
+        return duckdb_engine.CursorWrapper(self._ConnectionWrapper__c.cursor(), self)
+
+    cursor._vigie_fix = True  # type: ignore[attr-defined]
+    duckdb_engine.ConnectionWrapper.cursor = cursor

@@ -1,0 +1,185 @@
+"""Pull → land → stage → contract check → canonical, one source at a time.
+
+Per source, one batch:
+
+1. the batch row is written and committed before anything can fail;
+2. the connector lands the new raw files; their hashes and sizes are recorded;
+3. each stream's lines are staged into text columns (``staging_*`` tables);
+4. Great Expectations validates the staging tables (results and Data Docs);
+5. in one transaction: quarantine, duplicates, canonical versions, the batch's counts and
+   the source's new cursor. If anything fails, nothing of it is kept and the cursor stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from vigie import contracts, db
+from vigie.canonical import Counts, merge
+from vigie.register import load_register
+from vigie.sources import CONNECTORS, SourceError
+from vigie.staging import load_lines
+
+
+@dataclass
+class SourceReport:
+    source: str
+    kind: str
+    batch_id: int | None = None
+    counts: Counts = field(default_factory=Counts)
+    error: str | None = None
+    contract: dict = field(default_factory=dict)  # suite → GX outcome
+
+
+@dataclass
+class RunReport:
+    sources: list[SourceReport] = field(default_factory=list)
+    register_batch: int | None = None
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.error]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def landing_root(settings) -> Path:  # noqa: ANN001
+    return settings.warehouse.parent / "landing"
+
+
+def gx_root(settings) -> Path:  # noqa: ANN001
+    return settings.warehouse.parent / "gx"
+
+
+def run(settings, names: list[str] | None = None, *, validate: bool = True,  # noqa: ANN001
+        progress: Callable[[str, str], None] | None = None, wait_s: float = 0.0) -> RunReport:
+    """Pull the named sources (all when empty) into the warehouse."""
+    selected = settings.select(list(names or []))
+    report = RunReport()
+    with db.writer(settings.warehouse, wait_s=wait_s) as con:
+        report.register_batch = load_register(con, settings.register, _now())
+        for source in selected:
+            if progress:
+                progress(source.name, "pulling")
+            report.sources.append(ingest(con, settings, source, validate=validate, progress=progress))
+    return report
+
+
+def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool = True,  # noqa: ANN001
+           progress: Callable[[str, str], None] | None = None) -> SourceReport:
+    connector = CONNECTORS[source.kind](source, settings)
+    rep = SourceReport(source.name, source.kind)
+    row = con.execute("SELECT cursor FROM source_cursors WHERE source = ?", [source.name]).fetchone()
+    cursor = json.loads(row[0]) if row and row[0] else None
+    rep.batch_id = db.next_batch_id(con)
+    con.execute(
+        "INSERT INTO batches (batch_id, source, kind, started_at, status, cursor_before) VALUES (?, ?, ?, ?, 'pulling', ?)",
+        [rep.batch_id, source.name, source.kind, _now(), json.dumps(cursor)],
+    )
+    landing = landing_root(settings) / source.name / str(rep.batch_id)
+    try:
+        pulled = connector.pull(cursor, landing)
+    except SourceError as exc:
+        rep.error = f"source '{source.name}': {exc}"
+        _fail(con, rep)
+        shutil.rmtree(landing, ignore_errors=True)
+        return rep
+
+    # Landed: record the raw files before any parsing can fail.
+    digest = hashlib.sha256()
+    for f in sorted(pulled.files, key=lambda f: f.name):
+        digest.update(f"{f.name}\0{f.sha256}\n".encode())
+    con.execute("BEGIN")
+    if pulled.files:
+        con.executemany(
+            "INSERT INTO landed_files VALUES (?, ?, ?, ?, ?, ?)",
+            [[rep.batch_id, source.name, f.name, str(f.path), f.sha256, f.bytes] for f in pulled.files],
+        )
+    con.execute(
+        "UPDATE batches SET status = 'landed', sha256 = ?, raw_bytes = ?, files = ? WHERE batch_id = ?",
+        [digest.hexdigest(), sum(f.bytes for f in pulled.files), len(pulled.files), rep.batch_id],
+    )
+    con.execute("COMMIT")
+
+    try:
+        if progress:
+            progress(source.name, "checking")
+        staged = _stage(con, connector, pulled)
+        if validate and any(n for _, _, n in staged):
+            rep.contract = contracts.validate_with_gx(
+                db.writer_path(settings.warehouse),
+                {stream.suite: table for stream, table, n in staged if n},
+                gx_root(settings),
+            )
+        if progress:
+            progress(source.name, "loading")
+        con.execute("BEGIN")
+        for stream, table, _ in staged:
+            rep.counts += merge(con, stream, table, source.name, rep.batch_id)
+        for bad in pulled.unreadable:
+            con.execute(
+                "INSERT INTO quarantine VALUES (?, ?, 'file', NULL, ?, NULL, ?, NULL)",
+                [source.name, rep.batch_id, bad.name, bad.reason],
+            )
+            rep.counts.received += 1
+            rep.counts.quarantined += 1
+        c = rep.counts
+        assert c.received == c.loaded + c.duplicates + c.quarantined, f"reconciliation broken: {c}"
+        con.execute(
+            """UPDATE batches SET status = 'loaded', committed_at = ?, received = ?, loaded = ?,
+                   duplicates = ?, quarantined = ?, cursor_after = ? WHERE batch_id = ?""",
+            [_now(), c.received, c.loaded, c.duplicates, c.quarantined, json.dumps(pulled.cursor), rep.batch_id],
+        )
+        con.execute(
+            "INSERT OR REPLACE INTO source_cursors VALUES (?, ?, ?)",
+            [source.name, json.dumps(pulled.cursor), rep.batch_id],
+        )
+        con.execute("COMMIT")
+    except Exception as exc:  # the batch stays on record as failed, with why
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # no transaction was open: it failed while staging
+        rep.error = f"source '{source.name}': {type(exc).__name__}: {exc}"
+        _fail(con, rep, traceback.format_exc())
+    finally:
+        for _, table, _ in locals().get("staged", []) or []:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    return rep
+
+
+def _fail(con: duckdb.DuckDBPyConnection, rep: SourceReport, detail: str | None = None) -> None:
+    con.execute(
+        "UPDATE batches SET status = 'failed', error = ? WHERE batch_id = ?",
+        [rep.error if not detail else f"{rep.error}\n{detail}", rep.batch_id],
+    )
+
+
+def _stage(con: duckdb.DuckDBPyConnection, connector, pulled) -> list[tuple]:  # noqa: ANN001
+    """Stage each stream's landed files into ``staging_<suite>``; return (stream, table, rows)."""
+    out = []
+    for stream in connector.streams:
+        files = [(f.name, f.path) for f in pulled.files if f.stream == stream.name]
+        if not files:
+            continue
+        load_lines(con, "lines", files)
+        # In the main schema: GX's column reflection ignores schemas on DuckDB.
+        table = "staging_" + stream.suite.replace(".", "_")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT row_number() OVER (ORDER BY file, line) AS ord, * "
+            f"FROM ({stream.staging_sql})"
+        )
+        (n,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        out.append((stream, table, n))
+    return out

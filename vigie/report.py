@@ -1,0 +1,35 @@
+"""Summaries for people: the terminal table of a run, the same lines in Airflow's log."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from vigie.pipeline import RunReport
+
+
+def run_rows(report: RunReport) -> list[tuple]:
+    return [
+        (s.source, s.kind, s.counts.received, s.counts.loaded, s.counts.duplicates, s.counts.quarantined,
+         "failed" if s.error else "ok")
+        for s in report.sources
+    ]
+
+
+def print_run(report: RunReport, console: Console) -> None:
+    table = Table(title="vigie run")
+    for col in ("source", "kind", "received", "loaded", "duplicates", "quarantined", "status"):
+        table.add_column(col, justify="right" if col in ("received", "loaded", "duplicates", "quarantined") else "left")
+    for row in run_rows(report):
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+    if report.register_batch:
+        console.print(f"register of authorisations: new version landed (batch {report.register_batch})")
+
+
+def log_lines(report: RunReport) -> list[str]:
+    """The run summary as plain lines, for Airflow task logs."""
+    return [
+        f"{src}: received {r}, loaded {l}, duplicates {d}, quarantined {q} [{status}]"
+        for src, _, r, l, d, q, status in run_rows(report)
+    ]

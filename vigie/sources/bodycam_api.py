@@ -1,0 +1,135 @@
+"""bodycam_api: the evidence-management platform's audit events over HTTP (classes BWC, VEH).
+
+Each answer page is landed as one line of JSON, as received, so the raw content is kept and
+DuckDB unnests the events. The cursor is the platform's own: when ``next`` is null we stay
+on the cursor of the last page, so the next pull sees that page again and its events are
+recognised as duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import httpx
+
+from vigie.sources.base import Connector, Landed, Pull, SourceError, Stream
+
+_EVENT_FIELDS = """
+    nullif(j ->> 'id', '') AS event_id,
+    nullif(j ->> 'at', '') AS event_at,
+    nullif(j ->> '$.device.serial', '') AS device_serial, nullif(j ->> '$.device.kind', '') AS device_kind,
+    nullif(j ->> '$.actor.badge', '') AS actor_badge, nullif(j ->> '$.actor.unit', '') AS actor_unit,
+    nullif(j ->> 'action', '') AS action, nullif(j ->> 'evidence_id', '') AS evidence_id,
+    nullif(j ->> 'purpose', '') AS purpose, nullif(j ->> 'justification', '') AS justification,
+    nullif(j ->> 'procedure_ref', '') AS procedure_ref, nullif(j ->> 'recipient', '') AS recipient"""
+
+EVENTS = Stream(
+    name="events", row_kind="event", suite="bodycam_api.events", table="bodycam_events",
+    staging_sql=f"""
+        WITH pages AS (
+            SELECT file, line, CAST(json_extract(text, '$.events') AS JSON[]) AS events
+            FROM lines WHERE text IS NOT NULL AND error IS NULL),
+        events AS (
+            SELECT file, line, e.j, e.i
+            FROM pages, unnest(events, generate_series(1, len(events))) AS e(j, i))
+        SELECT file, line * 100000 + i AS line,
+               CASE WHEN json_type(j) = 'OBJECT' THEN NULL ELSE 'event is not a JSON object' END AS parse_error,
+               j::VARCHAR AS raw, j,
+               TRY_CAST(j ->> 'seq' AS BIGINT) AS seq,
+               coalesce('seq:' || TRY_CAST(j ->> 'seq' AS BIGINT), file || ':' || line || '#' || i) AS location,
+               nullif(j ->> 'id', '') AS ref,
+               {_EVENT_FIELDS}
+        FROM events
+        UNION ALL  -- a page line that could not be read at all is kept, not lost
+        SELECT file, line * 100000, error, text, NULL, NULL, file || ':' || line, NULL,
+               NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        FROM lines WHERE error IS NOT NULL""",
+    typed_sql="""event_id, seq, event_at::TIMESTAMPTZ AS event_at, device_serial, device_kind,
+                 actor_badge, actor_unit, action, evidence_id, purpose, justification,
+                 procedure_ref, recipient""",
+    key=("event_id",),
+    policy="immutable",
+)
+
+
+class BodycamApi(Connector):
+    kind = "bodycam_api"
+    streams = (EVENTS,)
+
+    def _token(self) -> str:
+        src = self.source
+        if src.conn_id:
+            from vigie.airflow_connections import connection_secret
+
+            return connection_secret(src.conn_id)
+        token = os.environ.get(src.token_env or "")
+        if not token:
+            raise SourceError(f"environment variable {src.token_env} (token_env) is not set")
+        return token
+
+    def _base_url(self) -> str:
+        if self.source.base_url:
+            return self.source.base_url
+        from vigie.airflow_connections import connection_url
+
+        return connection_url(self.source.conn_id)
+
+    def _get(self, client: httpx.Client, url: str, params: dict) -> dict:
+        """One page, honouring Retry-After on 429 and backing off on 5xx, within bounds."""
+        src = self.source
+        for attempt in range(src.max_retries + 1):
+            try:
+                resp = client.get(url, params=params)
+            except httpx.TransportError as exc:
+                if attempt == src.max_retries:
+                    raise SourceError(f"{url}: unreachable after {attempt + 1} attempts ({exc})") from exc
+                time.sleep(min(2**attempt * 0.5, src.max_backoff_s))
+                continue
+            if resp.status_code == 200:
+                try:
+                    page = resp.json()
+                except ValueError as exc:
+                    raise SourceError(f"{url}: the answer is not JSON ({exc})") from exc
+                if not isinstance(page, dict) or not isinstance(page.get("events"), list):
+                    raise SourceError(f"{url}: the answer has no 'events' list")
+                return page | {"_body": resp.content}
+            if resp.status_code == 401:
+                raise SourceError(f"{url}: 401 Unauthorized, the token was refused (check {src.token_env or src.conn_id})")
+            transient = resp.status_code == 429 or resp.status_code >= 500
+            if not transient or attempt == src.max_retries:
+                raise SourceError(f"{url}: HTTP {resp.status_code} after {attempt + 1} attempts")
+            wait = 2**attempt * 0.5
+            if resp.status_code == 429:
+                try:
+                    wait = float(resp.headers.get("Retry-After", wait))
+                except ValueError:
+                    pass
+            time.sleep(min(max(wait, 0.0), src.max_backoff_s))
+        raise AssertionError("unreachable")
+
+    def pull(self, cursor: dict | None, landing: Path) -> Pull:
+        after = (cursor or {}).get("after")
+        url = self._base_url().rstrip("/") + "/v1/audit-events"
+        headers = {"Authorization": f"Bearer {self._token()}"}
+        landing.mkdir(parents=True, exist_ok=True)
+        dest = landing / "pages.jsonl"
+        digest, size = hashlib.sha256(), 0
+        with httpx.Client(headers=headers, timeout=self.source.timeout_s) as client, open(dest, "wb") as out:
+            while True:
+                params = {"limit": self.source.page_size} | ({"after": after} if after else {})
+                page = self._get(client, url, params)
+                # JSON never holds a raw newline inside a string, so this keeps the body exact.
+                line = page["_body"].replace(b"\r", b" ").replace(b"\n", b" ") + b"\n"
+                digest.update(line)
+                size += len(line)
+                out.write(line)
+                nxt = page.get("next")
+                if not nxt:
+                    break
+                after = nxt
+        landed = Landed("events", "pages.jsonl", dest, digest.hexdigest(), size)
+        return Pull(files=[landed], cursor={"after": after})
