@@ -34,8 +34,8 @@ EVENTS = Stream(
             SELECT file, line, CAST(json_extract(text, '$.events') AS JSON[]) AS events
             FROM lines WHERE text IS NOT NULL AND error IS NULL),
         events AS (
-            SELECT file, line, e.j, e.i
-            FROM pages, unnest(events, generate_series(1, len(events))) AS e(j, i))
+            SELECT file, line, unnest(events) AS j, unnest(generate_series(1, len(events))) AS i
+            FROM pages)
         SELECT file, line * 100000 + i AS line,
                CASE WHEN json_type(j) = 'OBJECT' THEN NULL ELSE 'event is not a JSON object' END AS parse_error,
                j::VARCHAR AS raw, j,

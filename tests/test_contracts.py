@@ -1,0 +1,201 @@
+"""Each contract suite, on malformed rows of every kind: the right rows, the right reasons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from vigie import contracts, db
+from vigie.sources.bodycam_api import EVENTS
+from vigie.sources.drone_files import FLIGHTS, TRACKS
+from vigie.sources.lapi_files import QUERIES, READS
+from vigie.sources.vms_sql import AUDIT_LOG, CAMERAS, RECORDINGS
+from vigie.staging import load_lines
+
+
+def reasons(tmp_path: Path, stream, files: dict[str, str | bytes]) -> dict[str, str | None]:
+    """location → reason (None for a good row) after staging ``files`` through ``stream``."""
+    con = duckdb.connect()
+    db._configure(con)
+    db.migrate(con)
+    landed = []
+    for name, content in files.items():
+        path = tmp_path / name.replace("/", "_")
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        landed.append((name, path))
+    load_lines(con, "lines", landed)
+    return dict(con.execute(
+        f"SELECT location, {contracts.reason_sql(stream.suite)} FROM ({stream.staging_sql})"
+    ).fetchall())
+
+
+def test_every_suite_translates_to_sql() -> None:
+    for name in ("vms_sql.cameras", "vms_sql.recordings", "vms_sql.audit_log", "bodycam_api.events",
+                 "drone_files.flights", "drone_files.tracks", "lapi_files.reads", "lapi_files.queries"):
+        assert contracts.checks(name), name
+        assert contracts.load_suite(name)["name"] == name
+
+
+def test_unexpected_rows_expectations_must_state_a_reason() -> None:
+    with pytest.raises(ValueError, match="meta.reason"):
+        contracts.check_of({"type": "unexpected_rows_expectation",
+                            "kwargs": {"unexpected_rows_query": "SELECT * FROM {batch} WHERE x"}})
+    with pytest.raises(ValueError, match="no SQL translation"):
+        contracts.check_of({"type": "expect_column_mean_to_be_between", "kwargs": {"column": "x"}})
+
+
+READ_HEADER = "read_id,read_at,camera_id,plate_hash,matched,deleted_at\n"
+
+
+def test_lapi_reads(tmp_path: Path) -> None:
+    got = reasons(tmp_path, READS, {"reads_1.csv": READ_HEADER + "\n".join([
+        "r1,2026-01-01T10:00:00+01:00,C1,h,0,",                      # good, deleted_at empty
+        "r2,2026-01-01T10:00:00+01:00,C1,h,2,",                      # enum
+        "r3,2026-02-30T10:00:00+01:00,C1,h,1,",                      # impossible date
+        "r4,2026-01-01T10:00:00,C1,h,1,",                            # naive
+        ",2026-01-01T10:00:00Z,C1,h,1,",                             # missing id
+        "r6,2026-01-01T10:00:00Z,C1,h,true,2026-01-02",              # enum and a date without time
+        "r7,2026-01-01T10:00:00Z,C1,h",                              # too few fields
+        "r8,2026-01-01T10:00:00Z,C1,,0,",                            # empty plate_hash is missing
+    ]) + "\n"})
+    assert got == {
+        "reads_1.csv:2": None,
+        "reads_1.csv:3": "matched: unknown value '2'",
+        "reads_1.csv:4": "read_at: '2026-02-30T10:00:00+01:00' is not a date",
+        "reads_1.csv:5": "read_at: '2026-01-01T10:00:00' has no UTC offset",
+        "reads_1.csv:6": "read_id: missing",
+        "reads_1.csv:7": "matched: unknown value 'true'; deleted_at: '2026-01-02' is not a date",
+        "reads_1.csv:8": "expected 6 fields, found 4",
+        "reads_1.csv:9": "plate_hash: missing",
+    }
+
+
+def test_lapi_bad_header_quarantines_every_line_and_bad_bytes_only_their_line(tmp_path: Path) -> None:
+    got = reasons(tmp_path, READS, {
+        "reads_1.csv": "read_id,read_at,camera,plate_hash,matched,deleted_at\nr1,2026-01-01T10:00:00Z,C1,h,0,\nr2,2026-01-01T10:00:00Z,C1,h,0,\n",
+        "reads_2.csv": READ_HEADER.encode() + b"r1,2026-01-01T10:00:00Z,C1,\xff\xfe,0,\nr2,2026-01-01T10:00:00Z,C1,h,0,\n",
+    })
+    assert got["reads_1.csv:2"].startswith("file header is 'read_id,read_at,camera,")
+    assert got["reads_1.csv:3"] == got["reads_1.csv:2"]
+    assert got["reads_2.csv:2"] == "invalid UTF-8"
+    assert got["reads_2.csv:3"] is None
+
+
+def test_lapi_queries(tmp_path: Path) -> None:
+    got = reasons(tmp_path, QUERIES, {"queries_1.csv": "event_id,at,user,read_id,purpose,procedure_ref\n"
+                                      "q1,2026-01-01T10:00:00+01:00,,r1,,\n"
+                                      "q2,2026-01-01T10:00:00+01:00,u,,lp_theft,PV\n"
+                                      "q3,,u,r1,LP_THEFT,\n"})
+    # Purpose is an open code: a wrong one is a finding later, never a quarantine.
+    assert got == {"queries_1.csv:2": None, "queries_1.csv:3": "read_id: missing", "queries_1.csv:4": "at: missing"}
+
+
+def _flight(**over) -> str:
+    flight = {"flight_id": "FL-1", "revision": 1, "drone_id": "D", "unit": "U", "pilot": "P",
+              "authorisation_ref": None, "purpose": "dr2", "takeoff_at": "2026-03-14T15:00:00+01:00",
+              "landing_at": "2026-03-14T16:10:00+01:00", "audio_recorded": False, "facial_recognition": False,
+              "recordings": [{"recording_id": "FL-1-r1", "interior": False, "deleted_at": None}],
+              "consultations": [{"event_id": "c-1", "at": "2026-03-15T09:12:00+01:00", "by": None,
+                                 "justification": "SIGNAL_JUD", "recipient": "Parquet"}]}
+    flight.update(over)
+    return json.dumps(flight)
+
+
+def test_drone_flights(tmp_path: Path) -> None:
+    lines = [
+        _flight(),
+        _flight(revision="2"),
+        _flight(audio_recorded="no"),
+        _flight(landing_at="2026-01-17T12:44:56"),
+        _flight(recordings=[{"recording_id": "r", "interior": False, "deleted_at": "2026-13-01T00:00:00Z"}]),
+        _flight(consultations=[{"event_id": "c", "at": "2026-03-15T09:12:00+01:00", "by": "x", "justification": "JUD"}]),
+        '{"flight_id": "FL-9", "revision": ',
+        _flight(pilot=""),
+        _flight(recordings="none"),
+        "",
+    ]
+    got = reasons(tmp_path, FLIGHTS, {"flights/a.jsonl": "\n".join(lines) + "\n"})
+    assert got == {
+        "flights/a.jsonl:1": None,
+        "flights/a.jsonl:2": 'revision: "2" is not an integer',
+        "flights/a.jsonl:3": 'audio_recorded: "no" is not a boolean',
+        "flights/a.jsonl:4": "landing_at: '2026-01-17T12:44:56' has no UTC offset",
+        "flights/a.jsonl:5": "recordings[0].deleted_at: '2026-13-01T00:00:00Z' is not a date",
+        "flights/a.jsonl:6": "consultations[0].recipient: missing",
+        "flights/a.jsonl:7": "not valid JSON",
+        "flights/a.jsonl:8": "pilot: missing",
+        "flights/a.jsonl:9": "recordings: missing or not a list",
+    }
+
+
+def test_drone_tracks(tmp_path: Path) -> None:
+    got = reasons(tmp_path, TRACKS, {"tracks/FL-1.csv": "t,lat,lon,alt_m\n2026-03-14T15:00:00+01:00,45.7,4.8,37\n"
+                                     "2026-03-14T15:00:00,45.7,4.8,37\n2026-03-14T15:01:00Z,north,4.8,\n"})
+    assert got == {
+        "tracks/FL-1.csv:2": None,
+        "tracks/FL-1.csv:3": "t: '2026-03-14T15:00:00' has no UTC offset",
+        "tracks/FL-1.csv:4": "lat: 'north' is not a number; alt_m: missing",
+    }
+
+
+def _event(seq, **over) -> dict:
+    event = {"seq": seq, "id": f"e-{seq}", "at": "2026-03-01T10:04:05.120+01:00",
+             "device": {"serial": "BWC-1", "kind": "BWC"}, "actor": {"badge": None, "unit": "CSP"},
+             "action": "evidence.viewed", "evidence_id": "ev-1", "purpose": None, "justification": None,
+             "procedure_ref": None, "recipient": None}
+    event.update(over)
+    return event
+
+
+def test_bodycam_events(tmp_path: Path) -> None:
+    page = {"events": [
+        _event(1),
+        _event(2, at="2026-02-24T10:57:07.559"),
+        _event(3, action="Evidence.Viewed"),
+        _event(4, device={"serial": "X", "kind": "DASH"}),
+        _event(5, device={"serial": "X", "kind": "bwc"}),
+        _event("6"),
+        _event(7, actor={"badge": 42, "unit": "CSP"}),
+        _event(8, id=""),
+        "not an event",
+    ], "next": None}
+    got = reasons(tmp_path, EVENTS, {"pages.jsonl": json.dumps(page) + "\n"})
+    assert got == {
+        "seq:1": None,
+        "seq:2": "at: '2026-02-24T10:57:07.559' has no UTC offset",
+        "seq:3": "action: unknown value 'Evidence.Viewed'",
+        "seq:4": "device.kind: unknown value 'DASH'",
+        "seq:5": "device.kind: unknown value 'bwc'",
+        "seq:6": 'seq: "6" is not an integer',
+        "seq:7": "actor.badge: 42 is not a string",
+        "seq:8": "id: missing",
+        "pages.jsonl:1#9": "event is not a JSON object",
+    }
+
+
+def _rows(rows: list[dict]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def test_vms_tables(tmp_path: Path) -> None:
+    rec = {"recording_id": "R1", "camera_id": "C1", "started_at": "2026-01-06T09:56:26", "ended_at": "2026-01-06 11:25:45",
+           "deleted_at": None, "hold_set_at": None, "hold_ref": None, "hold_released_at": None, "updated_at": "2026-01-06T11:25:46Z"}
+    got = reasons(tmp_path, RECORDINGS, {"recordings.jsonl": _rows([
+        rec, rec | {"recording_id": "R2", "ended_at": None}, rec | {"recording_id": "R3", "deleted_at": "yesterday"}])})
+    assert got == {"recordings:R1": None, "recordings:R2": "ended_at: missing",
+                   "recordings:R3": "deleted_at: 'yesterday' is not a date"}
+
+    log = {"log_id": 1, "logged_at": "2026-01-08T09:24:35", "user_login": None, "action": "PLAYBACK", "camera_id": None,
+           "recording_id": None, "justification": None, "procedure_ref": None, "recipient": None}
+    got = reasons(tmp_path, AUDIT_LOG, {"audit_log.jsonl": _rows([
+        log, log | {"log_id": 2, "action": "Playback"}, log | {"log_id": 3, "logged_at": ""}, log | {"log_id": 4, "action": "SNAPSHOT"}])})
+    assert got == {"audit_log:1": None, "audit_log:2": "action: unknown value 'Playback'",
+                   "audit_log:3": "logged_at: missing", "audit_log:4": "action: unknown value 'SNAPSHOT'"}
+
+    got = reasons(tmp_path, CAMERAS, {"cameras.jsonl": _rows([
+        {"camera_id": "C1", "site": "S", "authorisation_ref": None, "lat": 45.7, "lon": 4.8},
+        {"camera_id": "C2", "site": "S", "authorisation_ref": "A", "lat": "n/a", "lon": 4.8}])})
+    assert got == {"cameras:C1": None, "cameras:C2": "lat: 'n/a' is not a number"}
