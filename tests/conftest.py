@@ -20,14 +20,18 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture
-def estate(tmp_path: Path) -> Path:
+def copy_samples(parent: Path) -> Path:
     """A writable copy of shared/samples (read-only in CI)."""
-    dest = tmp_path / "estate"
+    dest = parent / "estate"
     shutil.copytree(SAMPLES, dest)
     for p in [dest, *dest.rglob("*")]:
         p.chmod(p.stat().st_mode | 0o200)
     return dest
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Path:
+    return copy_samples(tmp_path)
 
 
 def vigie(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:

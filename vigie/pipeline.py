@@ -127,13 +127,19 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
         con.execute("BEGIN")
         for stream, table, _ in staged:
             rep.counts += merge(con, stream, table, source.name, rep.batch_id)
-        for bad in pulled.unreadable:
-            con.execute(
-                "INSERT INTO quarantine VALUES (?, ?, 'file', NULL, ?, NULL, ?, NULL)",
-                [source.name, rep.batch_id, bad.name, bad.reason],
-            )
+        for bad in pulled.unreadable:  # a file that cannot be read at all: one row, kind 'file'
             rep.counts.received += 1
-            rep.counts.quarantined += 1
+            known = con.execute(
+                "SELECT 1 FROM quarantine WHERE source = ? AND kind = 'file' AND location = ?", [source.name, bad.name]
+            ).fetchone()
+            if known:  # still unreadable since an earlier run
+                con.execute("INSERT INTO duplicates VALUES (?, ?, 'file', NULL, ?, ?, false)",
+                            [source.name, rep.batch_id, bad.name, bad.name])
+                rep.counts.duplicates += 1
+            else:
+                con.execute("INSERT INTO quarantine VALUES (?, ?, 'file', NULL, ?, NULL, ?, NULL)",
+                            [source.name, rep.batch_id, bad.name, bad.reason])
+                rep.counts.quarantined += 1
         c = rep.counts
         assert c.received == c.loaded + c.duplicates + c.quarantined, f"reconciliation broken: {c}"
         con.execute(

@@ -110,7 +110,7 @@ class FolderConnector(Connector):
             (p.relative_to(folder).as_posix(), stream, p)
             for stream, pattern in self.patterns.items()
             for p in folder.glob(pattern)
-            if p.is_file()
+            if not p.is_dir()  # a dangling link is kept: it is reported as unreadable, not skipped
         )
         for name, stream, path in candidates:
             try:

@@ -1,0 +1,167 @@
+"""Each connector on its own: what it lands, the cursor it returns, how it fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLES
+from vigie.config import BodycamApiSource, DroneFilesSource, LapiFilesSource, VmsSqlSource
+from vigie.simulate.bodycam_server import BodycamServer
+from vigie.sources import SourceError
+from vigie.sources.bodycam_api import BodycamApi
+from vigie.sources.drone_files import DroneFiles
+from vigie.sources.lapi_files import LapiFiles
+from vigie.sources.vms_sql import VmsSql
+
+TOKEN = "t0ken"
+
+
+def _events(path: Path, seqs: range) -> Path:
+    with open(path, "a") as f:
+        for s in seqs:
+            f.write(json.dumps({"seq": s, "id": f"e-{s}", "at": "2026-03-01T10:00:00+01:00"}) + "\n")
+    return path
+
+
+def _bodycam(url: str, **over) -> BodycamApi:
+    src = BodycamApiSource(name="bodycams", kind="bodycam_api", base_url=url, token_env="VIGIE_TEST_TOKEN",
+                           **({"page_size": 50, "max_retries": 3, "max_backoff_s": 2} | over))
+    return BodycamApi(src, settings=None)
+
+
+@pytest.fixture(autouse=True)
+def token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIGIE_TEST_TOKEN", TOKEN)
+
+
+def _landed_events(pull) -> list[int]:
+    seqs = []
+    for line in pull.files[0].path.read_text().splitlines():
+        seqs += [e["seq"] for e in json.loads(line)["events"]]
+    return seqs
+
+
+def test_bodycam_pages_through_and_resumes_from_the_last_cursor(tmp_path: Path) -> None:
+    events = _events(tmp_path / "events.jsonl", range(1, 121))
+    with BodycamServer(events, token=TOKEN) as server:
+        connector = _bodycam(server.url)
+        first = connector.pull(None, tmp_path / "b1")
+        assert _landed_events(first) == list(range(1, 121))
+        assert len(first.files[0].path.read_text().splitlines()) == 3  # pages of 50
+        # The last page said next=null: the cursor stays on it, so it is served again.
+        _events(events, range(121, 131))
+        second = connector.pull(first.cursor, tmp_path / "b2")
+        assert _landed_events(second) == list(range(101, 131))
+        assert len(first.files[0].sha256) == 64 and first.files[0].bytes == first.files[0].path.stat().st_size
+
+
+def test_bodycam_honours_retry_after_and_retries_5xx(tmp_path: Path) -> None:
+    events = _events(tmp_path / "events.jsonl", range(1, 11))
+    with BodycamServer(events, token=TOKEN, fail_429=1, retry_after_s=1, fail_5xx=2) as server:
+        started = time.monotonic()
+        pull = _bodycam(server.url).pull(None, tmp_path / "b")
+        assert time.monotonic() - started >= 1.0  # waited as Retry-After said
+        assert _landed_events(pull) == list(range(1, 11))
+        assert [status for _, status in server.requests] == [429, 503, 503, 200]
+
+
+def test_bodycam_gives_up_after_bounded_retries(tmp_path: Path) -> None:
+    events = _events(tmp_path / "events.jsonl", range(1, 3))
+    with BodycamServer(events, token=TOKEN, fail_5xx=10) as server:
+        with pytest.raises(SourceError, match="HTTP 503 after 3 attempts"):
+            _bodycam(server.url, max_retries=2, max_backoff_s=0.1).pull(None, tmp_path / "b")
+        assert len(server.requests) == 3
+
+
+def test_bodycam_wrong_token_is_a_clear_error_not_a_retry_loop(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("VIGIE_TEST_TOKEN", "wrong")
+    with BodycamServer(_events(tmp_path / "e.jsonl", range(1, 3)), token=TOKEN) as server:
+        with pytest.raises(SourceError, match="401 Unauthorized"):
+            _bodycam(server.url).pull(None, tmp_path / "b")
+        assert len(server.requests) == 1
+
+
+def test_bodycam_unreachable_and_missing_token(tmp_path: Path, monkeypatch) -> None:
+    with pytest.raises(SourceError, match="unreachable"):
+        _bodycam("http://127.0.0.1:9", max_retries=1, max_backoff_s=0.05).pull(None, tmp_path / "b")
+    monkeypatch.delenv("VIGIE_TEST_TOKEN")
+    with pytest.raises(SourceError, match="VIGIE_TEST_TOKEN"):
+        _bodycam("http://127.0.0.1:9").pull(None, tmp_path / "b")
+
+
+def test_folder_sources_land_each_new_file_once(tmp_path: Path) -> None:
+    folder = tmp_path / "lapi"
+    folder.mkdir()
+    (folder / "reads_2026-01-02.csv").write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n")
+    (folder / "queries_2026-01-02.csv").write_text("event_id,at,user,read_id,purpose,procedure_ref\n")
+    (folder / "notes.txt").write_text("not ours")
+    connector = LapiFiles(LapiFilesSource(name="lapi", kind="lapi_files", path=folder), settings=None)
+    first = connector.pull(None, tmp_path / "b1")
+    assert sorted((f.stream, f.name) for f in first.files) == [("queries", "queries_2026-01-02.csv"), ("reads", "reads_2026-01-02.csv")]
+    assert connector.pull(first.cursor, tmp_path / "b2").files == []
+    # A file arriving later, even one whose name sorts first, is landed; a touched one is not.
+    (folder / "reads_2026-01-01.csv").write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n")
+    os.utime(folder / "reads_2026-01-02.csv", ns=(1, 1))
+    third = connector.pull(first.cursor, tmp_path / "b3")
+    assert [f.name for f in third.files] == ["reads_2026-01-01.csv"]
+
+
+def test_unreadable_file_is_reported_whole(tmp_path: Path) -> None:
+    folder = tmp_path / "drones"
+    (folder / "flights").mkdir(parents=True)
+    (folder / "flights" / "2026-01.jsonl").write_text("{}\n")
+    (folder / "flights" / "2026-02.jsonl").symlink_to(folder / "gone.jsonl")  # dropped, then lost
+    connector = DroneFiles(DroneFilesSource(name="d", kind="drone_files", path=folder), settings=None)
+    pull = connector.pull(None, tmp_path / "b")
+    assert [f.name for f in pull.files] == ["flights/2026-01.jsonl"]
+    assert [u.name for u in pull.unreadable] == ["flights/2026-02.jsonl"]
+    assert pull.unreadable[0].reason.startswith("cannot read the file")
+
+
+def _vms(tmp_path: Path) -> tuple[Path, VmsSql]:
+    db_path = tmp_path / "vms.sqlite"
+    db_path.write_bytes((SAMPLES / "vms.sqlite").read_bytes())
+    return db_path, VmsSql(VmsSqlSource(name="vms", kind="vms_sql", url=f"sqlite:///{db_path}"), settings=None)
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_vms_pulls_incrementally(tmp_path: Path) -> None:
+    db_path, connector = _vms(tmp_path)
+    first = connector.pull(None, tmp_path / "b1")
+    files = {f.stream: f for f in first.files}
+    with sqlite3.connect(db_path) as con:
+        n_log, max_log = con.execute("SELECT count(*), max(log_id) FROM audit_log").fetchone()
+        n_rec = con.execute("SELECT count(*) FROM recordings").fetchone()[0]
+        n_cam = con.execute("SELECT count(*) FROM cameras").fetchone()[0]
+    assert len(_jsonl(files["audit_log"].path)) == n_log
+    assert len(_jsonl(files["recordings"].path)) == n_rec
+    assert first.cursor["audit_log_id"] == max_log
+
+    with sqlite3.connect(db_path) as con:
+        con.execute("INSERT INTO audit_log (log_id, logged_at, action) VALUES (?, '2026-04-20T10:00:00', 'LOGIN')", [max_log + 1])
+        con.execute("UPDATE recordings SET deleted_at = '2026-04-20T09:00:00', updated_at = '2026-04-20T09:00:01' "
+                    "WHERE recording_id = (SELECT min(recording_id) FROM recordings)")
+    second = connector.pull(first.cursor, tmp_path / "b2")
+    files = {f.stream: f for f in second.files}
+    assert [r["log_id"] for r in _jsonl(files["audit_log"].path)] == [max_log + 1]
+    changed = _jsonl(files["recordings"].path)
+    assert "2026-04-20T09:00:00" in [r["deleted_at"] for r in changed]
+    assert len(changed) < n_rec  # only rows within the lookback of the watermark
+    assert len(_jsonl(files["cameras"].path)) == n_cam  # cameras in full
+
+
+def test_vms_missing_table_is_a_source_error(tmp_path: Path) -> None:
+    db_path, connector = _vms(tmp_path)
+    with sqlite3.connect(db_path) as con:
+        con.execute("DROP TABLE cameras")
+    with pytest.raises(SourceError, match="cameras"):
+        connector.pull(None, tmp_path / "b")
