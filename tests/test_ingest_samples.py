@@ -80,3 +80,11 @@ def test_a_second_run_on_unchanged_sources_loads_nothing(sample_estate: Path) ->
                            [before]).fetchone() == (0, 0)
         for table, n in counts.items():
             assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == n, table
+
+
+def test_data_docs_are_built_for_the_validation_run(sample_estate: Path) -> None:
+    index = sample_estate / "var" / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert index.exists()
+    html = index.read_text()
+    for suite in ("vms_sql.audit_log", "bodycam_api.events", "drone_files.flights", "lapi_files.reads"):
+        assert suite in html
