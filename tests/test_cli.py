@@ -38,3 +38,14 @@ def test_an_unreachable_source_fails_the_run_but_not_the_others(estate: Path) ->
 def test_quarantine_before_any_run_says_so(estate: Path) -> None:
     run = vigie("quarantine", "--config", str(estate / "vigie.yml"))
     assert run.returncode == 1 and "vigie run" in run.stderr
+
+
+def test_simulate_writes_and_advances_an_estate(tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    run = vigie("simulate", "estate", str(out), "--events", "3000", "--phases", "2", check=True)
+    assert "phase 1 of 2" in run.stdout
+    assert (out / "vigie.yml").exists() and (out / "vms.sqlite").exists()
+    first = sorted(p.name for p in (out / "lapi").iterdir())
+    assert "phase 2 of 2" in vigie("simulate", "advance", str(out), check=True).stdout
+    assert set(first) < {p.name for p in (out / "lapi").iterdir()}
+    assert vigie("simulate", "advance", str(out)).returncode == 2  # nothing left

@@ -89,3 +89,27 @@ def test_known_at_reproduces_an_earlier_state_after_changes(estate_jsonl) -> Non
         assert con.execute("SELECT holder FROM oversight.authorisations WHERE authorisation_ref = ?",
                            [register[0]["authorisation_ref"]]).fetchone() == ("New holder",)
     assert after != before
+
+
+def test_a_vms_row_changed_in_place_shows_its_latest_pull(estate: Path) -> None:
+    """Valid, then broken, then fixed: the current views follow the latest pull."""
+    config = estate / "vigie.yml"
+    config.write_text("warehouse: var/w.duckdb\nregister: authorisations.json\nsources:\n"
+                      "  - {name: vms-lyon, kind: vms_sql, url: 'sqlite:///vms.sqlite'}\n")
+    settings = load_settings(config)
+    with sqlite3.connect(estate / "vms.sqlite") as con:
+        rec = con.execute("SELECT recording_id FROM recordings WHERE deleted_at IS NULL ORDER BY recording_id LIMIT 1").fetchone()[0]
+
+    def pull_with(deleted_at: str, updated_at: str) -> tuple:
+        with sqlite3.connect(estate / "vms.sqlite") as con:
+            con.execute("UPDATE recordings SET deleted_at = ?, updated_at = ? WHERE recording_id = ?", [deleted_at, updated_at, rec])
+        assert not pipeline.run(settings, validate=False).failed
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+            current = con.execute("SELECT deleted_at FROM oversight.vms_recordings WHERE recording_id = ?", [rec]).fetchall()
+            quarantined = con.execute("SELECT reason FROM oversight.quarantine WHERE location = ?", [f"recordings:{rec}"]).fetchall()
+        return current, quarantined
+
+    assert not pipeline.run(settings, validate=False).failed
+    assert pull_with("yesterday", "2026-05-01T00:00:00") == ([], [("deleted_at: 'yesterday' is not a date",)])
+    assert pull_with("2026-05-01T10:00:00", "2026-05-01T10:00:01") == (
+        [(datetime(2026, 5, 1, 10, 0, tzinfo=timezone.utc),)], [])

@@ -129,6 +129,56 @@ def quarantine(
     emit(["source", "kind", "ref", "location", "reason"], rows, format, "Quarantine")
 
 
+simulate_app = typer.Typer(no_args_is_help=True, help="Write a realistic estate, deliver it in phases, serve its body-camera API.")
+app.add_typer(simulate_app, name="simulate")
+
+
+@simulate_app.command("estate")
+def simulate_estate(
+    out: Annotated[Path, typer.Argument(help="folder to write the estate into")],
+    events: Annotated[int, typer.Option("--events", "-n", help="about how many rows, all sources together")] = 5000,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+    phases: Annotated[int, typer.Option("--phases", help="deliver in this many phases (writes phase 1)")] = 1,
+) -> None:
+    """Write an estate in the four source formats, with its register and vigie.yml."""
+    from vigie.simulate.estate import generate
+
+    info = generate(out, n_events=events, seed=seed, phases=phases)
+    typer.echo(f"estate written to {info.out_dir} (phase {info.phase} of {info.phases}), "
+                    f"as of {info.as_of}; config {info.config_path}")
+
+
+@simulate_app.command("advance")
+def simulate_advance(out: Annotated[Path, typer.Argument(help="a phased estate written by `simulate estate`")]) -> None:
+    """Deliver the next phase of a phased estate."""
+    from vigie.simulate.estate import advance
+
+    try:
+        info = advance(out)
+    except RuntimeError as exc:
+        err.print(f"[red]usage error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    typer.echo(f"{info.out_dir}: phase {info.phase} of {info.phases} delivered, as of {info.as_of}")
+
+
+@simulate_app.command("serve")
+def simulate_serve(
+    events: Annotated[Path, typer.Argument(help="body-camera events: a JSON array or JSON Lines")],
+    port: Annotated[int, typer.Option("--port")] = 8765,
+    token_env: Annotated[str, typer.Option("--token-env", help="variable holding the bearer token")] = "BODYCAM_TOKEN",
+) -> None:
+    """Serve the body-camera API on loopback until interrupted."""
+    import os
+
+    from vigie.simulate.bodycam_server import serve_forever
+
+    token = os.environ.get(token_env)
+    if not token:
+        err.print(f"[red]usage error:[/] set {token_env} to the token clients must send", highlight=False)
+        raise typer.Exit(2)
+    serve_forever(events, "127.0.0.1", port, token)
+
+
 def main() -> None:
     app()
 

@@ -13,16 +13,26 @@ CREATE MACRO authorisations_at(known_at) AS TABLE
         QUALIFY row_number() OVER (PARTITION BY a.authorisation_ref ORDER BY a.batch_id DESC) = 1)
     WHERE NOT removed;
 
--- VMS rows change in place: the latest pull wins.
+-- VMS rows change in place: the latest pull wins. When the latest pull of a row was
+-- quarantined, its current state is unknown: the row is not shown (it is in the quarantine).
+CREATE MACRO quarantined_after(src, loc, after_batch, known_at) AS EXISTS (
+    SELECT 1 FROM main.quarantine q
+    WHERE q.source = src AND q.location = loc AND q.batch_id > after_batch
+      AND q.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at)));
+
 CREATE MACRO vms_cameras_at(known_at) AS TABLE
-    SELECT c.* FROM main.vms_cameras c
-    WHERE c.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at))
-    QUALIFY row_number() OVER (PARTITION BY c.source, c.camera_id ORDER BY c.batch_id DESC, c.ord DESC) = 1;
+    SELECT * FROM (
+        SELECT c.* FROM main.vms_cameras c
+        WHERE c.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at))
+        QUALIFY row_number() OVER (PARTITION BY c.source, c.camera_id ORDER BY c.batch_id DESC, c.ord DESC) = 1) c
+    WHERE NOT quarantined_after(c.source, c.location, c.batch_id, known_at);
 
 CREATE MACRO vms_recordings_at(known_at) AS TABLE
-    SELECT r.* FROM main.vms_recordings r
-    WHERE r.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at))
-    QUALIFY row_number() OVER (PARTITION BY r.source, r.recording_id ORDER BY r.batch_id DESC, r.ord DESC) = 1;
+    SELECT * FROM (
+        SELECT r.* FROM main.vms_recordings r
+        WHERE r.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at))
+        QUALIFY row_number() OVER (PARTITION BY r.source, r.recording_id ORDER BY r.batch_id DESC, r.ord DESC) = 1) r
+    WHERE NOT quarantined_after(r.source, r.location, r.batch_id, known_at);
 
 -- Audit events are immutable: only the first delivery was loaded.
 CREATE MACRO vms_audit_log_at(known_at) AS TABLE
@@ -57,10 +67,17 @@ CREATE VIEW oversight.batches AS
            duplicates, quarantined, sha256, raw_bytes, files, error
     FROM main.batches;
 
+-- The latest word on each place: a row quarantined again (a VMS row that changed in place)
+-- shows once, and one whose later pull was loaded is no longer quarantined.
 CREATE VIEW oversight.quarantine AS
     SELECT q.source, q.kind, q.ref, q.location, q.reason, q.raw, q.batch_id, b.committed_at AS received_at
     FROM main.quarantine q JOIN main.batches b USING (batch_id)
-    WHERE b.status = 'loaded';
+    WHERE b.status = 'loaded'
+      AND NOT EXISTS (SELECT 1 FROM main.vms_recordings r
+                      WHERE r.source = q.source AND r.location = q.location AND r.batch_id > q.batch_id)
+      AND NOT EXISTS (SELECT 1 FROM main.vms_cameras c
+                      WHERE c.source = q.source AND c.location = q.location AND c.batch_id > q.batch_id)
+    QUALIFY row_number() OVER (PARTITION BY q.source, q.location ORDER BY q.batch_id DESC) = 1;
 
 CREATE VIEW oversight.duplicates AS
     SELECT d.source, d.kind, d.ref, d.location, d.first_location, d.conflicting, d.batch_id,

@@ -132,8 +132,9 @@ class BodycamServer:
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="bodycam-server",
-                                        daemon=True)
+        # a short poll interval: stop() returns quickly
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        name="bodycam-server", daemon=True)
         self._thread.start()
         return self
 
