@@ -20,6 +20,10 @@ $(STAMP): requirements.lock pyproject.toml
 test: setup
 	$(BIN)/python -m pytest -q
 
+# Simulate a small estate, serve its body-camera API on loopback, load it into var/demo/.
+demo: setup
+	$(BIN)/python -m vigie.demo
+
 # Re-resolve the lock after editing requirements.in.
 lock:
 	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes requirements.in -o requirements.lock

@@ -78,7 +78,7 @@ def run(
 ) -> None:
     """Pull every source (or those named), check, load into the warehouse."""
     from vigie import db, pipeline
-    from vigie.report import print_run
+    from vigie.report import console as make_console, print_run
 
     settings = _settings(config)
     _instant("--as-of", as_of, settings.timezone)
@@ -87,20 +87,28 @@ def run(
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    console = Console(stderr=True)
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    # One line per source on a terminal; nothing in a log, where the summary says it all.
+    bars = Progress(SpinnerColumn(finished_text="✓"), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=Console(stderr=True), disable=not sys.stderr.isatty())
+    lines: dict[str, int] = {}
+
+    def progress(name: str, step: str) -> None:
+        if name not in lines:
+            lines[name] = bars.add_task(f"{name}: {step}", total=1)
+        bars.update(lines[name], description=f"{name}: {step}", completed=1 if step.startswith("done") else 0)
+
     try:
-        with console.status("starting") as status:
-            report = pipeline.run(
-                settings, source or [], validate=not no_validate, wait_s=wait,
-                progress=lambda name, step: status.update(f"{name}: {step}"),
-            )
+        with bars:
+            report = pipeline.run(settings, source or [], validate=not no_validate, wait_s=wait, progress=progress)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     except db.WarehouseLocked as exc:
         err.print(f"[red]failed:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
-    print_run(report, Console())
+    print_run(report, make_console())
     if report.failed:
         names = ", ".join(s.source for s in report.failed)
         err.print(f"[red]failed:[/] could not load {names}", highlight=False)

@@ -72,7 +72,10 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
         for source in selected:
             if progress:
                 progress(source.name, "pulling")
-            report.sources.append(ingest(con, settings, source, validate=validate, progress=progress))
+            done = ingest(con, settings, source, validate=validate, progress=progress)
+            report.sources.append(done)
+            if progress:
+                progress(source.name, "failed" if done.error else f"done: {done.counts.received} rows received")
     return report
 
 

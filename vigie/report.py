@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
 from vigie.pipeline import RunReport
+
+
+def console(stderr: bool = False) -> Console:
+    """A console; wide enough for the summary when output goes to a file or a log."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr) if stream.isatty() else Console(stderr=stderr, width=120)
 
 
 def run_rows(report: RunReport) -> list[tuple]:
