@@ -81,7 +81,7 @@ def run(
     from vigie.report import console as make_console, print_run
 
     settings = _settings(config)
-    _instant("--as-of", as_of, settings.timezone)
+    as_of_instant = _instant("--as-of", as_of, settings.timezone)
     try:
         settings.select(source or [])
     except ConfigError as exc:
@@ -101,7 +101,8 @@ def run(
 
     try:
         with bars:
-            report = pipeline.run(settings, source or [], validate=not no_validate, wait_s=wait, progress=progress)
+            report = pipeline.run(settings, source or [], validate=not no_validate, wait_s=wait,
+                                  progress=progress, as_of=as_of_instant)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -115,6 +116,36 @@ def run(
         for s in report.failed:
             err.print(f"  {s.error.splitlines()[0]}", highlight=False)
         raise typer.Exit(1)
+
+
+@app.command()
+def findings(
+    config: ConfigOpt = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="evaluate as of this instant (default now)")] = None,
+    known_at: Annotated[Optional[str], typer.Option("--known-at", help="only what had been loaded by then (default now)")] = None,
+    format: Annotated[Format, typer.Option("--format")] = Format.csv,
+) -> None:
+    """The findings as of an instant, from what the warehouse holds."""
+    from datetime import datetime, timezone
+
+    import duckdb
+
+    from vigie import db, rules
+
+    settings = _settings(config)
+    now = datetime.now(timezone.utc)
+    as_of_instant = _instant("--as-of", as_of, settings.timezone) or now
+    known_at_instant = _instant("--known-at", known_at, settings.timezone) or now
+    try:
+        con = db.reader(settings.warehouse)
+        rows = rules.evaluate(con, settings, as_of_instant, known_at_instant)
+    except FileNotFoundError as exc:
+        err.print(f"[red]failed:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except duckdb.CatalogException:
+        err.print("[red]failed:[/] the warehouse has no rules installed yet: run `vigie run` first", highlight=False)
+        raise typer.Exit(1) from None
+    emit(rules.COLUMNS, [r[: len(rules.COLUMNS)] for r in rows], format, f"Findings as of {as_of_instant.isoformat()}")
 
 
 @app.command()

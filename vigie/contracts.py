@@ -75,6 +75,17 @@ def reason_sql(suite_name: str) -> str:
     return f"coalesce(parse_error, nullif(concat_ws('; ', {parts}), ''))"
 
 
+COMPLIANCE_SUITES = ("compliance.retention", "compliance.purpose", "compliance.authorisation",
+                     "compliance.prohibitions", "compliance.logging")
+
+
+def validate_compliance(database: Path, gx_root: Path) -> dict[str, dict]:
+    """The legal limits as expectations over the run's findings (table ``run_findings``):
+    each rule is one expectation whose unexpected rows are its findings, so the Data Docs show
+    every limit and how many subjects break it, from the same SQL as `vigie findings`."""
+    return validate_with_gx(database, {suite: "run_findings" for suite in COMPLIANCE_SUITES}, gx_root)
+
+
 def validate_with_gx(database: Path, tables: dict[str, str], gx_root: Path) -> dict[str, dict]:
     """Validate staging ``tables`` {suite name: table} with Great Expectations.
 
@@ -131,6 +142,8 @@ def validate_with_gx(database: Path, tables: dict[str, str], gx_root: Path) -> d
                     unexpected[r.expectation_config.description or r.expectation_config.type] = count
             outcome[suite_name] = {"success": run.success, "unexpected": unexpected,
                                    "evaluated": run.statistics.get("evaluated_expectations")}
+    # Close GX's connections: they share the writer's database instance.
+    datasource.get_engine().dispose()
     return outcome
 
 

@@ -144,15 +144,19 @@ def install_cursor_fix() -> None:
     Great Expectations runs a second query before fetching the first one's rows, the first
     result is lost and every expectation fails with ``list index out of range``.
     ``connection.cursor()`` in DuckDB is a new connection on the same database, with its own
-    result set. Idempotent; tested in tests/test_db.py.
+    result set, and closing the DBAPI cursor closes it. Idempotent; tested in tests/test_db.py.
     """
     import duckdb_engine
 
     if getattr(duckdb_engine.ConnectionWrapper.cursor, "_vigie_fix", False):
         return
 
+    class OwnCursor(duckdb_engine.CursorWrapper):
+        def close(self) -> None:  # duckdb-engine's is a no-op; this cursor is ours to close
+            self._CursorWrapper__c.close()
+
     def cursor(self):  # type: ignore[no-untyped-def]
-        return duckdb_engine.CursorWrapper(self._ConnectionWrapper__c.cursor(), self)
+        return OwnCursor(self._ConnectionWrapper__c.cursor(), self)
 
     cursor._vigie_fix = True  # type: ignore[attr-defined]
     duckdb_engine.ConnectionWrapper.cursor = cursor

@@ -23,7 +23,7 @@ from typing import Callable
 
 import duckdb
 
-from vigie import contracts, db
+from vigie import contracts, db, rules
 from vigie.canonical import Counts, merge
 from vigie.register import load_register
 from vigie.sources import CONNECTORS, SourceError
@@ -44,6 +44,9 @@ class SourceReport:
 class RunReport:
     sources: list[SourceReport] = field(default_factory=list)
     register_batch: int | None = None
+    as_of: datetime | None = None
+    findings_by_rule: dict[str, int] = field(default_factory=dict)
+    compliance: dict = field(default_factory=dict)  # suite → GX outcome
 
     @property
     def failed(self) -> list[SourceReport]:
@@ -63,10 +66,11 @@ def gx_root(settings) -> Path:  # noqa: ANN001
 
 
 def run(settings, names: list[str] | None = None, *, validate: bool = True,  # noqa: ANN001
-        progress: Callable[[str, str], None] | None = None, wait_s: float = 0.0) -> RunReport:
-    """Pull the named sources (all when empty) into the warehouse."""
+        progress: Callable[[str, str], None] | None = None, wait_s: float = 0.0,
+        as_of: datetime | None = None, evaluate: bool = True) -> RunReport:
+    """Pull the named sources (all when empty) into the warehouse, then evaluate the rules."""
     selected = settings.select(list(names or []))
-    report = RunReport()
+    report = RunReport(as_of=as_of or _now())
     with db.writer(settings.warehouse, wait_s=wait_s) as con:
         report.register_batch = load_register(con, settings.register, _now())
         for source in selected:
@@ -76,7 +80,27 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
             report.sources.append(done)
             if progress:
                 progress(source.name, "failed" if done.error else f"done: {done.counts.received} rows received")
+        rules.install(con, settings)
+        if evaluate:
+            if progress:
+                progress("rules", "evaluating")
+            report.findings_by_rule = evaluate_rules(con, settings, report.as_of)
+            if validate:
+                report.compliance = contracts.validate_compliance(db.writer_path(settings.warehouse), gx_root(settings))
+            if progress:
+                progress("rules", f"done: {sum(report.findings_by_rule.values())} findings")
     return report
+
+
+def evaluate_rules(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> dict[str, int]:  # noqa: ANN001
+    """Keep the findings of this run (table ``run_findings``) and count them by rule."""
+    con.execute(
+        f"CREATE OR REPLACE TABLE run_findings AS SELECT *, ?::TIMESTAMPTZ AS as_of FROM findings_at(?::TIMESTAMPTZ, "
+        "'infinity'::TIMESTAMPTZ, ?, ?, ?)",
+        [as_of, as_of, settings.grace_hours, settings.timezone, settings.perimeter_tolerance_m],
+    )
+    counts = dict(con.execute("SELECT rule_code, count(*) FROM run_findings GROUP BY 1").fetchall())
+    return {r.code: counts.get(r.code, 0) for r in rules.catalogue()}
 
 
 def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool = True,  # noqa: ANN001

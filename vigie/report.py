@@ -31,6 +31,13 @@ def print_run(report: RunReport, console: Console) -> None:
     for row in run_rows(report):
         table.add_row(*(str(v) for v in row))
     console.print(table)
+    if report.findings_by_rule:
+        findings = Table(title=f"findings as of {report.as_of.isoformat()}")
+        findings.add_column("rule")
+        findings.add_column("findings", justify="right")
+        for code, n in report.findings_by_rule.items():
+            findings.add_row(code, str(n))
+        console.print(findings)
     if report.register_batch:
         console.print(f"register of authorisations: new version landed (batch {report.register_batch})")
 
@@ -40,4 +47,4 @@ def log_lines(report: RunReport) -> list[str]:
     return [
         f"{src}: received {r}, loaded {l}, duplicates {d}, quarantined {q} [{status}]"
         for src, _, r, l, d, q, status in run_rows(report)
-    ]
+    ] + [f"{code}: {n} finding(s)" for code, n in report.findings_by_rule.items()]

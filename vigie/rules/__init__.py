@@ -1,0 +1,116 @@
+"""The legal rules: a catalogue (catalogue.yml), versioned limits (parameters.yml), one SQL
+file per rule, and the shared derivations they read (subjects.sql).
+
+Each rule file is the body of a DuckDB table macro ``rule_<code>(as_of, known_at,
+grace_hours, tz, tolerance_m)`` returning findings without their legal reference; the
+catalogue supplies that per device class. ``findings_at`` is the union of all rules. They are
+installed in the warehouse by every load (so the published file carries them, and the view
+``oversight.findings`` evaluates them as of now), and evaluated read-only by ``vigie findings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import yaml
+
+RULES_DIR = Path(__file__).resolve().parent
+COLUMNS = ["rule_code", "source", "device_class", "device_id", "subject_id", "occurred_at", "detail", "legal_ref"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    title: str
+    file: str
+    legal_ref: dict[str, str]
+    parameters: tuple[str, ...]
+
+    @property
+    def macro(self) -> str:
+        return "rule_" + self.code.lower().replace("-", "_")
+
+    def sql(self) -> str:
+        return (RULES_DIR / self.file).read_text()
+
+
+@lru_cache(maxsize=None)
+def catalogue() -> tuple[Rule, ...]:
+    entries = yaml.safe_load((RULES_DIR / "catalogue.yml").read_text())
+    return tuple(Rule(e["code"], e["title"], e["file"], e["legal_ref"], tuple(e.get("parameters", ()))) for e in entries)
+
+
+def _instant(value) -> datetime:  # noqa: ANN001
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime.combine(value, time(), tzinfo=timezone.utc)
+
+
+def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
+    """(Re)install parameters, sources, the rule macros and the findings view."""
+    params = yaml.safe_load((RULES_DIR / "parameters.yml").read_text())
+    con.execute("CREATE OR REPLACE TABLE rule_limits (name VARCHAR, value DOUBLE, unit VARCHAR, legal_ref VARCHAR, valid_from TIMESTAMPTZ)")
+    con.executemany("INSERT INTO rule_limits VALUES (?, ?, ?, ?, ?)",
+                    [[p["name"], p["value"], p["unit"], p["legal_ref"], _instant(p["valid_from"])] for p in params["limits"]])
+    con.execute("CREATE OR REPLACE TABLE rule_purposes (device_class VARCHAR, code VARCHAR, legal_ref VARCHAR, valid_from TIMESTAMPTZ)")
+    con.executemany("INSERT INTO rule_purposes VALUES (?, ?, ?, ?)",
+                    [[p["device_class"], code, p["legal_ref"], _instant(p["valid_from"])]
+                     for p in params["purposes"] for code in p["codes"]])
+    con.execute("CREATE OR REPLACE TABLE rule_values (name VARCHAR, value VARCHAR, legal_ref VARCHAR, valid_from TIMESTAMPTZ)")
+    con.executemany("INSERT INTO rule_values VALUES (?, ?, ?, ?)",
+                    [["drone_consultation_justification", v["value"], v["legal_ref"], _instant(v["valid_from"])]
+                     for v in params["drone_consultation_justification"]])
+    con.execute("CREATE OR REPLACE TABLE rule_sources (source VARCHAR, kind VARCHAR, holder VARCHAR)")
+    con.executemany("INSERT INTO rule_sources VALUES (?, ?, ?)", [[s.name, s.kind, s.holder] for s in settings.sources])
+    con.execute("CREATE OR REPLACE TABLE rule_settings (grace_hours DOUBLE, timezone VARCHAR, perimeter_tolerance_m DOUBLE)")
+    con.execute("INSERT INTO rule_settings VALUES (?, ?, ?)",
+                [settings.grace_hours, settings.timezone, settings.perimeter_tolerance_m])
+    con.execute("CREATE OR REPLACE TABLE rule_legal_refs (rule_code VARCHAR, device_class VARCHAR, legal_ref VARCHAR, title VARCHAR)")
+    con.executemany("INSERT INTO rule_legal_refs VALUES (?, ?, ?, ?)",
+                    [[r.code, cls, ref, r.title] for r in catalogue() for cls, ref in r.legal_ref.items()])
+
+    con.execute((RULES_DIR / "subjects.sql").read_text())
+    signature = "(as_of, known_at, grace_hours, tz, tolerance_m)"
+    for rule in catalogue():
+        con.execute(f"CREATE OR REPLACE MACRO {rule.macro}{signature} AS TABLE {rule.sql()}")
+    union = "\nUNION ALL BY NAME\n".join(
+        f"SELECT '{r.code}' AS rule_code, * FROM {r.macro}{signature}" for r in catalogue())
+    # One finding per (rule, source, subject), the earliest; the legal reference comes from the
+    # catalogue. GROUP BY, not a window: DuckDB 1.5.5 crashes on a window over this union.
+    con.execute(f"""
+        CREATE OR REPLACE MACRO findings_at{signature} AS TABLE
+        SELECT f.rule_code, f.source, f.device_class, f.device_id, f.subject_id, f.occurred_at, f.detail,
+               l.legal_ref, f.holder
+        FROM (
+            SELECT rule_code, source, subject_id, min(occurred_at) AS occurred_at,
+                   coalesce(arg_min(device_class, occurred_at), '') AS device_class,
+                   coalesce(arg_min(device_id, occurred_at), '') AS device_id,
+                   arg_min(detail, occurred_at) AS detail, arg_min(answerable, occurred_at) AS holder
+            FROM ({union})
+            GROUP BY rule_code, source, subject_id) f
+        LEFT JOIN main.rule_legal_refs l ON l.rule_code = f.rule_code AND l.device_class = f.device_class
+    """)
+    con.execute("""
+        CREATE OR REPLACE VIEW oversight.findings AS
+        SELECT * FROM main.findings_at(now(), 'infinity'::TIMESTAMPTZ,
+            (SELECT grace_hours FROM main.rule_settings), (SELECT timezone FROM main.rule_settings),
+            (SELECT perimeter_tolerance_m FROM main.rule_settings))
+    """)
+
+
+def findings_query(order: bool = True) -> str:
+    """SQL with parameters (as_of, known_at, grace_hours, tz, tolerance_m)."""
+    return ("SELECT rule_code, source, device_class, device_id, subject_id, vg_iso(occurred_at) AS occurred_at, "
+            "detail, legal_ref, holder FROM findings_at(?::TIMESTAMPTZ, ?::TIMESTAMPTZ, ?, ?, ?)"
+            + (" ORDER BY rule_code, subject_id, source" if order else ""))
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # noqa: ANN001
+             known_at: datetime | None = None) -> list[tuple]:
+    """Findings as of ``as_of`` from what had been loaded by ``known_at`` (default: all)."""
+    return con.execute(findings_query(), [as_of, known_at or "infinity", settings.grace_hours,
+                                          settings.timezone, settings.perimeter_tolerance_m]).fetchall()

@@ -1,0 +1,165 @@
+-- Shared derivations the rules read: time arithmetic, limits, and one row per subject with
+-- its deadline and the instant until which keeping or consulting it is lawful.
+-- Every macro sees the warehouse as known at `known_at` and ignores what happened after `as_of`.
+
+-- Exact durations: day limits are multiples of 24 hours (domain.md, time conventions).
+CREATE OR REPLACE MACRO vg_hours(h) AS to_microseconds(CAST(round(h * 3600000000) AS BIGINT));
+
+-- A local wall-clock time in `tz` as an instant. A time that does not exist (spring forward)
+-- moves forward by the gap (DuckDB does so); an ambiguous one (fall back) takes the earlier
+-- instant, the summer-time offset, which DuckDB does not: hence the one-hour check.
+CREATE OR REPLACE MACRO vg_local_to_instant(local_ts, tz) AS CASE
+    WHEN timezone(tz, timezone(tz, local_ts) - INTERVAL 1 HOUR) = local_ts
+        THEN timezone(tz, local_ts) - INTERVAL 1 HOUR
+    ELSE timezone(tz, local_ts) END;
+
+-- Calendar months in local time, same clock time, day clamped to the month's last day.
+CREATE OR REPLACE MACRO vg_add_months(ts, n, tz) AS
+    vg_local_to_instant(timezone(tz, ts) + to_months(CAST(n AS INTEGER)), tz);
+
+-- The version of a limit in force at as_of.
+CREATE OR REPLACE MACRO vg_limit(limit_name, as_of) AS (
+    SELECT value FROM main.rule_limits WHERE name = limit_name AND valid_from <= as_of
+    ORDER BY valid_from DESC LIMIT 1);
+
+CREATE OR REPLACE MACRO vg_allowed_purpose(cls, code, as_of) AS code IN (
+    SELECT p.code FROM main.rule_purposes p
+    WHERE p.device_class = cls AND p.valid_from = (
+        SELECT max(valid_from) FROM main.rule_purposes WHERE device_class = cls AND valid_from <= as_of));
+
+-- An instant for people: ISO-8601 UTC, milliseconds only when there are some.
+CREATE OR REPLACE MACRO vg_iso(ts) AS
+    strftime(timezone('UTC', ts), '%Y-%m-%dT%H:%M:%S')
+    || CASE WHEN epoch_us(ts) % 1000000 = 0 THEN ''
+            WHEN epoch_us(ts) % 1000 = 0 THEN '.' || lpad(CAST((epoch_us(ts) % 1000000) // 1000 AS VARCHAR), 3, '0')
+            ELSE '.' || lpad(CAST(epoch_us(ts) % 1000000 AS VARCHAR), 6, '0') END || 'Z';
+
+-- Who answers for a source when nothing more precise is known: its `holder` key, else its name.
+CREATE OR REPLACE MACRO vg_source_holder(src) AS
+    coalesce((SELECT holder FROM main.rule_sources s WHERE s.source = src), src);
+
+-- Lawful keeping: "later than" is strict, so presence or deletion exactly at the limit is on time.
+CREATE OR REPLACE MACRO vg_kept_too_long(deleted, lawful_until, as_of) AS
+    lawful_until IS NOT NULL AND lawful_until < 'infinity'::TIMESTAMPTZ
+    AND ((deleted IS NULL AND as_of > lawful_until) OR deleted > lawful_until);
+
+CREATE OR REPLACE MACRO vg_kept_detail(deleted, lawful_until) AS
+    CASE WHEN deleted IS NULL THEN 'still present at as-of' ELSE 'deleted ' || vg_iso(deleted) END
+    || ', allowed until ' || vg_iso(lawful_until);
+
+-- VP recordings (vms_sql). The deadline is the earlier of the camera's authorisation value
+-- (retention_days x 24 h, register entry of class VP) and one calendar month, from the end of
+-- the recording. The hold columns of `recordings` are the truth (one hold slot).
+CREATE OR REPLACE MACRO vp_recordings(as_of, known_at, grace_hours, tz) AS TABLE
+    WITH rec AS (
+        SELECT r.source, r.recording_id, r.camera_id, r.started_at, r.ended_at, r.hold_ref,
+               CASE WHEN r.deleted_at <= as_of THEN r.deleted_at END AS deleted,
+               CASE WHEN r.hold_set_at <= as_of THEN r.hold_set_at END AS hold_set,
+               CASE WHEN r.hold_set_at <= as_of AND r.hold_released_at <= as_of THEN r.hold_released_at END AS released
+        FROM main.vms_recordings_at(known_at) r
+        WHERE r.started_at <= as_of),
+    deadlines AS (
+        SELECT rec.*, c.authorisation_ref, a.authorisation_ref IS NOT NULL AS has_vp_entry,
+               a.valid_from, a.valid_to, a.holder,
+               CASE WHEN rec.ended_at <= as_of THEN least(
+                   vg_add_months(rec.ended_at, vg_limit('vp_max_months', as_of), tz),
+                   coalesce(rec.ended_at + vg_hours(24 * a.retention_days), 'infinity'::TIMESTAMPTZ)) END AS deadline
+        FROM rec
+        LEFT JOIN main.vms_cameras_at(known_at) c ON c.source = rec.source AND c.camera_id = rec.camera_id
+        LEFT JOIN main.authorisations_at(known_at) a ON a.authorisation_ref = c.authorisation_ref AND a.device_class = 'VP'),
+    protection AS (
+        SELECT *, hold_set IS NOT NULL AND NOT vg_missing(hold_ref)
+                  AND hold_set < deadline + vg_hours(grace_hours) AS protected
+        FROM deadlines)
+    SELECT *, coalesce(holder, vg_source_holder(source)) AS answerable,
+           CASE WHEN deadline IS NULL THEN NULL
+                WHEN protected AND released IS NULL THEN 'infinity'::TIMESTAMPTZ
+                WHEN protected THEN greatest(deadline, released) + vg_hours(grace_hours)
+                ELSE deadline + vg_hours(grace_hours) END AS lawful_until
+    FROM protection;
+
+CREATE OR REPLACE MACRO vp_consultations(as_of, known_at) AS TABLE
+    SELECT * FROM main.vms_audit_log_at(known_at)
+    WHERE action IN ('PLAYBACK', 'EXPORT') AND logged_at <= as_of;
+
+-- Body-worn and vehicle recordings (bodycam_api), one per evidence_id. The clock starts at
+-- recording.stopped. Holds are taken in order of (at, seq): the first with a procedure
+-- reference set strictly before deadline + grace protects; the first release at or after it
+-- ends the protection; a later re-hold is not considered.
+CREATE OR REPLACE MACRO bodycam_known_events(as_of, known_at) AS TABLE
+    SELECT * FROM main.bodycam_events_at(known_at) WHERE event_at <= as_of;
+
+CREATE OR REPLACE MACRO bodycam_recordings(as_of, known_at, grace_hours, tz) AS TABLE
+    WITH ev AS (SELECT * FROM bodycam_known_events(as_of, known_at)),
+    rec AS (
+        SELECT source, evidence_id,
+               min(event_at) FILTER (action = 'recording.stopped') AS stopped_at,
+               min(event_at) FILTER (action = 'evidence.deleted') AS deleted,
+               coalesce(arg_min(device_kind, event_at) FILTER (action = 'recording.started'),
+                        arg_min(device_kind, event_at)) AS device_class,
+               coalesce(arg_min(device_serial, event_at) FILTER (action = 'recording.started'),
+                        arg_min(device_serial, event_at)) AS device_id,
+               arg_min(actor_unit, event_at) FILTER (action = 'recording.started') AS unit
+        FROM ev GROUP BY source, evidence_id),
+    deadlines AS (
+        SELECT *, CASE device_class
+                WHEN 'BWC' THEN vg_add_months(stopped_at, vg_limit('bwc_months', as_of), tz)
+                WHEN 'VEH' THEN stopped_at + vg_hours(24 * vg_limit('veh_days', as_of)) END AS deadline
+        FROM rec),
+    protecting AS (
+        SELECT h.source, h.evidence_id, h.event_at AS hold_at
+        FROM ev h JOIN deadlines d ON d.source = h.source AND d.evidence_id = h.evidence_id
+        WHERE h.action = 'evidence.hold_set' AND NOT vg_missing(h.procedure_ref)
+          AND h.event_at < d.deadline + vg_hours(grace_hours)
+        QUALIFY row_number() OVER (PARTITION BY h.source, h.evidence_id ORDER BY h.event_at, h.seq) = 1),
+    released AS (
+        SELECT p.source, p.evidence_id, p.hold_at, min(r.event_at) AS released
+        FROM protecting p LEFT JOIN ev r
+          ON r.source = p.source AND r.evidence_id = p.evidence_id
+         AND r.action = 'evidence.hold_released' AND r.event_at >= p.hold_at
+        GROUP BY ALL)
+    SELECT d.*, r.hold_at IS NOT NULL AS protected, r.released,
+           coalesce(d.unit, vg_source_holder(d.source)) AS answerable,
+           CASE WHEN d.deadline IS NULL THEN NULL
+                WHEN r.hold_at IS NOT NULL AND r.released IS NULL THEN 'infinity'::TIMESTAMPTZ
+                WHEN r.hold_at IS NOT NULL THEN greatest(d.deadline, r.released) + vg_hours(grace_hours)
+                ELSE d.deadline + vg_hours(grace_hours) END AS lawful_until
+    FROM deadlines d LEFT JOIN released r ON r.source = d.source AND r.evidence_id = d.evidence_id;
+
+CREATE OR REPLACE MACRO bodycam_consultations(as_of, known_at) AS TABLE
+    SELECT * FROM bodycam_known_events(as_of, known_at)
+    WHERE action IN ('evidence.viewed', 'evidence.exported', 'evidence.shared');
+
+-- Drone flights (drone_files): the highest revision known, flown by as_of.
+CREATE OR REPLACE MACRO drone_known_flights(as_of, known_at) AS TABLE
+    SELECT * FROM main.drone_flights_at(known_at) WHERE takeoff_at <= as_of;
+
+CREATE OR REPLACE MACRO drone_recordings(as_of, known_at) AS TABLE
+    SELECT f.source, f.flight_id, f.drone_id, f.unit, f.landing_at,
+           r ->> 'recording_id' AS recording_id, CAST(r -> '$.interior' AS BOOLEAN) AS interior,
+           CASE WHEN CAST(r ->> 'deleted_at' AS TIMESTAMPTZ) <= as_of THEN CAST(r ->> 'deleted_at' AS TIMESTAMPTZ) END AS deleted
+    FROM drone_known_flights(as_of, known_at) f, unnest(CAST(f.recordings AS JSON[])) AS u(r)
+    WHERE f.landing_at <= as_of;
+
+-- Drone consultations are immutable audit events: every one received in any revision of the
+-- flight counts, and a re-delivery with other content keeps the first received.
+CREATE OR REPLACE MACRO drone_consultations(as_of, known_at) AS TABLE
+    SELECT * FROM (
+        SELECT f.source, f.flight_id, f.drone_id, f.unit,
+               c ->> 'event_id' AS event_id, CAST(c ->> 'at' AS TIMESTAMPTZ) AS consulted_at,
+               c ->> 'by' AS consulted_by, c ->> 'justification' AS justification
+        FROM main.drone_flights f, unnest(CAST(f.consultations AS JSON[])) WITH ORDINALITY AS u(c, i)
+        WHERE f.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at))
+        QUALIFY row_number() OVER (PARTITION BY f.source, c ->> 'event_id' ORDER BY f.batch_id, f.ord, u.i) = 1)
+    WHERE consulted_at <= as_of;
+
+-- LAPI (lapi_files): reads as last corrected, queries, both by as_of.
+CREATE OR REPLACE MACRO lapi_known_reads(as_of, known_at) AS TABLE
+    SELECT r.*, CASE WHEN r.deleted_at <= as_of THEN r.deleted_at END AS deleted
+    FROM main.lapi_reads_at(known_at) r WHERE r.read_at <= as_of;
+
+CREATE OR REPLACE MACRO lapi_known_queries(as_of, known_at) AS TABLE
+    SELECT q.*, r.camera_id, r.matched
+    FROM main.lapi_queries_at(known_at) q
+    LEFT JOIN main.lapi_reads_at(known_at) r ON r.source = q.source AND r.read_id = q.read_id
+    WHERE q.query_at <= as_of;
