@@ -105,7 +105,8 @@ def load_register(con: duckdb.DuckDBPyConnection, path: Path, now: datetime) -> 
     con.execute("BEGIN")
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE _register (entry JSON)")
-        con.executemany("INSERT INTO _register VALUES (?)", [[json.dumps(e)] for e in entries])
+        if entries:
+            con.executemany("INSERT INTO _register VALUES (?)", [[json.dumps(e)] for e in entries])
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE _incoming AS SELECT

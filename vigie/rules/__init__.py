@@ -65,7 +65,8 @@ def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
                     [["drone_consultation_justification", v["value"], v["legal_ref"], _instant(v["valid_from"])]
                      for v in params["drone_consultation_justification"]])
     con.execute("CREATE OR REPLACE TABLE rule_sources (source VARCHAR, kind VARCHAR, holder VARCHAR)")
-    con.executemany("INSERT INTO rule_sources VALUES (?, ?, ?)", [[s.name, s.kind, s.holder] for s in settings.sources])
+    for s in settings.sources:
+        con.execute("INSERT INTO rule_sources VALUES (?, ?, ?)", [s.name, s.kind, s.holder])
     con.execute("CREATE OR REPLACE TABLE rule_settings (grace_hours DOUBLE, timezone VARCHAR, perimeter_tolerance_m DOUBLE)")
     con.execute("INSERT INTO rule_settings VALUES (?, ?, ?)",
                 [settings.grace_hours, settings.timezone, settings.perimeter_tolerance_m])
