@@ -199,3 +199,15 @@ def test_vms_tables(tmp_path: Path) -> None:
         {"camera_id": "C1", "site": "S", "authorisation_ref": None, "lat": 45.7, "lon": 4.8},
         {"camera_id": "C2", "site": "S", "authorisation_ref": "A", "lat": "n/a", "lon": 4.8}])})
     assert got == {"cameras:C1": None, "cameras:C2": "lat: 'n/a' is not a number"}
+
+
+def test_every_rule_is_one_expectation_of_one_compliance_suite() -> None:
+    from vigie.rules import catalogue
+
+    seen = []
+    for suite in contracts.COMPLIANCE_SUITES:
+        for expectation in contracts.load_suite(suite)["expectations"]:
+            assert expectation["kwargs"]["unexpected_rows_query"] == (
+                f"SELECT * FROM {{batch}} WHERE rule_code = '{expectation['meta']['rule_code']}'")
+            seen.append(expectation["meta"]["rule_code"])
+    assert sorted(seen) == sorted(r.code for r in catalogue())
