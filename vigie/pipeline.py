@@ -82,14 +82,28 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
                 progress(source.name, "failed" if done.error else f"done: {done.counts.received} rows received")
         rules.install(con, settings)
         if evaluate:
-            if progress:
-                progress("rules", "evaluating")
-            report.findings_by_rule = evaluate_rules(con, settings, report.as_of)
-            if validate:
-                report.compliance = contracts.validate_compliance(db.writer_path(settings.warehouse), gx_root(settings))
-            if progress:
-                progress("rules", f"done: {sum(report.findings_by_rule.values())} findings")
+            _oversee(con, settings, report, validate, progress)
     return report
+
+
+def oversee(settings, as_of: datetime | None = None, *, validate: bool = True,  # noqa: ANN001
+            wait_s: float = 0.0) -> RunReport:
+    """Evaluate the rules on what the warehouse holds, without pulling (the oversight DAG)."""
+    report = RunReport(as_of=as_of or _now())
+    with db.writer(settings.warehouse, wait_s=wait_s) as con:
+        rules.install(con, settings)
+        _oversee(con, settings, report, validate, None)
+    return report
+
+
+def _oversee(con, settings, report: RunReport, validate: bool, progress) -> None:  # noqa: ANN001
+    if progress:
+        progress("rules", "evaluating")
+    report.findings_by_rule = evaluate_rules(con, settings, report.as_of)
+    if validate:
+        report.compliance = contracts.validate_compliance(db.writer_path(settings.warehouse), gx_root(settings))
+    if progress:
+        progress("rules", f"done: {sum(report.findings_by_rule.values())} findings")
 
 
 def evaluate_rules(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> dict[str, int]:  # noqa: ANN001

@@ -1,0 +1,61 @@
+"""Vigie's DAGs, generated from vigie.yml ($VIGIE_CONFIG): one per source, and `vigie_oversight`.
+
+Declarations only: each task calls `vigie.orchestration`, which imports the pipeline inside
+the task. Tasks that write the warehouse share the one-slot pool `vigie_warehouse`. A source
+DAG publishes its asset when its load has landed; the oversight DAG runs when any has.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import reduce
+
+import pendulum
+from airflow.sdk import DAG, Asset, Param, task
+
+from vigie.orchestration import POOL, config_path, dag_specs
+
+CONFIG = str(config_path())
+WAREHOUSE, SOURCES = dag_specs(CONFIG)
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+DEFAULTS = {"retries": 2, "retry_delay": timedelta(minutes=2), "pool": POOL}
+
+assets = []
+for spec in SOURCES:
+    asset = Asset(spec.asset_uri, extra={"source": spec.name, "kind": spec.kind})
+    assets.append(asset)
+    with DAG(
+        dag_id=spec.dag_id, schedule="@hourly", start_date=START, catchup=False, max_active_runs=1,
+        default_args=DEFAULTS, tags=["vigie", "source", spec.kind],
+        doc_md=f"Pull `{spec.name}` ({spec.kind}) incrementally, check it, load it into `{WAREHOUSE}`.",
+    ) as source_dag:
+
+        @task(task_id="ingest", outlets=[asset])
+        def ingest(source: str = spec.name) -> dict:
+            from vigie.orchestration import ingest_source
+
+            return ingest_source(CONFIG, source)
+
+        ingest()
+    globals()[spec.dag_id] = source_dag
+
+with DAG(
+    dag_id="vigie_oversight", schedule=reduce(lambda a, b: a | b, assets) if assets else None,
+    start_date=START, catchup=False, max_active_runs=1, default_args=DEFAULTS, tags=["vigie", "oversight"],
+    params={"as_of": Param(None, type=["null", "string"], description="ISO-8601 instant; default: now")},
+    doc_md="Evaluate the rules once loads have landed, refresh the compliance Data Docs, write the findings report.",
+) as oversight:
+
+    @task(task_id="evaluate")
+    def evaluate(params: dict | None = None) -> dict:
+        from vigie.orchestration import evaluate as run_rules
+
+        return run_rules(CONFIG, (params or {}).get("as_of"))
+
+    @task(task_id="report", pool="default_pool")  # reads the published copy: no need for the writer slot
+    def report(evaluation: dict) -> str:
+        from vigie.orchestration import write_report
+
+        return write_report(CONFIG, evaluation["as_of"])
+
+    report(evaluate())

@@ -1,0 +1,97 @@
+"""The DAGs: integrity (imports cleanly and fast, policy) and an end-to-end run through Airflow."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, copy_samples, read_csv, vigie
+from vigie.simulate.bodycam_server import BodycamServer
+
+DAGS = REPO / "dags"
+
+
+def _airflow_env(home: Path, config: Path, **extra: str) -> dict:
+    return {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "VIGIE_CONFIG": str(config), **extra}
+
+
+def test_dag_files_import_cleanly_fast_and_follow_the_policy(estate: Path) -> None:
+    """Parse in a fresh interpreter: no import error, no heavy import, one DAG per source."""
+    probe = f"""
+import json, sys, time
+from airflow.dag_processing.dagbag import DagBag
+started = time.perf_counter()
+bag = DagBag(dag_folder={str(DAGS)!r})
+out = {{"errors": {{k: str(v)[:500] for k, v in bag.import_errors.items()}},
+       "seconds": time.perf_counter() - started,
+       "heavy": sorted(m for m in ("great_expectations", "duckdb", "pandas") if m in sys.modules and m != "pandas"),
+       "dags": {{d: {{"tasks": {{t.task_id: {{"pool": t.pool, "retries": t.retries}} for t in dag.tasks}},
+                     "schedule": type(dag.timetable).__name__}} for d, dag in bag.dags.items()}}}}
+print(json.dumps(out))
+"""
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                         env=_airflow_env(estate / "airflow", estate / "vigie.yml"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["errors"] == {}
+    assert out["heavy"] == []  # DuckDB and Great Expectations are imported inside tasks only
+    assert set(out["dags"]) == {"vigie_source_vms-lyon", "vigie_source_bodycams", "vigie_source_drones-69",
+                                "vigie_source_lapi-a7", "vigie_oversight"}
+    for dag_id, dag in out["dags"].items():
+        for task_id, t in dag["tasks"].items():
+            assert t["retries"] >= 1, (dag_id, task_id)
+            if task_id in ("ingest", "evaluate"):  # they write the warehouse
+                assert t["pool"] == "vigie_warehouse", (dag_id, task_id)
+    assert "Asset" in out["dags"]["vigie_oversight"]["schedule"]  # runs when a load has landed
+    assert out["seconds"] < 20, out["seconds"]
+
+
+def test_a_bad_configuration_is_an_import_error_naming_the_key(estate: Path) -> None:
+    config = estate / "vigie.yml"
+    config.write_text(config.read_text().replace("path: lapi", "path: nowhere"))
+    probe = f"""
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={str(DAGS)!r})
+print(" | ".join(str(e) for e in bag.import_errors.values()))
+"""
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                         env=_airflow_env(estate / "airflow", config))
+    assert "lapi-a7" in run.stdout and "path" in run.stdout
+
+
+def test_source_dags_and_oversight_through_airflow_match_vigie_run(tmp_path: Path) -> None:
+    """Every DAG runs with `airflow dags test` on a copy of the samples; the body-camera
+    source goes through an Airflow connection. The findings equal those of `vigie run`."""
+    estate = copy_samples(tmp_path)
+    as_of = (estate / "as_of.txt").read_text().strip()
+    with BodycamServer(estate / "bodycam_events.json", token="from-connection") as server:
+        config = estate / "vigie.yml"
+        config.write_text(config.read_text().replace(
+            "base_url: http://127.0.0.1:PORT\n    token_env: BODYCAM_TOKEN", "conn_id: vigie_bodycams"))
+        connection = json.dumps({"conn_type": "http", "password": "from-connection", "extra": {"base_url": server.url}})
+        env = _airflow_env(tmp_path / "airflow", config, AIRFLOW_CONN_VIGIE_BODYCAMS=connection)
+        airflow = str(Path(sys.executable).parent / "airflow")
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+        subprocess.run([airflow, "pools", "set", "vigie_warehouse", "1", "Vigie writer"], env=env, check=True,
+                       capture_output=True, timeout=120)
+        for dag_id, conf in [("vigie_source_vms-lyon", None), ("vigie_source_bodycams", None),
+                             ("vigie_source_drones-69", None), ("vigie_source_lapi-a7", None),
+                             ("vigie_oversight", json.dumps({"as_of": as_of}))]:
+            run = subprocess.run([airflow, "dags", "test", dag_id] + (["-c", conf] if conf else []), env=env,
+                                 capture_output=True, text=True, timeout=600)
+            assert run.returncode == 0 and "state=success" in run.stdout + run.stderr, (dag_id, (run.stdout + run.stderr)[-4000:])
+
+    reports = sorted((estate / "var" / "reports").glob("findings-*.csv"))
+    assert len(reports) == 1
+    from_airflow = [(r["rule_code"], r["subject_id"]) for r in read_csv(reports[0])]
+    from_cli = [(r["rule_code"], r["subject_id"]) for r in csv.DictReader(
+        vigie("findings", "--config", str(config), "--as-of", as_of, check=True).stdout.splitlines())]
+    assert from_airflow == from_cli
+    assert sorted(from_airflow) == sorted((r["rule_code"], r["subject_id"]) for r in read_csv(estate / "expected_findings.csv"))

@@ -1,0 +1,103 @@
+"""What the Airflow DAGs run: thin wrappers over the pipeline, testable without a scheduler.
+
+The DAG file (dags/vigie_dags.py) only declares; it imports this module's light part
+(`dag_specs`) at parse time. Everything heavy (DuckDB, Great Expectations) is imported
+inside the task callables.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+POOL = "vigie_warehouse"  # one slot: tasks that write the warehouse never run two at a time
+WRITER_WAIT_S = 900  # beyond the pool, the writer lock also waits for a CLI load to finish
+
+log = logging.getLogger("vigie")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    kind: str
+    dag_id: str
+    asset_uri: str
+
+
+def config_path() -> Path:
+    """The deployment's vigie.yml, as for the CLI: $VIGIE_CONFIG, else ./vigie.yml."""
+    from vigie.config import find_config
+
+    return find_config(None)
+
+
+def dag_specs(config: Path) -> tuple[Path, list[SourceSpec]]:
+    """The warehouse and one spec per configured source; cheap enough for DAG parsing."""
+    from vigie.config import load_settings
+
+    settings = load_settings(config)
+    specs = [
+        SourceSpec(s.name, s.kind, "vigie_source_" + re.sub(r"[^A-Za-z0-9_.-]", "_", s.name),
+                   f"vigie://warehouse/{s.name}")
+        for s in settings.sources
+    ]
+    return settings.warehouse, specs
+
+
+def ingest_source(config: str, source: str) -> dict:
+    """Pull one source into the warehouse. Raises on failure, so Airflow retries it; a retry
+    is safe, because a load that failed kept nothing and its cursor did not move."""
+    from vigie import pipeline
+    from vigie.config import load_settings
+    from vigie.report import log_lines
+
+    settings = load_settings(config)
+    report = pipeline.run(settings, [source], evaluate=False, wait_s=WRITER_WAIT_S)
+    for line in log_lines(report):
+        log.info(line)
+    failed = report.failed
+    if failed:
+        raise RuntimeError(failed[0].error.splitlines()[0])
+    counts = report.sources[0].counts
+    return {"source": source, "batch_id": report.sources[0].batch_id, "received": counts.received,
+            "loaded": counts.loaded, "duplicates": counts.duplicates, "quarantined": counts.quarantined}
+
+
+def evaluate(config: str, as_of: str | None = None) -> dict:
+    """Evaluate the rules as of ``as_of`` (default now) and refresh the compliance Data Docs."""
+    from vigie import pipeline
+    from vigie.config import load_settings, parse_instant
+    from vigie.report import log_lines
+
+    settings = load_settings(config)
+    instant = parse_instant(as_of, settings.timezone) if as_of else None
+    report = pipeline.oversee(settings, instant, wait_s=WRITER_WAIT_S)
+    for line in log_lines(report):
+        log.info(line)
+    return {"as_of": report.as_of.isoformat(), "findings_by_rule": report.findings_by_rule}
+
+
+def write_report(config: str, as_of: str) -> str:
+    """The findings of that evaluation as CSV under <warehouse dir>/reports/, for inspectors."""
+    import csv
+
+    from vigie import db, rules
+    from vigie.config import load_settings, parse_instant
+
+    settings = load_settings(config)
+    instant = parse_instant(as_of, settings.timezone)
+    con = db.reader(settings.warehouse)
+    try:
+        rows = rules.evaluate(con, settings, instant)
+    finally:
+        con.close()
+    out = settings.warehouse.parent / "reports" / f"findings-{instant.strftime('%Y%m%dT%H%M%SZ')}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(rules.COLUMNS)
+        writer.writerows(r[: len(rules.COLUMNS)] for r in rows)
+    log.info("%d findings written to %s", len(rows), out)
+    return str(out)
