@@ -1,43 +1,91 @@
-"""`make demo`: simulate a small estate, serve its body-camera API on loopback, load it.
+"""`make demo`: the whole pipeline through Airflow itself, on a simulated estate.
 
-Everything lands under var/demo/ in the repository; run it again to start afresh.
+1. simulate a realistic estate (a few thousand events, every rule planted) in var/demo/estate;
+2. serve its body-camera API on loopback, from this process;
+3. with a SQLite Airflow metadata database in var/demo/airflow, run every source DAG and then
+   the oversight DAG with `airflow dags test`;
+4. print the findings by rule, the quarantine count, where things are, how to open the UI.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
-from vigie import pipeline
+import duckdb
+
 from vigie.config import load_settings
 from vigie.contracts import data_docs_index
-from vigie.report import console as make_console, print_run
+from vigie.orchestration import POOL, dag_specs
+from vigie.pipeline import gx_root
 from vigie.simulate.bodycam_server import BodycamServer
 from vigie.simulate.estate import generate
 
+REPO = Path(__file__).resolve().parent.parent
 TOKEN = "demo-token"
 
 
-def main(root: Path = Path("var/demo"), n_events: int = 5000) -> int:
-    console = make_console()
+def _airflow(args: list[str], env: dict, title: str) -> None:
+    print(f"  {title} ...", end="", flush=True)
+    run = subprocess.run([str(Path(sys.executable).parent / "airflow"), *args], env=env, capture_output=True, text=True)
+    ok = run.returncode == 0 and (args[0] != "dags" or "state=success" in run.stdout + run.stderr)
+    print(" ok" if ok else " FAILED", flush=True)
+    if not ok:
+        sys.stderr.write((run.stdout + run.stderr)[-6000:])
+        raise SystemExit(1)
+
+
+def main(root: Path = REPO / "var" / "demo", n_events: int = 4000) -> int:
     shutil.rmtree(root, ignore_errors=True)
-    info = generate(root, n_events=n_events, seed=7)
-    console.print(f"simulated estate: {info.out_dir} ({n_events} rows across four sources)")
-    os.environ["BODYCAM_TOKEN"] = TOKEN
+    info = generate(root / "estate", n_events=n_events, seed=7)
+    print(f"simulated estate: {info.out_dir} ({n_events} rows across four sources, as of {info.as_of})")
+    home = root / "airflow"
     with BodycamServer(info.events_path, token=TOKEN) as server:
         config = info.config_path
         config.write_text(config.read_text().replace("http://127.0.0.1:PORT", server.url))
-        settings = load_settings(config)
-        with console.status("loading"):
-            report = pipeline.run(settings)
-    print_run(report, console)
-    quarantined = sum(s.counts.quarantined for s in report.sources)
-    console.print(f"quarantined rows: {quarantined}  (vigie quarantine --config {config})")
-    console.print(f"warehouse: {settings.warehouse}  (views in schema `oversight`)")
-    console.print(f"data docs: {data_docs_index(pipeline.gx_root(settings))}")
-    return 1 if report.failed else 0
+        print(f"body-camera API served at {server.url}")
+        env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+               "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "VIGIE_CONFIG": str(config), "BODYCAM_TOKEN": TOKEN}
+        print("Airflow (SQLite metadata in var/demo/airflow):")
+        _airflow(["db", "migrate"], env, "airflow db migrate")
+        _airflow(["pools", "set", POOL, "1", "Vigie warehouse writer"], env, f"pool {POOL} (1 slot)")
+        _, sources = dag_specs(config)
+        for spec in sources:
+            _airflow(["dags", "test", spec.dag_id], env, f"airflow dags test {spec.dag_id}")
+        _airflow(["dags", "test", "vigie_oversight", "-c", json.dumps({"as_of": info.as_of})], env,
+                 "airflow dags test vigie_oversight")
+
+    settings = load_settings(config)
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    by_rule = dict(con.execute("SELECT rule_code, count(*) FROM run_findings GROUP BY 1").fetchall())
+    quarantined = con.execute("SELECT count(*) FROM oversight.quarantine").fetchone()[0]
+    loads = con.execute("SELECT source, sum(received), sum(loaded), sum(duplicates), sum(quarantined) "
+                        "FROM oversight.batches WHERE source <> 'register' GROUP BY 1 ORDER BY 1").fetchall()
+    con.close()
+    from vigie.rules import catalogue
+
+    print("\nloads:")
+    for source, received, loaded, dups, quar in loads:
+        print(f"  {source:<12} received {received:>6}  loaded {loaded:>6}  duplicates {dups:>4}  quarantined {quar:>4}")
+    print(f"\nfindings as of {info.as_of}, by rule:")
+    for rule in catalogue():
+        print(f"  {rule.code}  {by_rule.get(rule.code, 0):>5}  {rule.title}")
+    print(f"\nquarantined rows: {quarantined}   (vigie quarantine --config {config})")
+    print(f"warehouse:  {settings.warehouse}   (read-only; views in schema `oversight`)")
+    print(f"data docs:  {data_docs_index(gx_root(settings))}")
+    print(f"reports:    {settings.warehouse.parent / 'reports'}")
+    print("Airflow UI on the same files:\n"
+          f"  AIRFLOW_HOME={home} AIRFLOW__CORE__DAGS_FOLDER={REPO / 'dags'} AIRFLOW__CORE__LOAD_EXAMPLES=False \\\n"
+          f"  VIGIE_CONFIG={config} BODYCAM_TOKEN={TOKEN} .venv/bin/airflow standalone")
+    missing = [r.code for r in catalogue() if not by_rule.get(r.code)]
+    if missing:
+        print(f"rules with no finding: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
