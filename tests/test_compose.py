@@ -46,6 +46,6 @@ def test_the_schema_check_does_reject_a_broken_file() -> None:
 
     schema = json.loads(resources.files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json").read_text())
     broken = _compose()
-    broken["services"]["redis"]["healthcheck"]["retries"] = "many"
+    broken["services"]["redis"]["restartt"] = "always"  # a misspelt key
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
