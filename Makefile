@@ -5,7 +5,7 @@ BIN      := $(VENV)/bin
 UV       := $(BIN)/uv
 STAMP    := $(VENV)/.installed
 
-.PHONY: setup test lock demo clean
+.PHONY: setup test lock demo bench clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ test: setup
 # Simulate a small estate, serve its body-camera API on loopback, load it into var/demo/.
 demo: setup
 	$(BIN)/python -m vigie.demo
+
+# Speed and memory against DuckDB's raw load; BENCH_N events (default 1 000 000).
+bench: setup
+	$(BIN)/python -m vigie.bench
 
 # Re-resolve the lock after editing requirements.in.
 lock:

@@ -131,6 +131,15 @@ def migrate(con: duckdb.DuckDBPyConnection, directory: Path = MIGRATIONS_DIR) ->
     return applied
 
 
+def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Load a DuckDB extension from its `duckdb-extension-<name>` package: offline, no download."""
+    import importlib
+
+    package = importlib.import_module(f"duckdb_extension_{name}")
+    (path,) = Path(package.__file__).parent.glob(f"extensions/v{duckdb.__version__}/{name}.duckdb_extension")
+    con.execute(f"LOAD '{path}'")
+
+
 def next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
     """The next batch id. Safe because one process writes at a time (the writer lock); a
     DuckDB sequence is not, as its use in a read-only statement is not logged."""

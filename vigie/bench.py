@@ -1,0 +1,150 @@
+"""`make bench`: the pipeline's speed and memory against DuckDB's raw load of the same files.
+
+Writes an estate of BENCH_N events (default 1 000 000) with the simulator, then measures, each
+as a whole process (start-up included), wall time and peak RSS:
+
+  floor       DuckDB alone reading the same sources into tables (the floor)
+  first_run   `vigie run` from empty to complete
+  noop_run    `vigie run` again, nothing new
+  delta_run   `vigie run` after 1 % new events
+  findings    `vigie findings` over the result
+
+Results go to var/bench/results.json and a table on the terminal. Timings are never test
+assertions; tests/test_bench.py runs this harness on a tiny estate to check that it works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from vigie.simulate.bodycam_server import BodycamServer
+from vigie.simulate.estate import generate
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = "bench"
+
+
+def measure(args: list[str], env: dict | None = None) -> dict:
+    """Run a command; wall seconds and the process tree's peak RSS (MB), from wait4."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{stderr[-3000:]}")
+    return {"wall_s": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def floor(estate: Path, out: Path) -> None:
+    """DuckDB alone: every source file into a table, with no checks (run as its own process)."""
+    import duckdb
+
+    from vigie.db import load_extension
+
+    out.unlink(missing_ok=True)
+    con = duckdb.connect(str(out))
+    load_extension(con, "sqlite_scanner")
+    for table in ("cameras", "recordings", "audit_log"):
+        con.execute(f"CREATE TABLE vms_{table} AS SELECT * FROM sqlite_scan(?, '{table}')", [str(estate / "vms.sqlite")])
+    # Explicit columns, as the pipeline's staging: no type sniffing of thousands of small files.
+    text = lambda *cols: "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in cols) + "}"  # noqa: E731
+    json_opts = "format = 'newline_delimited', ignore_errors = true, maximum_object_size = 16777216"
+    con.execute(f"CREATE TABLE events AS SELECT * FROM read_json(?, {json_opts})", [str(estate / "bodycam_events.jsonl")])
+    con.execute(f"CREATE TABLE flights AS SELECT * FROM read_json(?, {json_opts})", [str(estate / "drones/flights/*.jsonl")])
+    csv_opts = "header = true, ignore_errors = true, filename = true"
+    for table, pattern, cols in (("tracks", "drones/tracks/*.csv", ("t", "lat", "lon", "alt_m")),
+                                 ("reads", "lapi/reads_*.csv", ("read_id", "read_at", "camera_id", "plate_hash", "matched", "deleted_at")),
+                                 ("queries", "lapi/queries_*.csv", ("event_id", "at", "user", "read_id", "purpose", "procedure_ref"))):
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_csv(?, columns = {text(*cols)}, {csv_opts})",
+                    [str(estate / pattern)])
+    con.close()
+
+
+def add_delta(estate: Path, share: float = 0.01, n_events: int = 0) -> int:
+    """Deliver about `share` x n_events new rows: body-camera events, VMS audit rows, a LAPI file."""
+    k = max(3, int(n_events * share))
+    events = estate / "bodycam_events.jsonl"
+    with open(events, "rb") as f:  # the last lines give the shape and the highest seq
+        f.seek(max(0, events.stat().st_size - 200_000))
+        tail = [json.loads(line) for line in f.read().splitlines()[1:] if line.strip().startswith(b"{")]
+    seq = max(e["seq"] for e in tail if isinstance(e.get("seq"), int))
+    with open(events, "a") as f:
+        for i in range(k // 3):
+            e = dict(tail[i % len(tail)])
+            seq += 1
+            e.update(seq=seq, id=f"e-delta-{seq}")
+            f.write(json.dumps(e) + "\n")
+    with sqlite3.connect(estate / "vms.sqlite") as con:
+        (top,) = con.execute("SELECT max(log_id) FROM audit_log").fetchone()
+        con.executemany("INSERT INTO audit_log (log_id, logged_at, user_login, action) VALUES (?, '2026-04-30T10:00:00', 'bench', 'LOGIN')",
+                        [(top + 1 + i,) for i in range(k // 3)])
+    with open(estate / "lapi" / "reads_2026-12-31_delta.csv", "w") as f:
+        f.write("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n")
+        for i in range(k - 2 * (k // 3)):
+            f.write(f"rd-delta-{i},2026-04-30T10:00:00+02:00,LAPI-A7-01,{i:016x},0,\n")
+    return k
+
+
+def main() -> int:
+    n = int(os.environ.get("BENCH_N", "1000000"))
+    root = Path(os.environ.get("BENCH_DIR", REPO / "var" / "bench"))
+    estate = root / f"estate-{n}"
+    marker = estate / ".complete"
+    if not marker.exists():
+        print(f"writing an estate of {n} events ...", flush=True)
+        generate(estate, n_events=n, seed=1)
+        marker.write_text("ok")
+    work = root / "work"
+    subprocess.run(["rm", "-rf", str(work)], check=True)
+    subprocess.run(["cp", "-r", str(estate), str(work)], check=True)
+    (work / "var").mkdir(exist_ok=True)
+    as_of = (work / "as_of.txt").read_text().strip()
+    vigie = [sys.executable, "-m", "vigie.cli"]
+    results: dict = {"n_events": n, "machine": f"{os.cpu_count()} cores, {os.uname().machine}"}
+    with BodycamServer(work / "bodycam_events.jsonl", token=TOKEN) as server:
+        config = work / "vigie.yml"
+        config.write_text(config.read_text().replace("http://127.0.0.1:PORT", server.url))
+        env = {"BODYCAM_TOKEN": TOKEN}
+        steps = [
+            ("floor", [sys.executable, "-m", "vigie.bench", "floor", str(work), str(work / "var" / "floor.duckdb")], n),
+            ("first_run", vigie + ["run", "--config", str(config), "--as-of", as_of], n),
+            ("noop_run", vigie + ["run", "--config", str(config), "--as-of", as_of], n),
+        ]
+        for name, args, rows in steps:
+            print(f"{name} ...", end="", flush=True)
+            results[name] = measure(args, env) | {"rows": rows}
+            print(f" {results[name]['wall_s']} s", flush=True)
+        delta = add_delta(work, 0.01, n)
+        print("delta_run ...", end="", flush=True)
+        results["delta_run"] = measure(vigie + ["run", "--config", str(config), "--as-of", as_of], env) | {"rows": delta}
+        print(f" {results['delta_run']['wall_s']} s", flush=True)
+        print("findings ...", end="", flush=True)
+        results["findings"] = measure(vigie + ["findings", "--config", str(config), "--as-of", as_of]) | {"rows": n}
+        print(f" {results['findings']['wall_s']} s", flush=True)
+    floor_s = results["floor"]["wall_s"]
+    for key in ("floor", "first_run", "noop_run", "delta_run", "findings"):
+        r = results[key]
+        r["rows_per_s"] = round(r["rows"] / r["wall_s"]) if r["wall_s"] else None
+        r["ratio_to_floor"] = round(r["wall_s"] / floor_s, 2)
+    (root / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nn_events = {n}   ({results['machine']})")
+    print(f"{'step':<10} {'wall_s':>8} {'rows/s':>10} {'peak_rss_mb':>12} {'x floor':>8}")
+    for key in ("floor", "first_run", "noop_run", "delta_run", "findings"):
+        r = results[key]
+        print(f"{key:<10} {r['wall_s']:>8} {r['rows_per_s']:>10} {r['peak_rss_mb']:>12} {r['ratio_to_floor']:>8}")
+    print(f"\nresults: {root / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "floor":
+        floor(Path(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        sys.exit(main())
