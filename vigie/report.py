@@ -31,6 +31,9 @@ def print_run(report: RunReport, console: Console) -> None:
     for row in run_rows(report):
         table.add_row(*(str(v) for v in row))
     console.print(table)
+    for s in report.sources:
+        if s.contract.get("error"):
+            console.print(f"[yellow]warning:[/] {s.source}: {s.contract['error']}")
     if report.findings_by_rule:
         findings = Table(title=f"findings as of {report.as_of.isoformat()}")
         findings.add_column("rule")
