@@ -152,11 +152,20 @@ def test_vms_pulls_incrementally(tmp_path: Path) -> None:
                     "WHERE recording_id = (SELECT min(recording_id) FROM recordings)")
     second = connector.pull(first.cursor, tmp_path / "b2")
     files = {f.stream: f for f in second.files}
-    assert [r["log_id"] for r in _jsonl(files["audit_log"].path)] == [max_log + 1]
+    assert [int(r["log_id"]) for r in _jsonl(files["audit_log"].path)] == [max_log + 1]
     changed = _jsonl(files["recordings"].path)
     assert "2026-04-20T09:00:00" in [r["deleted_at"] for r in changed]
     assert len(changed) < n_rec  # only rows within the lookback of the watermark
     assert len(_jsonl(files["cameras"].path)) == n_cam  # cameras in full
+
+
+def test_vms_sqlite_values_of_the_wrong_type_are_landed_as_they_are(tmp_path: Path) -> None:
+    """SQLite does not enforce column types: text in a DOUBLE column must reach the contract."""
+    db_path, connector = _vms(tmp_path)
+    with sqlite3.connect(db_path) as con:
+        con.execute("INSERT INTO cameras VALUES ('C-BAD', 'S', NULL, 'n/a', 4.8)")
+    cameras = {r["camera_id"]: r for r in _jsonl({f.stream: f for f in connector.pull(None, tmp_path / "b").files}["cameras"].path)}
+    assert cameras["C-BAD"]["lat"] == "n/a"
 
 
 def test_vms_missing_table_is_a_source_error(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from vigie.sources.base import Connector, Landed, Pull, SourceError, Stream
+from vigie.sources.base import Connector, Landed, Pull, SourceError, Stream, file_digest
 
 
 def _json_staging(fields: list[str], location: str, ref: str) -> str:
@@ -104,6 +104,9 @@ class VmsSql(Connector):
 
     def pull(self, cursor: dict | None, landing: Path) -> Pull:
         cursor = dict(cursor or {})
+        url = sa.engine.make_url(self._url())
+        if url.get_backend_name() == "sqlite" and url.database:
+            return self._pull_sqlite(Path(url.database), cursor, landing)
         try:
             engine = sa.create_engine(self._url())
             with engine.connect() as conn:
@@ -157,6 +160,58 @@ class VmsSql(Connector):
         out.cursor = {
             "recordings_updated_at": watermark[0].isoformat() if watermark[0] else None,
             "audit_log_id": highest[0],
+        }
+        return out
+
+    def _pull_sqlite(self, path: Path, cursor: dict, landing: Path) -> Pull:
+        """The same pull for a SQLite file, by DuckDB's offline sqlite scanner: each table is
+        landed with one COPY, no row passes through Python. Every value is read as text, as
+        SQLite does not enforce column types and a bad value must reach the contract check."""
+        import duckdb
+
+        from vigie.db import load_extension
+
+        landing.mkdir(parents=True, exist_ok=True)
+        since = cursor.get("recordings_updated_at")
+        start = ((datetime.fromisoformat(since) - timedelta(minutes=self.source.lookback_minutes))
+                 .strftime("%Y-%m-%dT%H:%M:%S") if since else "")
+        last = cursor.get("audit_log_id")
+        queries = {
+            "cameras": "SELECT * FROM vms.cameras ORDER BY camera_id",
+            "recordings": "SELECT * FROM vms.recordings WHERE replace(replace(updated_at, ' ', 'T'), 'Z', '') >= $start "
+                          "ORDER BY recording_id" if since else "SELECT * FROM vms.recordings ORDER BY recording_id",
+            "audit_log": "SELECT * FROM vms.audit_log WHERE TRY_CAST(log_id AS BIGINT) > $last ORDER BY TRY_CAST(log_id AS BIGINT)"
+                         if last is not None else "SELECT * FROM vms.audit_log ORDER BY TRY_CAST(log_id AS BIGINT)",
+        }
+        params = {"start": start, "last": last}
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            load_extension(con, "sqlite_scanner")
+            con.execute("SET sqlite_all_varchar = true")
+            con.execute(f"ATTACH '{path.as_posix().replace(chr(39), chr(39) * 2)}' AS vms (TYPE sqlite, READ_ONLY)")
+            out = Pull()
+            for stream, query in queries.items():
+                dest = landing / f"{stream}.jsonl"
+                used = {k: v for k, v in params.items() if f"${k}" in query}
+                con.execute(f"COPY ({query}) TO '{dest.as_posix()}' (FORMAT json)", used)
+                sha, size = file_digest(dest)
+                out.files.append(Landed(stream, f"{stream}.jsonl", dest, sha, size))
+            (watermark,) = con.execute(
+                "SELECT max(TRY_CAST(updated_at AS TIMESTAMPTZ)) FROM read_json(?, columns = {'updated_at': 'VARCHAR'})",
+                [str(landing / "recordings.jsonl")]).fetchone() if (landing / "recordings.jsonl").stat().st_size else (None,)
+            (highest,) = con.execute(
+                "SELECT max(TRY_CAST(log_id AS BIGINT)) FROM read_json(?, columns = {'log_id': 'VARCHAR'})",
+                [str(landing / "audit_log.jsonl")]).fetchone() if (landing / "audit_log.jsonl").stat().st_size else (None,)
+        except duckdb.Error as exc:
+            raise SourceError(f"database {path}: {str(exc).splitlines()[0]}") from exc
+        finally:
+            con.close()
+        previous = _instant(since) if since else None
+        watermark = max((w for w in (watermark, previous) if w is not None), default=None)
+        out.cursor = {
+            "recordings_updated_at": watermark.astimezone(timezone.utc).isoformat() if watermark else None,
+            "audit_log_id": max((h for h in (highest, last) if h is not None), default=None),
         }
         return out
 
