@@ -251,9 +251,12 @@ def _stage(con: duckdb.DuckDBPyConnection, connector, pulled) -> list[tuple]:  #
         load_lines(con, "lines", files)
         # In the main schema: GX's column reflection ignores schemas on DuckDB.
         table = "staging_" + stream.suite.replace(".", "_")
+        # Delivery order: files in name order, then lines; numbered without sorting every row.
+        con.execute("CREATE OR REPLACE TEMP TABLE _file_order AS "
+                    "SELECT file, row_number() OVER (ORDER BY file) AS file_no FROM (SELECT DISTINCT file FROM lines)")
         con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT row_number() OVER (ORDER BY file, line) AS ord, * "
-            f"FROM ({stream.staging_sql})"
+            f"CREATE OR REPLACE TABLE {table} AS SELECT o.file_no * 1000000000000 + s.line AS ord, s.* "
+            f"FROM ({stream.staging_sql}) s JOIN _file_order o USING (file)"
         )
         (n,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
         out.append((stream, table, n))
