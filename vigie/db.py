@@ -41,9 +41,16 @@ def lock_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".lock")
 
 
+# Optional cap on DuckDB's memory (e.g. 4GB); past it DuckDB spills to disk where it can.
+# Unset by default: at 5 M events a 1.2 GB cap ran out of memory staging body-camera pages.
+MEMORY_LIMIT = os.environ.get("VIGIE_DUCKDB_MEMORY_LIMIT")
+
+
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
     # All instants are stored and compared in UTC; local time only in calendar arithmetic.
     con.execute("SET TimeZone = 'UTC'")
+    if MEMORY_LIMIT:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
 
 
 @contextmanager

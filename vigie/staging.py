@@ -40,7 +40,7 @@ def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str
         "CREATE TEMP TABLE _lines_raw AS SELECT filename, text FROM read_csv(?, "
         " columns = {'text': 'VARCHAR'}, header = false, delim = ?, quote = '', escape = '',"
         " comment = '', auto_detect = false, filename = true, null_padding = false, strict_mode = true,"
-        " max_line_size = 268435456,"
+        " max_line_size = 8388608,"  # 8 MB: the reader buffers a multiple of it
         " store_rejects = true, rejects_scan = '_rej_scan', rejects_table = '_rej_lines')",
         [paths, _NO_DELIM],
     )
