@@ -32,11 +32,15 @@ EVENTS = Stream(
     name="events", row_kind="event", suite="bodycam_api.events", table="bodycam_events",
     staging_sql=f"""
         WITH pages AS (
-            SELECT file, line, CAST(json_extract(text, '$.events') AS JSON[]) AS events
+            SELECT file, line, text,
+                   CASE WHEN NOT json_valid(text) THEN 'page is not valid JSON'
+                        WHEN json_type(text, '$.events') IS DISTINCT FROM 'ARRAY' THEN 'page has no events list'
+                   END AS page_error
             FROM lines WHERE text IS NOT NULL AND error IS NULL),
         events AS (
-            SELECT file, line, unnest(events) AS j, unnest(generate_series(1, len(events))) AS i
-            FROM pages)
+            SELECT file, line, unnest(CAST(json_extract(text, '$.events') AS JSON[])) AS j,
+                   unnest(generate_series(1, CAST(json_array_length(text, '$.events') AS BIGINT))) AS i
+            FROM pages WHERE page_error IS NULL)
         SELECT file, line * 100000 + i AS line,
                CASE WHEN json_type(j) = 'OBJECT' THEN NULL ELSE 'event is not a JSON object' END AS parse_error,
                j::VARCHAR AS raw, j,
@@ -45,10 +49,11 @@ EVENTS = Stream(
                nullif(j ->> 'id', '') AS ref,
                {_EVENT_FIELDS}
         FROM events
-        UNION ALL  -- a page line that could not be read at all is kept, not lost
-        SELECT file, line * 100000, error, text, NULL, NULL, file || ':' || line, NULL,
+        UNION ALL  -- a page that could not be read, or holds no list of events, is kept, not lost
+        SELECT file, line * 100000, coalesce(error, page_error), text, NULL, NULL, file || ':' || line, NULL,
                NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-        FROM lines WHERE error IS NOT NULL""",
+        FROM (SELECT file, line, text, error, NULL AS page_error FROM lines WHERE error IS NOT NULL
+              UNION ALL SELECT file, line, text, NULL, page_error FROM pages WHERE page_error IS NOT NULL)""",
     typed_sql="""event_id, seq, event_at::TIMESTAMPTZ AS event_at, device_serial, device_kind,
                  actor_badge, actor_unit, action, evidence_id, purpose, justification,
                  procedure_ref, recipient""",
