@@ -105,7 +105,7 @@ def test_loads_a_copy_of_the_sample(tmp_path):
 def test_defaults_and_overrides(deploy):
     s = load(deploy, base())
     vms, cams = s.sources[0], s.sources[1]
-    assert (vms.lookback_minutes, vms.chunk_rows, vms.conn_id) == (60, 50_000, None)
+    assert (vms.lookback_minutes, vms.chunk_rows, vms.conn_id) == (1440, 50_000, None)
     assert (cams.page_size, cams.timeout_s, cams.max_retries, cams.max_backoff_s) == (
         1000, 30, 5, 60)
     assert s.sources[3].holder == "DDSP 69" and s.sources[2].holder is None

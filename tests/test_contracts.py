@@ -160,6 +160,7 @@ def test_bodycam_events(tmp_path: Path) -> None:
         _event("6"),
         _event(7, actor={"badge": 42, "unit": "CSP"}),
         _event(8, id=""),
+        _event(None, id="e-noseq"),
         "not an event",
     ], "next": None}
     got = reasons(tmp_path, EVENTS, {"pages.jsonl": json.dumps(page) + "\n"})
@@ -172,7 +173,8 @@ def test_bodycam_events(tmp_path: Path) -> None:
         "seq:6": 'seq: "6" is not an integer',
         "seq:7": "actor.badge: 42 is not a string",
         "seq:8": "id: missing",
-        "pages.jsonl:1#9": "event is not a JSON object",
+        "id:e-noseq": "seq: missing",
+        "pages.jsonl:1#10": "event is not a JSON object",
     }
 
 

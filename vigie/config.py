@@ -96,7 +96,9 @@ class VmsSqlSource(_SourceBase):
     kind: Literal["vms_sql"]
     url: OptStr = None  # any SQLAlchemy URL; a relative sqlite path is made absolute
     conn_id: OptStr = None  # an Airflow connection, resolved by the puller
-    lookback_minutes: int = Field(60, ge=0)
+    # Recordings are re-pulled from (last updated_at seen - lookback): a lagging clock or a late
+    # commit must not hide a change. A day costs little (unchanged rows are duplicates).
+    lookback_minutes: int = Field(1440, ge=0)
     chunk_rows: int = Field(50_000, ge=1)
 
     @field_validator("url")

@@ -45,7 +45,9 @@ EVENTS = Stream(
                CASE WHEN json_type(j) = 'OBJECT' THEN NULL ELSE 'event is not a JSON object' END AS parse_error,
                j::VARCHAR AS raw, j,
                TRY_CAST(j ->> 'seq' AS BIGINT) AS seq,
-               coalesce('seq:' || TRY_CAST(j ->> 'seq' AS BIGINT), file || ':' || line || '#' || i) AS location,
+               -- seq:<n>; an event whose seq cannot be read is placed by its id, stable across re-deliveries
+               coalesce('seq:' || TRY_CAST(j ->> 'seq' AS BIGINT), 'seq:' || nullif(j ->> 'seq', ''),
+                        'id:' || nullif(j ->> 'id', ''), file || ':' || line || '#' || i) AS location,
                nullif(j ->> 'id', '') AS ref,
                {_EVENT_FIELDS}
         FROM events
