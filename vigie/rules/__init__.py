@@ -10,6 +10,7 @@ installed in the warehouse by every load (so the published file carries them, an
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from functools import lru_cache
@@ -78,8 +79,11 @@ def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
     signature = "(as_of, known_at, grace_hours, tz, tolerance_m)"
     for rule in catalogue():
         con.execute(f"CREATE OR REPLACE MACRO {rule.macro}{signature} AS TABLE {rule.sql()}")
+    # Evaluated together, the rules share each subject relation, computed once (a materialised
+    # CTE) instead of once per rule that reads it.
     union = "\nUNION ALL BY NAME\n".join(
-        f"SELECT '{r.code}' AS rule_code, * FROM {r.macro}{signature}" for r in catalogue())
+        f"SELECT '{r.code}' AS rule_code, * FROM ({_shared(r.sql())})" for r in catalogue())
+    union = f"WITH {', '.join(f'{SHARED_PREFIX}{name} AS MATERIALIZED (SELECT * FROM {name}{args})' for name, args in SHARED.items())} {union}"
     # One finding per (rule, source, subject), the earliest; the legal reference comes from the
     # catalogue. GROUP BY, not a window: DuckDB 1.5.5 crashes on a window over this union.
     con.execute(f"""
@@ -101,6 +105,28 @@ def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
             (SELECT grace_hours FROM main.rule_settings), (SELECT timezone FROM main.rule_settings),
             (SELECT perimeter_tolerance_m FROM main.rule_settings))
     """)
+
+
+# The subject relations of subjects.sql that several rules read, with the arguments they take.
+SHARED = {
+    "vp_recordings": "(as_of, known_at, grace_hours, tz)", "vp_consultations": "(as_of, known_at)",
+    "bodycam_known_events": "(as_of, known_at)", "bodycam_recordings": "(as_of, known_at, grace_hours, tz)",
+    "bodycam_consultations": "(as_of, known_at)", "drone_known_flights": "(as_of, known_at)",
+    "drone_recordings": "(as_of, known_at)", "drone_consultations": "(as_of, known_at)",
+    "lapi_known_queries": "(as_of, known_at)", "lapi_known_reads": "(as_of, known_at)",
+}
+SHARED_PREFIX = "shared_"
+_CALL = re.compile(r"\b(" + "|".join(SHARED) + r")\(([^()]*)\)")
+
+
+def _shared(sql: str) -> str:
+    """A rule's SQL reading the shared relations instead of calling their macros."""
+    def use(match: re.Match) -> str:
+        name, args = match.group(1), "(" + re.sub(r"\s+", " ", match.group(2)).strip() + ")"
+        if args != SHARED[name]:  # called otherwise than the shared relation: keep the call
+            return match.group(0)
+        return SHARED_PREFIX + name
+    return _CALL.sub(use, sql)
 
 
 def findings_query(order: bool = True) -> str:
