@@ -115,6 +115,7 @@ def test_drone_flights(tmp_path: Path) -> None:
         '{"flight_id": "FL-9", "revision": ',
         _flight(pilot=""),
         _flight(recordings="none"),
+        _flight(revision=2**64 - 1),  # fits no BIGINT: a breach, not a crash when typed
         "",
     ]
     got = reasons(tmp_path, FLIGHTS, {"flights/a.jsonl": "\n".join(lines) + "\n"})
@@ -128,6 +129,7 @@ def test_drone_flights(tmp_path: Path) -> None:
         "flights/a.jsonl:7": "not valid JSON",
         "flights/a.jsonl:8": "pilot: missing",
         "flights/a.jsonl:9": "recordings: missing or not a list",
+        "flights/a.jsonl:10": "revision: 18446744073709551615 is not an integer",
     }
 
 
@@ -158,6 +160,7 @@ def test_bodycam_events(tmp_path: Path) -> None:
         _event(4, device={"serial": "X", "kind": "DASH"}),
         _event(5, device={"serial": "X", "kind": "bwc"}),
         _event("6"),
+        _event(2**64 - 1, id="e-huge"),
         _event(7, actor={"badge": 42, "unit": "CSP"}),
         _event(8, id=""),
         _event(None, id="e-noseq"),
@@ -171,10 +174,11 @@ def test_bodycam_events(tmp_path: Path) -> None:
         "seq:4": "device.kind: unknown value 'DASH'",
         "seq:5": "device.kind: unknown value 'bwc'",
         "seq:6": 'seq: "6" is not an integer',
+        "seq:18446744073709551615": "seq: missing; seq: 18446744073709551615 is not an integer",
         "seq:7": "actor.badge: 42 is not a string",
         "seq:8": "id: missing",
         "id:e-noseq": "seq: missing",
-        "pages.jsonl:1#10": "event is not a JSON object",
+        "pages.jsonl:1#11": "event is not a JSON object",
     }
 
 

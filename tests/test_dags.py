@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO, copy_samples, read_csv, vigie
 from vigie.simulate.bodycam_server import BodycamServer
 
@@ -31,7 +29,7 @@ started = time.perf_counter()
 bag = DagBag(dag_folder={str(DAGS)!r})
 out = {{"errors": {{k: str(v)[:500] for k, v in bag.import_errors.items()}},
        "seconds": time.perf_counter() - started,
-       "heavy": sorted(m for m in ("great_expectations", "duckdb", "pandas") if m in sys.modules and m != "pandas"),
+       "heavy": sorted(m for m in ("great_expectations", "duckdb") if m in sys.modules),
        "dags": {{d: {{"tasks": {{t.task_id: {{"pool": t.pool, "retries": t.retries}} for t in dag.tasks}},
                      "schedule": type(dag.timetable).__name__}} for d, dag in bag.dags.items()}}}}
 print(json.dumps(out))

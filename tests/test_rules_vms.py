@@ -5,8 +5,6 @@ Grace 24 h. Calendar months in Europe/Paris. "Later than" is strict.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.mini_estate import MiniEstate, auth

@@ -10,7 +10,6 @@ how duplicates and versions are told apart.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -132,7 +131,3 @@ class FolderConnector(Connector):
         out.cursor = {"files": seen}
         return out
 
-
-def copy_tree_file(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
