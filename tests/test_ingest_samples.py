@@ -22,7 +22,7 @@ def sample_estate(tmp_path_factory: pytest.TempPathFactory):
     with BodycamServer(estate / "bodycam_events.json", token=TOKEN) as server:
         config = estate / "vigie.yml"
         config.write_text(config.read_text().replace("http://127.0.0.1:PORT", server.url))
-        _run(estate)
+        _run(estate, "--gx")  # with the Great Expectations report and Data Docs
         yield estate
 
 

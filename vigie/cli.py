@@ -73,7 +73,8 @@ def run(
     config: ConfigOpt = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="evaluate as of this instant (ISO-8601 with offset)")] = None,
     source: Annotated[Optional[list[str]], typer.Option("--source", help="only this source (repeatable)")] = None,
-    no_validate: Annotated[bool, typer.Option("--no-gx", help="skip the Great Expectations report (quarantine still applies)")] = False,
+    gx: Annotated[bool, typer.Option("--gx/--no-gx", help="also validate with Great Expectations and rebuild the Data Docs "
+                                     "(the contracts route rows to quarantine in SQL either way)")] = False,
     wait: Annotated[float, typer.Option("--wait", help="seconds to wait for another load to finish")] = 0.0,
 ) -> None:
     """Pull every source (or those named), check, load into the warehouse."""
@@ -101,7 +102,7 @@ def run(
 
     try:
         with bars:
-            report = pipeline.run(settings, source or [], validate=not no_validate, wait_s=wait,
+            report = pipeline.run(settings, source or [], validate=gx, wait_s=wait,
                                   progress=progress, as_of=as_of_instant)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/] {exc}", highlight=False)
