@@ -19,14 +19,16 @@ import httpx
 
 from vigie.sources.base import Connector, Landed, Pull, SourceError, Stream
 
-_EVENT_FIELDS = """
-    nullif(j ->> 'id', '') AS event_id,
-    nullif(j ->> 'at', '') AS event_at,
-    nullif(j ->> '$.device.serial', '') AS device_serial, nullif(j ->> '$.device.kind', '') AS device_kind,
-    nullif(j ->> '$.actor.badge', '') AS actor_badge, nullif(j ->> '$.actor.unit', '') AS actor_unit,
-    nullif(j ->> 'action', '') AS action, nullif(j ->> 'evidence_id', '') AS evidence_id,
-    nullif(j ->> 'purpose', '') AS purpose, nullif(j ->> 'justification', '') AS justification,
-    nullif(j ->> 'procedure_ref', '') AS procedure_ref, nullif(j ->> 'recipient', '') AS recipient"""
+# Staging column → JSON path; read with one json_extract_string per event (one parse, not one per field).
+_EVENT_FIELDS = {
+    "event_id": "id", "event_at": "at", "device_serial": "$.device.serial", "device_kind": "$.device.kind",
+    "actor_badge": "$.actor.badge", "actor_unit": "$.actor.unit", "action": "action", "evidence_id": "evidence_id",
+    "purpose": "purpose", "justification": "justification", "procedure_ref": "procedure_ref", "recipient": "recipient",
+    "seq_text": "seq",
+}
+_PATHS = ", ".join(f"'{p}'" for p in _EVENT_FIELDS.values())
+_COLS = ", ".join(f"nullif(v[{i + 1}], '') AS {c}" for i, c in enumerate(_EVENT_FIELDS) if c != "seq_text")
+_SEQ = f"v[{len(_EVENT_FIELDS)}]"
 
 EVENTS = Stream(
     name="events", row_kind="event", suite="bodycam_api.events", table="bodycam_events",
@@ -40,17 +42,19 @@ EVENTS = Stream(
         events AS (
             SELECT file, line, unnest(CAST(json_extract(text, '$.events') AS JSON[])) AS j,
                    unnest(generate_series(1, CAST(json_array_length(text, '$.events') AS BIGINT))) AS i
-            FROM pages WHERE page_error IS NULL)
+            FROM pages WHERE page_error IS NULL),
+        fields AS (
+            SELECT file, line, i, j, json_extract_string(j, [{_PATHS}]) AS v FROM events)
         SELECT file, line * 100000 + i AS line,
                CASE WHEN json_type(j) = 'OBJECT' THEN NULL ELSE 'event is not a JSON object' END AS parse_error,
                j::VARCHAR AS raw, j,
-               TRY_CAST(j ->> 'seq' AS BIGINT) AS seq,
+               TRY_CAST({_SEQ} AS BIGINT) AS seq,
                -- seq:<n>; an event whose seq cannot be read is placed by its id, stable across re-deliveries
-               coalesce('seq:' || TRY_CAST(j ->> 'seq' AS BIGINT), 'seq:' || nullif(j ->> 'seq', ''),
-                        'id:' || nullif(j ->> 'id', ''), file || ':' || line || '#' || i) AS location,
-               nullif(j ->> 'id', '') AS ref,
-               {_EVENT_FIELDS}
-        FROM events
+               coalesce('seq:' || TRY_CAST({_SEQ} AS BIGINT), 'seq:' || nullif({_SEQ}, ''),
+                        'id:' || nullif(v[1], ''), file || ':' || line || '#' || i) AS location,
+               nullif(v[1], '') AS ref,
+               {_COLS}
+        FROM fields
         UNION ALL  -- a page that could not be read, or holds no list of events, is kept, not lost
         SELECT file, line * 100000, coalesce(error, page_error), text, NULL, NULL, file || ':' || line, NULL,
                NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL

@@ -19,24 +19,32 @@ import sqlalchemy as sa
 from vigie.sources.base import Connector, Landed, Pull, SourceError, Stream, file_digest
 
 
-def _json_staging(fields: list[str], location: str, ref: str) -> str:
-    cols = ", ".join(f"nullif(j ->> '{f}', '') AS {f}" for f in fields)
+def _json_staging(fields: list[str], table: str, key: str) -> str:
+    """Lines of JSON → text columns; ``location`` is ``<table>:<key value>``, ``ref`` the key.
+
+    Every field comes from one ``json_extract_string`` over a list of keys: the row is parsed
+    once, not once per field."""
+    keys = ", ".join(f"'{f}'" for f in fields)
+    cols = ", ".join(f"nullif(v[{i + 1}], '') AS {f}" for i, f in enumerate(fields))
+    k = fields.index(key) + 1
     return f"""
         WITH parsed AS (
             SELECT file, line, text AS raw,
                    CASE WHEN error IS NULL AND json_valid(text) THEN text::JSON END AS j,
                    CASE WHEN error IS NOT NULL THEN error
                         WHEN NOT json_valid(text) THEN 'not valid JSON' END AS parse_error
-            FROM lines WHERE text IS NOT NULL OR error IS NOT NULL)
-        SELECT file, line, raw, parse_error, {cols}, {location} AS location, {ref} AS ref,
+            FROM lines WHERE text IS NOT NULL OR error IS NOT NULL),
+        fields AS (
+            SELECT file, line, raw, parse_error, json_extract_string(j, [{keys}]) AS v FROM parsed)
+        SELECT file, line, raw, parse_error, {cols},
+               '{table}:' || coalesce(v[{k}], file || ':' || line) AS location, v[{k}] AS ref,
                NULL::BIGINT AS seq
-        FROM parsed"""
+        FROM fields"""
 
 
 CAMERAS = Stream(
     name="cameras", row_kind="camera", suite="vms_sql.cameras", table="vms_cameras",
-    staging_sql=_json_staging(["camera_id", "site", "authorisation_ref", "lat", "lon"],
-                              "'cameras:' || coalesce(j ->> 'camera_id', file || ':' || line)", "j ->> 'camera_id'"),
+    staging_sql=_json_staging(["camera_id", "site", "authorisation_ref", "lat", "lon"], "cameras", "camera_id"),
     typed_sql="camera_id, site, authorisation_ref, lat::DOUBLE AS lat, lon::DOUBLE AS lon",
     key=("camera_id",),
     policy="latest",
@@ -46,8 +54,7 @@ _REC = ["recording_id", "camera_id", "started_at", "ended_at", "deleted_at", "ho
         "hold_ref", "hold_released_at", "updated_at"]
 RECORDINGS = Stream(
     name="recordings", row_kind="recording", suite="vms_sql.recordings", table="vms_recordings",
-    staging_sql=_json_staging(_REC, "'recordings:' || coalesce(j ->> 'recording_id', file || ':' || line)",
-                              "j ->> 'recording_id'"),
+    staging_sql=_json_staging(_REC, "recordings", "recording_id"),
     typed_sql="""recording_id, camera_id, started_at::TIMESTAMPTZ AS started_at,
                  ended_at::TIMESTAMPTZ AS ended_at, deleted_at::TIMESTAMPTZ AS deleted_at,
                  hold_set_at::TIMESTAMPTZ AS hold_set_at, hold_ref,
@@ -62,7 +69,7 @@ AUDIT_LOG = Stream(
     name="audit_log", row_kind="audit_log", suite="vms_sql.audit_log", table="vms_audit_log",
     staging_sql=f"""
         SELECT * REPLACE (TRY_CAST(log_id AS BIGINT) AS seq)
-        FROM ({_json_staging(_LOG, "'audit_log:' || coalesce(j ->> 'log_id', file || ':' || line)", "j ->> 'log_id'")})""",
+        FROM ({_json_staging(_LOG, "audit_log", "log_id")})""",
     typed_sql="""log_id::BIGINT AS log_id, logged_at::TIMESTAMPTZ AS logged_at, user_login, action,
                  camera_id, recording_id, justification, procedure_ref, recipient""",
     key=("log_id",),
