@@ -115,3 +115,26 @@ def test_findings_view_and_compliance_docs(sample_estate: Path) -> None:
     for suite in ("compliance.retention", "compliance.purpose", "compliance.authorisation",
                   "compliance.prohibitions", "compliance.logging"):
         assert suite in html
+
+
+def test_the_stored_evaluation_answers_only_its_own_question(sample_estate: Path) -> None:
+    """`vigie findings` for the run's instant reads `run_findings`: the very rows the rules
+    compute; any other instant, settings or an earlier known-at computes them afresh."""
+    from datetime import timedelta
+
+    from vigie import rules
+    from vigie.config import load_settings, parse_instant
+
+    settings = load_settings(sample_estate / "vigie.yml")
+    as_of = parse_instant((sample_estate / "as_of.txt").read_text().strip(), settings.timezone)
+    with _warehouse(sample_estate) as con:
+        assert rules.stored_evaluation(con, settings, as_of)
+        stored = rules.evaluate(con, settings, as_of)
+        computed = con.execute(rules.findings_query(), [as_of, "infinity", settings.grace_hours, settings.timezone,
+                                                        settings.perimeter_tolerance_m]).fetchall()
+        assert len(stored) == 86 and stored == computed
+        (last_commit,) = con.execute("SELECT max(committed_at) FROM batches WHERE loaded > 0 OR quarantined > 0").fetchone()
+        assert not rules.stored_evaluation(con, settings, as_of + timedelta(seconds=1))
+        assert not rules.stored_evaluation(con, settings, as_of, known_at=last_commit - timedelta(seconds=1))
+        assert rules.stored_evaluation(con, settings, as_of, known_at=last_commit)
+        assert not rules.stored_evaluation(con, settings.model_copy(update={"grace_hours": 48}), as_of)

@@ -81,23 +81,17 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
             if progress:
                 progress(source.name, "failed" if done.error else f"done: {done.counts.received} rows received")
         rules.install(con, settings)
-        if evaluate and (report.register_batch or any(s.counts.loaded or s.counts.quarantined for s in report.sources)
-                         or not _same_evaluation(con, report)):
+        if evaluate and not _same_evaluation(con, settings, report):
             _oversee(con, settings, report, validate, progress)
     return report
 
 
-def _same_evaluation(con: duckdb.DuckDBPyConnection, report: RunReport) -> bool:
-    """Nothing new was loaded: if the last evaluation was as of the same instant, it stands
-    (same data, same as-of, same findings) and its counts are reused."""
-    try:
-        rows = con.execute("SELECT rule_code, count(*) FROM run_findings GROUP BY 1").fetchall()
-        (last_as_of,) = con.execute("SELECT any_value(as_of) FROM run_findings").fetchone()
-    except duckdb.CatalogException:
+def _same_evaluation(con: duckdb.DuckDBPyConnection, settings, report: RunReport) -> bool:  # noqa: ANN001
+    """The last evaluation answered this very question (same as-of, rules and settings, no
+    data since): it stands, and its counts are reused."""
+    if not rules.stored_evaluation(con, settings, report.as_of):
         return False
-    if last_as_of is None or last_as_of != report.as_of:
-        return False
-    counts = dict(rows)
+    counts = dict(con.execute("SELECT rule_code, count(*) FROM run_findings GROUP BY 1").fetchall())
     report.findings_by_rule = {r.code: counts.get(r.code, 0) for r in rules.catalogue()}
     return True
 
@@ -129,6 +123,7 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) ->
         "'infinity'::TIMESTAMPTZ, ?, ?, ?)",
         [as_of, as_of, settings.grace_hours, settings.timezone, settings.perimeter_tolerance_m],
     )
+    rules.record_evaluation(con, settings, as_of)
     counts = dict(con.execute("SELECT rule_code, count(*) FROM run_findings GROUP BY 1").fetchall())
     return {r.code: counts.get(r.code, 0) for r in rules.catalogue()}
 
@@ -173,7 +168,7 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
     try:
         if progress:
             progress(source.name, "checking")
-        staged = _stage(con, connector, pulled)
+        staged = _stage(con, connector, pulled, for_gx=validate)
         if progress:
             progress(source.name, "loading")
         con.execute("BEGIN")
@@ -241,21 +236,25 @@ def _fail(con: duckdb.DuckDBPyConnection, rep: SourceReport, detail: str | None 
     )
 
 
-def _stage(con: duckdb.DuckDBPyConnection, connector, pulled) -> list[tuple]:  # noqa: ANN001
-    """Stage each stream's landed files into ``staging_<suite>``; return (stream, table, rows)."""
+def _stage(con: duckdb.DuckDBPyConnection, connector, pulled, for_gx: bool) -> list[tuple]:  # noqa: ANN001
+    """Stage each stream's landed files into ``staging_<suite>``; return (stream, table, rows).
+
+    A TEMP table unless Great Expectations is to read it: TEMP is not written to the
+    warehouse file (half the cost of staging at 1 M events), and GX sees only real tables."""
+    kind = "TABLE" if for_gx else "TEMP TABLE"
     out = []
     for stream in connector.streams:
         files = [(f.name, f.path) for f in pulled.files if f.stream == stream.name]
         if not files:
             continue
         load_lines(con, "lines", files)
-        # In the main schema: GX's column reflection ignores schemas on DuckDB.
+        # For GX in the main schema: its column reflection ignores schemas on DuckDB.
         table = "staging_" + stream.suite.replace(".", "_")
         # Delivery order: files in name order, then lines; numbered without sorting every row.
         con.execute("CREATE OR REPLACE TEMP TABLE _file_order AS "
                     "SELECT file, row_number() OVER (ORDER BY file) AS file_no FROM (SELECT DISTINCT file FROM lines)")
         con.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT o.file_no * 1000000000000 + s.line AS ord, s.* "
+            f"CREATE OR REPLACE {kind} {table} AS SELECT o.file_no * 1000000000000 + s.line AS ord, s.* "
             f"FROM ({stream.staging_sql}) s JOIN _file_order o USING (file)"
         )
         (n,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()

@@ -10,6 +10,7 @@ installed in the warehouse by every load (so the published file carries them, an
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
@@ -136,8 +137,53 @@ def findings_query(order: bool = True) -> str:
             + (" ORDER BY rule_code, subject_id, source" if order else ""))
 
 
+def fingerprint(settings) -> str:  # noqa: ANN001
+    """What findings depend on besides the data and the two instants: the rules, their
+    limits, the sources' holders and the settings."""
+    digest = hashlib.sha256()
+    for path in sorted(RULES_DIR.glob("*.sql")) + sorted(RULES_DIR.glob("*.yml")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(repr((settings.grace_hours, settings.timezone, settings.perimeter_tolerance_m,
+                        sorted((s.name, s.kind, s.holder or "") for s in settings.sources))).encode())
+    return digest.hexdigest()
+
+
+# The last batch that can change a finding (rows loaded or quarantined, or a register
+# version), and when it committed. Empty batches (a no-op run) change nothing.
+_DATA_VERSION = """SELECT coalesce(max(batch_id), 0), max(committed_at) FROM main.batches
+                   WHERE status = 'loaded' AND (loaded > 0 OR quarantined > 0 OR source = 'register')"""
+
+
+def record_evaluation(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> None:  # noqa: ANN001
+    """Note what ``run_findings`` was computed from, so the same question is answered from it."""
+    (version, _) = con.execute(_DATA_VERSION).fetchone()
+    con.execute("CREATE OR REPLACE TABLE run_evaluation AS SELECT ?::TIMESTAMPTZ AS as_of, ?::BIGINT AS data_version, "
+                "?::VARCHAR AS fingerprint", [as_of, version, fingerprint(settings)])
+
+
+def stored_evaluation(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # noqa: ANN001
+                      known_at: datetime | None = None) -> bool:
+    """True when ``run_findings`` holds exactly the findings as of ``as_of`` known at
+    ``known_at``: same instant, same rules and settings, no data loaded since, and
+    ``known_at`` (None: everything) after the last load that could change them."""
+    try:
+        row = con.execute("SELECT as_of, data_version, fingerprint FROM main.run_evaluation").fetchone()
+    except duckdb.CatalogException:
+        return False
+    version, last_commit = con.execute(_DATA_VERSION).fetchone()
+    return (row is not None and row[0] == as_of and row[1] == version and row[2] == fingerprint(settings)
+            and (known_at is None or last_commit is None or known_at >= last_commit))
+
+
 def evaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # noqa: ANN001
              known_at: datetime | None = None) -> list[tuple]:
-    """Findings as of ``as_of`` from what had been loaded by ``known_at`` (default: all)."""
+    """Findings as of ``as_of`` from what had been loaded by ``known_at`` (default: all).
+
+    When the last run evaluated that very question, its stored findings are the answer (the
+    same rows the rules would compute, at 5 M events in a fraction of the time)."""
+    if stored_evaluation(con, settings, as_of, known_at):
+        return con.execute(
+            "SELECT rule_code, source, device_class, device_id, subject_id, vg_iso(occurred_at) AS occurred_at, "
+            "detail, legal_ref, holder FROM main.run_findings ORDER BY rule_code, subject_id, source").fetchall()
     return con.execute(findings_query(), [as_of, known_at or "infinity", settings.grace_hours,
                                           settings.timezone, settings.perimeter_tolerance_m]).fetchall()
