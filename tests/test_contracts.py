@@ -13,7 +13,7 @@ from vigie.sources.bodycam_api import EVENTS
 from vigie.sources.drone_files import FLIGHTS, TRACKS
 from vigie.sources.lapi_files import QUERIES, READS
 from vigie.sources.vms_sql import AUDIT_LOG, CAMERAS, RECORDINGS
-from vigie.staging import load_lines
+from vigie.staging import stage
 
 
 def reasons(tmp_path: Path, stream, files: dict[str, str | bytes]) -> dict[str, str | None]:
@@ -26,10 +26,8 @@ def reasons(tmp_path: Path, stream, files: dict[str, str | bytes]) -> dict[str, 
         path = tmp_path / name.replace("/", "_")
         path.write_bytes(content.encode() if isinstance(content, str) else content)
         landed.append((name, path))
-    load_lines(con, "lines", landed)
-    return dict(con.execute(
-        f"SELECT location, {contracts.reason_sql(stream.suite)} FROM ({stream.staging_sql})"
-    ).fetchall())
+    stage(con, stream, landed, "staged")
+    return dict(con.execute("SELECT location, reason FROM staged").fetchall())
 
 
 def test_every_suite_translates_to_sql() -> None:

@@ -147,6 +147,15 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"LOAD '{path}'")
 
 
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[list]) -> None:
+    """Insert ``rows`` in one statement, passed column-wise as lists: ``executemany`` runs one
+    statement per row, which took seconds for the 20 000 track files of a 5 M-event estate."""
+    if not rows:
+        return
+    columns = [list(c) for c in zip(*rows)]
+    con.execute(f"INSERT INTO {table} SELECT {', '.join(f'unnest(${i + 1})' for i in range(len(columns)))}", columns)
+
+
 def next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
     """The next batch id. Safe because one process writes at a time (the writer lock); a
     DuckDB sequence is not, as its use in a read-only statement is not logged."""

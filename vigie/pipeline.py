@@ -27,7 +27,7 @@ from vigie import contracts, db, rules
 from vigie.canonical import Counts, merge
 from vigie.register import load_register
 from vigie.sources import CONNECTORS, SourceError
-from vigie.staging import load_lines
+from vigie.staging import stage
 
 
 @dataclass
@@ -154,10 +154,8 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
         digest.update(f"{f.name}\0{f.sha256}\n".encode())
     con.execute("BEGIN")
     if pulled.files:
-        con.executemany(
-            "INSERT INTO landed_files VALUES (?, ?, ?, ?, ?, ?)",
-            [[rep.batch_id, source.name, f.name, str(f.path), f.sha256, f.bytes] for f in pulled.files],
-        )
+        db.insert_rows(con, "landed_files",
+                       [[rep.batch_id, source.name, f.name, str(f.path), f.sha256, f.bytes] for f in pulled.files])
     con.execute(
         "UPDATE batches SET status = 'landed', sha256 = ?, raw_bytes = ?, files = ? WHERE batch_id = ?",
         [digest.hexdigest(), sum(f.bytes for f in pulled.files), len(pulled.files), rep.batch_id],
@@ -237,26 +235,15 @@ def _fail(con: duckdb.DuckDBPyConnection, rep: SourceReport, detail: str | None 
 
 
 def _stage(con: duckdb.DuckDBPyConnection, connector, pulled, for_gx: bool) -> list[tuple]:  # noqa: ANN001
-    """Stage each stream's landed files into ``staging_<suite>``; return (stream, table, rows).
-
-    A TEMP table unless Great Expectations is to read it: TEMP is not written to the
-    warehouse file (half the cost of staging at 1 M events), and GX sees only real tables."""
-    kind = "TABLE" if for_gx else "TEMP TABLE"
+    """Stage and check each stream's landed files into ``staging_<suite>``; return
+    (stream, table, rows). A TEMP table unless Great Expectations is to read it: TEMP is
+    not written to the warehouse file (half the cost of staging at 1 M events)."""
     out = []
     for stream in connector.streams:
         files = [(f.name, f.path) for f in pulled.files if f.stream == stream.name]
         if not files:
             continue
-        load_lines(con, "lines", files)
         # For GX in the main schema: its column reflection ignores schemas on DuckDB.
         table = "staging_" + stream.suite.replace(".", "_")
-        # Delivery order: files in name order, then lines; numbered without sorting every row.
-        con.execute("CREATE OR REPLACE TEMP TABLE _file_order AS "
-                    "SELECT file, row_number() OVER (ORDER BY file) AS file_no FROM (SELECT DISTINCT file FROM lines)")
-        con.execute(
-            f"CREATE OR REPLACE {kind} {table} AS SELECT o.file_no * 1000000000000 + s.line AS ord, s.* "
-            f"FROM ({stream.staging_sql}) s JOIN _file_order o USING (file)"
-        )
-        (n,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
-        out.append((stream, table, n))
+        out.append((stream, table, stage(con, stream, files, table, temp=not for_gx)))
     return out

@@ -106,7 +106,7 @@ def load_register(con: duckdb.DuckDBPyConnection, path: Path, now: datetime) -> 
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE _register (entry JSON)")
         if entries:
-            con.executemany("INSERT INTO _register VALUES (?)", [[json.dumps(e)] for e in entries])
+            db.insert_rows(con, "_register", [[json.dumps(e)] for e in entries])
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE _incoming AS SELECT

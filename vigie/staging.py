@@ -13,9 +13,28 @@ from pathlib import Path
 
 import duckdb
 
+from vigie.contracts import reason_sql
+from vigie.db import insert_rows
+
 # A byte that cannot stand unescaped in JSON and never in our CSVs: the reader sees each
 # line as one column. A line that does contain it is rejected with a clear reason.
 _NO_DELIM = "\x01"
+
+
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop ``name``, a view or a table (DuckDB's DROP names the kind)."""
+    kind = con.execute("SELECT 'VIEW' FROM duckdb_views() WHERE view_name = $n AND temporary "
+                       "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = $n AND temporary",
+                       {"n": name}).fetchone()
+    if kind:
+        con.execute(f"DROP {kind[0]} {name}")
+
+
+def drop_lines(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Free what `load_lines` holds: ``table`` and the lines it reads."""
+    _drop(con, table)
+    for name in ("_lines_raw", "_file_start", "_file_names"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str, Path]]) -> None:
@@ -25,17 +44,18 @@ def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str
 
     ``line`` is 1-based and counts every physical line (header and blank lines included).
     Blank lines are kept (text NULL, error NULL) so callers decide; they are not rows.
+
+    When every line could be read (the usual case) ``table`` is a view over the lines as
+    DuckDB read them, numbered from their position: no copy of the text.
     """
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} (file VARCHAR, line BIGINT, text VARCHAR, error VARCHAR)"
-    )
+    drop_lines(con, table)
     if not files:
+        con.execute(f"CREATE TEMP TABLE {table} (file VARCHAR, line BIGINT, text VARCHAR, error VARCHAR)")
         return
     names = {str(p): name for name, p in files}
-    con.execute("CREATE OR REPLACE TEMP TABLE _file_names (path VARCHAR, name VARCHAR)")
-    con.executemany("INSERT INTO _file_names VALUES (?, ?)", [[k, v] for k, v in names.items()])
+    con.execute("CREATE TEMP TABLE _file_names (path VARCHAR, name VARCHAR)")
+    insert_rows(con, "_file_names", [[k, v] for k, v in names.items()])
     paths = [str(p) for _, p in files]
-    con.execute("DROP TABLE IF EXISTS _lines_raw")
     con.execute(
         "CREATE TEMP TABLE _lines_raw AS SELECT filename, text FROM read_csv(?, "
         " columns = {'text': 'VARCHAR'}, header = false, delim = ?, quote = '', escape = '',"
@@ -44,36 +64,72 @@ def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str
         " store_rejects = true, rejects_scan = '_rej_scan', rejects_table = '_rej_lines')",
         [paths, _NO_DELIM],
     )
-    # Number the lines DuckDB read, per file, in file order (rowid is insertion order), then
-    # shift each past the rejected lines before it: the k-th line read sits at
-    # k + #{rejected r_j : r_j - j < k}.
-    con.execute(
-        f"""
-        INSERT INTO {table}
-        WITH read_lines AS (
-            SELECT filename, text,
-                   row_number() OVER (PARTITION BY filename ORDER BY rowid) AS k
-            FROM _lines_raw),
-        rejects AS (
-            SELECT s.file_path AS filename, e.line AS r, e.error_type, e.error_message, e.csv_line,
-                   row_number() OVER (PARTITION BY s.file_path ORDER BY e.line) AS j
-            FROM _rej_lines e JOIN _rej_scan s USING (scan_id, file_id)),
-        steps AS (
-            SELECT filename, r - j AS g, max(j) AS j FROM rejects GROUP BY ALL)
-        SELECT n.name, l.k + coalesce(s.j, 0), l.text, NULL
-        FROM read_lines l
-        JOIN _file_names n ON n.path = l.filename
-        ASOF LEFT JOIN steps s ON s.filename = l.filename AND s.g < l.k
-        UNION ALL
-        SELECT n.name, r.r, r.csv_line,  -- what DuckDB could read of it, for the record
-               CASE r.error_type
-                   WHEN 'INVALID ENCODING' THEN 'invalid UTF-8'
-                   WHEN 'TOO MANY COLUMNS' THEN 'line holds a control character (0x01)'
-                   WHEN 'LINE SIZE OVER MAXIMUM' THEN 'line too long to read'
-                   ELSE lower(r.error_type) || ': ' || r.error_message END
-        FROM rejects r JOIN _file_names n ON n.path = r.filename
-        """
-    )
-    con.execute("DROP TABLE _lines_raw")
+    # rowid is insertion order, and a file's lines arrive together and in order: a line read
+    # is numbered from its file's first rowid, with no sort of the lines.
+    con.execute("CREATE TEMP TABLE _file_start AS SELECT filename, min(rowid) AS first_row FROM _lines_raw GROUP BY ALL")
+    (rejected,) = con.execute("SELECT count(*) FROM _rej_lines").fetchone()
+    if not rejected:
+        con.execute(f"""
+            CREATE TEMP VIEW {table} AS
+            SELECT n.name AS file, l.rowid - f.first_row + 1 AS line, l.text, NULL::VARCHAR AS error
+            FROM _lines_raw l JOIN _file_start f USING (filename) JOIN _file_names n ON n.path = l.filename""")
+    else:
+        # Shift each line read past the rejected lines before it: the k-th line read sits at
+        # k + #{rejected r_j : r_j - j < k}.
+        con.execute(
+            f"""
+            CREATE TEMP TABLE {table} AS
+            WITH read_lines AS (
+                SELECT l.filename, l.text, l.rowid - f.first_row + 1 AS k
+                FROM _lines_raw l JOIN _file_start f USING (filename)),
+            rejects AS (
+                SELECT s.file_path AS filename, e.line AS r, e.error_type, e.error_message, e.csv_line,
+                       row_number() OVER (PARTITION BY s.file_path ORDER BY e.line) AS j
+                FROM _rej_lines e JOIN _rej_scan s USING (scan_id, file_id)),
+            steps AS (
+                SELECT filename, r - j AS g, max(j) AS j FROM rejects GROUP BY ALL)
+            SELECT n.name AS file, l.k + coalesce(s.j, 0) AS line, l.text, NULL::VARCHAR AS error
+            FROM read_lines l
+            JOIN _file_names n ON n.path = l.filename
+            ASOF LEFT JOIN steps s ON s.filename = l.filename AND s.g < l.k
+            UNION ALL
+            SELECT n.name, r.r, r.csv_line,  -- what DuckDB could read of it, for the record
+                   CASE r.error_type
+                       WHEN 'INVALID ENCODING' THEN 'invalid UTF-8'
+                       WHEN 'TOO MANY COLUMNS' THEN 'line holds a control character (0x01)'
+                       WHEN 'LINE SIZE OVER MAXIMUM' THEN 'line too long to read'
+                       ELSE lower(r.error_type) || ': ' || r.error_message END
+            FROM rejects r JOIN _file_names n ON n.path = r.filename
+            """
+        )
+        con.execute("DROP TABLE _lines_raw")
     con.execute("DROP TABLE IF EXISTS _rej_lines")
     con.execute("DROP TABLE IF EXISTS _rej_scan")
+
+
+def stage(con: duckdb.DuckDBPyConnection, stream, files: list[tuple[str, Path]], table: str,  # noqa: ANN001
+          *, temp: bool = True) -> int:
+    """Stage one stream's landed ``files`` into ``table`` and check its contract; return its rows.
+
+    ``table`` holds ``ord`` (delivery order: files in name order, then lines), the stream's
+    staging columns and ``reason``: NULL for a row that keeps the contract, else every
+    expectation of its suite that it breaks, for a person. The check is computed as the rows
+    are staged, so the batch is not copied once more for it. ``temp``: not written to the
+    warehouse file (Great Expectations, which needs a real table in ``main``, sets it False).
+    """
+    load_lines(con, "lines", files)
+    # Numbered without sorting every row: a file's rank, then its line.
+    con.execute("CREATE OR REPLACE TEMP TABLE _file_order AS "
+                "SELECT file, row_number() OVER (ORDER BY file) AS file_no FROM (SELECT DISTINCT file FROM lines)")
+    for name, select in stream.scratch:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
+    con.execute(
+        f"CREATE OR REPLACE {'TEMP TABLE' if temp else 'TABLE'} {table} AS "
+        f"SELECT *, {reason_sql(stream.suite)} AS reason FROM ("
+        f"  SELECT o.file_no * 1000000000000 + s.line AS ord, s.* "
+        f"  FROM ({stream.staging_sql}) s JOIN _file_order o USING (file))"
+    )
+    drop_lines(con, "lines")  # free their memory now
+    for name in ["_file_order", *(name for name, _ in stream.scratch)]:
+        con.execute(f"DROP TABLE {name}")
+    return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

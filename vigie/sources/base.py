@@ -55,6 +55,7 @@ class Stream:
     policy: Literal["immutable", "latest"]
     # immutable: first delivery wins; same key, other content is a conflicting duplicate.
     # latest: a new version when the content differs from the current one (rows that change in place).
+    scratch: tuple[tuple[str, str], ...] = ()  # (temp table, SELECT) made in order before staging_sql
 
 
 class Connector:
