@@ -107,6 +107,30 @@ def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str
     con.execute("DROP TABLE IF EXISTS _rej_scan")
 
 
+# Text of the lines one scratch statement reads at a time. DuckDB's JSON functions keep the
+# parsed documents of a whole vector (2 048 rows) until it is done: for 330 KB API pages that
+# is gigabytes, past any sensible memory limit. A few MB of lines at a time keeps it bounded.
+SLICE_BYTES = 8 << 20
+
+
+def _scratch(con: duckdb.DuckDBPyConnection, stream) -> None:  # noqa: ANN001
+    """Make the stream's scratch tables, each from ``slice_lines``: ``lines`` a slice at a time."""
+    if not stream.scratch:
+        return
+    n, total = con.execute("SELECT count(*), coalesce(sum(strlen(text)), 0) FROM lines").fetchone()
+    per_slice = max(1, min(2048, SLICE_BYTES * n // max(total, 1)))
+    con.execute("CREATE OR REPLACE TEMP TABLE _slices AS SELECT file, line, "
+                "(row_number() OVER (ORDER BY file, line) - 1) // ? AS slice FROM lines", [per_slice])
+    (slices,) = con.execute("SELECT coalesce(max(slice) + 1, 0) FROM _slices").fetchone()
+    for k in range(max(slices, 1)):
+        con.execute("CREATE OR REPLACE TEMP VIEW slice_lines AS "
+                    f"SELECT l.* FROM lines l SEMI JOIN (SELECT file, line FROM _slices WHERE slice = {k}) s USING (file, line)")
+        for name, select in stream.scratch:
+            con.execute(f"CREATE TEMP TABLE {name} AS {select}" if k == 0 else f"INSERT INTO {name} {select}")
+    con.execute("DROP VIEW slice_lines")
+    con.execute("DROP TABLE _slices")
+
+
 def stage(con: duckdb.DuckDBPyConnection, stream, files: list[tuple[str, Path]], table: str,  # noqa: ANN001
           *, temp: bool = True) -> int:
     """Stage one stream's landed ``files`` into ``table`` and check its contract; return its rows.
@@ -121,8 +145,7 @@ def stage(con: duckdb.DuckDBPyConnection, stream, files: list[tuple[str, Path]],
     # Numbered without sorting every row: a file's rank, then its line.
     con.execute("CREATE OR REPLACE TEMP TABLE _file_order AS "
                 "SELECT file, row_number() OVER (ORDER BY file) AS file_no FROM (SELECT DISTINCT file FROM lines)")
-    for name, select in stream.scratch:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
+    _scratch(con, stream)
     con.execute(
         f"CREATE OR REPLACE {'TEMP TABLE' if temp else 'TABLE'} {table} AS "
         f"SELECT *, {reason_sql(stream.suite)} AS reason FROM ("
