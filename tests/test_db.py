@@ -98,3 +98,27 @@ def test_readers_query_the_published_copy_while_a_load_writes(tmp_path: Path) ->
     assert reader.execute("SELECT count(*) FROM oversight.batches").fetchone() == (1,)
     reader.close()
     assert db.reader(warehouse).execute("SELECT count(*) FROM oversight.batches").fetchone() == (2,)
+
+
+def test_without_pandas_duckdb_binds_every_parameter_kind_we_use() -> None:
+    """In a fresh process: parameters of each Python type still bind, and pandas stays out."""
+    code = textwrap.dedent("""
+        import sys
+        from datetime import datetime, timezone
+        from vigie import db
+        db.without_pandas()
+        import duckdb
+        con = duckdb.connect()
+        db._configure(con)
+        at = datetime(2026, 4, 20, 10, 0, tzinfo=timezone.utc)
+        row = con.execute("SELECT $i, $f, $s, $t::TIMESTAMPTZ, $n", {"i": 1, "f": 2.5, "s": "x'y", "t": at, "n": None}).fetchone()
+        assert row == (1, 2.5, "x'y", at, None), row
+        con.execute("CREATE TABLE t (a BIGINT, b VARCHAR)")
+        db.insert_rows(con, "t", [[1, "a"], [2, None]])
+        assert con.execute("SELECT * FROM t ORDER BY a").fetchall() == [(1, "a"), (2, None)]
+        assert sys.modules["pandas"] is None and "numpy" not in sys.modules
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

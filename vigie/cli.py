@@ -83,6 +83,8 @@ def run(
 
     settings = _settings(config)
     as_of_instant = _instant("--as-of", as_of, settings.timezone)
+    if not gx:
+        db.without_pandas()
     try:
         settings.select(source or [])
     except ConfigError as exc:
@@ -134,6 +136,7 @@ def findings(
     from vigie import db, rules
 
     settings = _settings(config)
+    db.without_pandas()
     now = datetime.now(timezone.utc)
     as_of_instant = _instant("--as-of", as_of, settings.timezone) or now
     known_at_instant = _instant("--known-at", known_at, settings.timezone) or now

@@ -19,6 +19,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -161,6 +162,18 @@ def next_batch_id(con: duckdb.DuckDBPyConnection) -> int:
     """The next batch id. Safe because one process writes at a time (the writer lock); a
     DuckDB sequence is not, as its use in a read-only statement is not logged."""
     return con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches").fetchone()[0]
+
+
+def without_pandas() -> None:
+    """Keep DuckDB from importing pandas, in a process that never uses it.
+
+    DuckDB 1.5.5 imports pandas (1.2 s, with numpy and pyarrow) the first time it binds any
+    Python parameter, only to recognise pandas values; when pandas cannot be imported it
+    skips that check. The command line calls this before its first query, except when Great
+    Expectations (which needs pandas) runs in the same process. Tested in tests/test_db.py.
+    """
+    if "pandas" not in sys.modules:
+        sys.modules["pandas"] = None  # type: ignore[assignment]  # import pandas now fails at once
 
 
 def install_cursor_fix() -> None:

@@ -9,7 +9,10 @@ how duplicates and versions are told apart.
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -106,15 +109,18 @@ class FolderConnector(Connector):
         if not folder.is_dir():
             raise SourceError(f"folder {folder} is not there")
         out = Pull()
+        # Names as strings relative to the folder (glob's root_dir): tens of thousands of track
+        # files are listed in a fraction of the time pathlib takes.
         candidates = sorted(
-            (p.relative_to(folder).as_posix(), stream, p)
-            for stream, pattern in self.patterns.items()
-            for p in folder.glob(pattern)
-            if not p.is_dir()  # a dangling link is kept: it is reported as unreadable, not skipped
+            (name, stream) for stream, pattern in self.patterns.items()
+            for name in glob.glob(pattern, root_dir=folder, include_hidden=True)
         )
-        for name, stream, path in candidates:
+        for name, stream in candidates:
+            path = folder / name
             try:
-                st = path.stat()
+                st = os.stat(path)  # a dangling link fails here: reported as unreadable, not skipped
+                if stat.S_ISDIR(st.st_mode):
+                    continue
                 known = seen.get(name)
                 if known and known["size"] == st.st_size and known["mtime_ns"] == st.st_mtime_ns:
                     continue
