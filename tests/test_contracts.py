@@ -222,3 +222,34 @@ def test_every_rule_is_one_expectation_of_one_compliance_suite() -> None:
                 f"SELECT * FROM {{batch}} WHERE rule_code = '{expectation['meta']['rule_code']}'")
             seen.append(expectation["meta"]["rule_code"])
     assert sorted(seen) == sorted(r.code for r in catalogue())
+
+
+def test_bodycam_pages_staged_a_slice_at_a_time_give_the_same_rows(tmp_path: Path, monkeypatch) -> None:
+    """Pages are unnested a few MB at a time (vigie/staging.py): with one page per slice, the
+    staged rows, their order and their reasons are those of a single slice."""
+    from vigie import staging
+
+    pages = "\n".join([
+        json.dumps({"events": [_event(1), _event(2, action="Evidence.Viewed")], "next": "a"}),
+        '{"events": [ broken',
+        "",
+        json.dumps({"events": [_event(3), "not an event"], "next": "b"}),
+        '{"events": {"seq": 9}, "next": "c"}',
+        json.dumps({"events": [_event(4)], "next": None}),
+    ]) + "\n"
+
+    def staged(name: str) -> list[tuple]:
+        path = tmp_path / name
+        path.write_text(pages)
+        con = duckdb.connect()
+        db._configure(con)
+        db.migrate(con)
+        stage(con, EVENTS, [("pages.jsonl", path)], "staged")
+        return con.execute("SELECT ord, location, reason FROM staged ORDER BY ord").fetchall()
+
+    whole = staged("one.jsonl")
+    monkeypatch.setattr(staging, "SLICE_BYTES", 1)  # every page a slice of its own
+    sliced = staged("many.jsonl")
+    assert sliced == whole
+    assert [loc for _, loc, _ in whole] == ["seq:1", "seq:2", "pages.jsonl:2", "seq:3", "pages.jsonl:4#2",
+                                            "pages.jsonl:5", "seq:4"]
