@@ -63,3 +63,12 @@ def test_csv_fields_split_in_sql_keep_empty_and_quoted_fields(tmp_path: Path) ->
         ("r.csv", 4, None, None, None, None),
         ("r.csv", 5, "expected 3 fields, found 2", None, None, None),
     ]
+
+
+def test_a_line_longer_than_the_limit_is_an_error_line_not_a_lost_one(tmp_path: Path) -> None:
+    (tmp_path / "long.jsonl").write_bytes(b'{"a": 1}\n{"a": "' + b"x" * 5000 + b'"}\n{"a": 3}\n')
+    con = duckdb.connect()
+    load_lines(con, "lines", [("long.jsonl", tmp_path / "long.jsonl")], max_line_bytes=4096)
+    rows = con.execute("SELECT line, text, error FROM lines ORDER BY line").fetchall()
+    assert [(r[0], r[2]) for r in rows] == [(1, None), (2, "line too long to read"), (3, None)]
+    assert rows[0][1] == '{"a": 1}' and rows[2][1] == '{"a": 3}'

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from vigie.staging import MAX_LINE_BYTES
+
 
 class SourceError(RuntimeError):
     """The source could not be pulled (unreachable, refused, broken answer)."""
@@ -59,6 +61,7 @@ class Stream:
     # immutable: first delivery wins; same key, other content is a conflicting duplicate.
     # latest: a new version when the content differs from the current one (rows that change in place).
     scratch: tuple[tuple[str, str], ...] = ()  # (temp table, SELECT) made in order before staging_sql
+    max_line_bytes: int = MAX_LINE_BYTES  # a longer line is quarantined as too long to read
 
 
 class Connector:
