@@ -40,7 +40,6 @@ _TYPE_COLS = ", ".join(f"t[{i + 1}] AS jt_{c}" for i, c in enumerate(_TYPED))
 
 EVENTS = Stream(
     name="events", row_kind="event", suite="bodycam_api.events", table="bodycam_events",
-    max_line_bytes=8 << 20,  # a line is a whole answer page (330 KB for 1 000 events)
     # Pages are checked, then unnested into a table of their own before any field is read:
     # DuckDB unnests and extracts four times faster in two steps than in one (5 M events).
     # Scratch statements read `slice_lines`, a few MB of pages at a time (vigie/staging.py).

@@ -42,6 +42,9 @@ FLIGHTS = Stream(
 
 TRACKS = Stream(
     name="tracks", row_kind="track", suite="drone_files.tracks", table="drone_track_points",
+    # A track point is a short line, and there is one file per flight: a 1 MB line limit (and
+    # buffer) reads tens of thousands of small files a third faster than 8 MB.
+    max_line_bytes=1 << 20,
     staging_sql=f"""
         SELECT *, file || ':' || line AS location,
                regexp_extract(file, '([^/]+)\\.csv$', 1) AS flight_id,
