@@ -20,6 +20,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from vigie.db import MIGRATIONS_DIR
+
 RULES_DIR = Path(__file__).resolve().parent
 COLUMNS = ["rule_code", "source", "device_class", "device_id", "subject_id", "occurred_at", "detail", "legal_ref"]
 
@@ -139,9 +141,9 @@ def findings_query(order: bool = True) -> str:
 
 def fingerprint(settings) -> str:  # noqa: ANN001
     """What findings depend on besides the data and the two instants: the rules, their
-    limits, the sources' holders and the settings."""
+    limits, the warehouse's macros (migrations), the sources' holders and the settings."""
     digest = hashlib.sha256()
-    for path in sorted(RULES_DIR.glob("*.sql")) + sorted(RULES_DIR.glob("*.yml")):
+    for path in sorted(RULES_DIR.glob("*.sql")) + sorted(RULES_DIR.glob("*.yml")) + sorted(MIGRATIONS_DIR.glob("*.sql")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     digest.update(repr((settings.grace_hours, settings.timezone, settings.perimeter_tolerance_m,
                         sorted((s.name, s.kind, s.holder or "") for s in settings.sources))).encode())
