@@ -5,7 +5,11 @@ BIN      := $(VENV)/bin
 UV       := $(BIN)/uv
 STAMP    := $(VENV)/.installed
 
-.PHONY: setup test lock demo bench clean
+.PHONY: setup sysdeps test lock demo bench messages clean
+
+# Debian packages: WeasyPrint's pango and fonts (PDF reports), Chromium (browser tests and
+# screenshots), poppler (pdftotext, pdftoppm in tests). Installed only when missing (root).
+SYSDEPS := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium poppler-utils
 
 setup: $(STAMP)
 
@@ -17,11 +21,18 @@ $(STAMP): requirements.lock pyproject.toml
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-test: setup
+sysdeps:
+	@missing="$$(for p in $(SYSDEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+test: setup sysdeps
 	$(BIN)/python -m pytest -q
 
 # Simulate a small estate, serve its body-camera API on loopback, load it into var/demo/.
-demo: setup
+demo: setup sysdeps
 	$(BIN)/python -m vigie.demo
 
 # Speed and memory against DuckDB's raw load; BENCH_N events (default 1 000 000).
@@ -31,6 +42,11 @@ bench: setup
 # Re-resolve the lock after editing requirements.in.
 lock:
 	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes requirements.in -o requirements.lock
+
+# Extract the translatable strings and merge them into every catalogue (then translate fr).
+messages: setup
+	$(BIN)/pybabel extract --quiet -F babel.cfg -o var/messages.pot --no-location --sort-output .
+	for l in fr en; do $(BIN)/pybabel update --quiet -i var/messages.pot -d vigie/present/locale -D report -l $$l --no-fuzzy-matching; done
 
 clean:
 	rm -rf $(VENV) var
