@@ -172,6 +172,20 @@ def quarantine(
     emit(["source", "kind", "ref", "location", "reason"], rows, format, "Quarantine")
 
 
+@app.command("access-log")
+def access_log(
+    config: ConfigOpt = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="only records at or after this instant")] = None,
+    format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Who generated which report or viewed which findings, when, with which filters."""
+    from vigie.present import access_log as log
+
+    settings = _settings(config)
+    since_instant = _instant("--since", since, settings.timezone)
+    emit(log.COLUMNS, [e.row() for e in log.entries(settings, since_instant)], format, "Access log")
+
+
 simulate_app = typer.Typer(no_args_is_help=True, help="Write a realistic estate, deliver it in phases, serve its body-camera API.")
 app.add_typer(simulate_app, name="simulate")
 
