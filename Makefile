@@ -45,8 +45,8 @@ lock:
 
 # Extract the translatable strings and merge them into every catalogue (then translate fr).
 messages: setup
-	$(BIN)/pybabel extract --quiet -F babel.cfg -o var/messages.pot --no-location --sort-output .
-	for l in fr en; do $(BIN)/pybabel update --quiet -i var/messages.pot -d vigie/present/locale -D report -l $$l --no-fuzzy-matching; done
+	$(BIN)/pybabel extract -F babel.cfg -o var/messages.pot --no-location --sort-output .
+	for l in fr en; do $(BIN)/pybabel update -i var/messages.pot -d vigie/present/locale -D report -l $$l --no-fuzzy-matching; done
 
 clean:
 	rm -rf $(VENV) var
