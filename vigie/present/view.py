@@ -18,9 +18,8 @@ Filters are query parameters (GET), so a page is a link that can be bookmarked a
 # below, which name aliases local to create_app().
 import json
 import mimetypes
-from collections import Counter
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator
 from urllib.parse import quote, urlencode
@@ -30,8 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 OVERSIGHT_DAG = "vigie_oversight"  # reading the view = reading what this DAG produces
-PAGE_SIZE = 500  # findings or quarantined rows per page
-FORMATS = {"html": "text/html; charset=utf-8", "pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}
+PAGE_SIZE = 500  # quarantined rows per page
 
 
 # --- authentication ------------------------------------------------------------------------
@@ -103,41 +101,6 @@ def source_status(con, settings) -> list[dict]:  # noqa: ANN001
     for name in [*kinds, *sorted(set(by_source) - set(kinds))]:
         row = by_source.get(name) or dict.fromkeys(columns) | {"source": name}
         out.append(row | {"kind": kinds.get(name, "register" if name == "register" else "")})
-    return out
-
-
-# Where a finding's subject lives, per table: the columns that can hold its id.
-_SUBJECT_COLUMNS = {
-    "vms_recordings": ("recording_id",), "vms_audit_log": ("recording_id", "log_id"),
-    "bodycam_events": ("evidence_id", "event_id"), "drone_flights": ("flight_id",),
-    "lapi_reads": ("read_id",), "lapi_queries": ("event_id", "read_id"),
-}
-
-
-def evidence(con, settings, rule_code: str, source: str, subject_id: str, known_at: datetime) -> list[dict]:  # noqa: ANN001
-    """The source rows a finding rests on, as known at ``known_at``, each with its batch and
-    landed file: ``[{"table", "columns", "rows": [[...]], ...}]``. Uses the report's
-    ``evidence`` when it exists, so a page and a filed report show the same rows."""
-    try:
-        from vigie.present.report import evidence as report_evidence  # the lead's, once merged
-    except ImportError:
-        report_evidence = None
-    if report_evidence is not None:
-        return report_evidence(con, settings, rule_code, source, subject_id, known_at)
-    out = []
-    for table, id_columns in _SUBJECT_COLUMNS.items():
-        where = " OR ".join(f"t.{c}::VARCHAR = $subject" for c in id_columns)
-        cur = con.execute(
-            f"SELECT t.* EXCLUDE (ord), l.landed_path AS landed_file, b.committed_at AS batch_committed_at "
-            f"FROM {table}_at($known_at::TIMESTAMPTZ) t JOIN batches b USING (batch_id) "
-            f"LEFT JOIN landed_files l ON l.batch_id = t.batch_id "
-            f" AND l.name IN (regexp_replace(t.location, ':[^:]*$', ''), regexp_replace(t.location, ':[^:]*$', '') || '.jsonl') "
-            f"WHERE t.source = $source AND ({where}) ORDER BY ALL",
-            {"known_at": known_at, "source": source, "subject": subject_id})
-        rows = cur.fetchall()
-        if rows:
-            out.append({"table": table, "columns": [d[0] for d in cur.description],
-                        "rows": [["" if v is None else str(v) for v in r] for r in rows]})
     return out
 
 
@@ -225,9 +188,25 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
         start, end = sel.bounds(s.timezone)
         return [f for f in everything if sel.matches(f, start, end)], everything
 
+    def facts(s, sel, total: int) -> dict:  # noqa: ANN001
+        """What _facts.html states: the question asked and how many findings answer it."""
+        return {"tz": s.timezone, "as_of": sel.as_of, "known_at": sel.known_at, "total": total,
+                "period_from": sel.date_from.isoformat() if sel.date_from else None,
+                "period_to": sel.date_to.isoformat() if sel.date_to else None,
+                "filters": [(n, v) for n, v in (("rule", sel.rules), ("holder", sel.holders),
+                                                ("device_class", sel.device_classes), ("source", sel.sources)) if v]}
+
+    def finding_link(request: Request, sel, lang: str, absolute: bool = False) -> Callable:  # noqa: ANN001
+        """A finding's page in the view (an absolute URL in a downloaded report)."""
+        base = (str(request.base_url) if absolute else request.scope.get("root_path", "")).rstrip("/")
+        params = urlencode(sel.query_params()[:2] + ([("lang", lang)] if lang != "fr" else []))
+        return lambda f: (f"{base}/findings/{quote(f.rule_code, safe='')}/{quote(f.source, safe='')}/"
+                          f"{quote(f.subject_id, safe='')}?{params}")
+
     @app.get("/", response_class=HTMLResponse)
-    def findings_page(request: Request, who: User, lang: Lang, raw: Filters,
-                      p: Annotated[int, Query(alias="page", ge=1)] = 1) -> HTMLResponse:
+    def findings_page(request: Request, who: User, lang: Lang, raw: Filters) -> HTMLResponse:
+        from vigie.present.charts import trend_svg
+        from vigie.present.report import LISTED_PER_RULE
         from vigie.rules import catalogue
 
         s = settings()
@@ -235,26 +214,30 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
         found, everything = read_findings(s, sel)
         start, end = sel.bounds(s.timezone)
         summary = query.summarise(found, s.timezone, start, end)
-        pages = max(1, -(-len(found) // PAGE_SIZE))
-        shown = found[(p - 1) * PAGE_SIZE: p * PAGE_SIZE]
-        access_log.record(s, who, "findings", access_log.filters_of(sel), findings=len(found),
-                          target=f"page {p}/{pages}")
+        by_rule: dict[str, list] = {}
+        for f in found:
+            by_rule.setdefault(f.rule_code, []).append(f)
         rules = catalogue()
+        groups = [(r, by_rule[r.code][: LISTED_PER_RULE["html"]], len(by_rule[r.code])) for r in rules if r.code in by_rule]
+        sha = query.findings_sha256(found)
+        access_log.record(s, who, "findings", access_log.filters_of(sel), findings=len(found), findings_sha256=sha)
         classes = sorted({c for r in rules for c in r.legal_ref} | {f.device_class for f in everything if f.device_class})
-        return page(request, lang, "view/findings.html", who=who, sel=sel, params=sel.query_params(),
-                    tz=s.timezone, found=shown, total=len(found), summary=summary, page=p, pages=pages,
-                    first=(p - 1) * PAGE_SIZE, fmt=lambda v: format_instant(v, s.timezone),
+        return page(request, lang, "view/findings.html", who=who, params=sel.query_params(), sha256=sha,
+                    summary=summary, groups=groups, finding_link=finding_link(request, sel, lang),
+                    chart=trend_svg(summary.weeks, summary.trend, lang) if summary.weeks and found else None,
                     choices={"rule": [(r.code, f"{r.code} {r.title}") for r in rules],
                              "holder": [(h, h) for h in sorted({f.holder for f in everything if f.holder} | set(sel.holders))],
                              "device_class": [(c, c) for c in classes],
                              "source": [(x.name, x.name) for x in s.sources]},
                     chosen={"rule": sel.rules, "holder": sel.holders, "device_class": sel.device_classes,
-                            "source": sel.sources})
+                            "source": sel.sources}, **facts(s, sel, len(found)))
 
     @app.get("/findings/{rule_code}/{source}/{subject_id:path}", response_class=HTMLResponse)
     def finding_page(request: Request, who: User, lang: Lang, rule_code: str, source: str, subject_id: str,
                      as_of: Annotated[str | None, Query()] = None,
                      known_at: Annotated[str | None, Query()] = None) -> HTMLResponse:
+        from vigie.rules import catalogue
+
         s = settings()
         sel = selection(s, {"as_of": as_of, "known_at": known_at, "rules": [rule_code], "sources": [source]})
         with _reader(s) as con:
@@ -263,11 +246,13 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
                 raise HTTPException(404, f"no finding {rule_code} {source} {subject_id} as of "
                                          f"{format_instant(sel.as_of, s.timezone)}, known at "
                                          f"{format_instant(sel.known_at, s.timezone)}")
-            rows = evidence(con, s, rule_code, source, subject_id, sel.known_at)
+            finding = matching[0]
+            rows = query.evidence(con, s, [finding], sel.known_at)[finding.key]
         access_log.record(s, who, "finding", access_log.filters_of(sel), findings=1,
                           target=f"{rule_code}/{source}/{subject_id}")
-        return page(request, lang, "view/finding.html", who=who, finding=matching[0], evidence=rows, sel=sel,
-                    params=sel.query_params(), fmt=lambda v: format_instant(v, s.timezone))
+        rule = next(r for r in catalogue() if r.code == rule_code)
+        return page(request, lang, "view/finding.html", who=who, finding=finding, rule=rule, rows=rows,
+                    params=sel.query_params(), tz=s.timezone, as_of=sel.as_of, known_at=sel.known_at)
 
     @app.get("/quarantine", response_class=HTMLResponse)
     def quarantine_page(request: Request, who: User, lang: Lang,
@@ -308,28 +293,22 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
         return JSONResponse([dict(zip(query.REPORT_COLUMNS, f.row())) for f in found])
 
     @app.get("/report")
-    def report(who: User, lang: Lang, raw: Filters,
+    def report(request: Request, who: User, lang: Lang, raw: Filters,
                format: Annotated[str, Query(pattern="^(html|pdf|csv)$")] = "html") -> Response:  # noqa: A002
-        """A report of the selection; PDF rendering runs here, in FastAPI's thread pool."""
+        """The report of the selection (`vigie report`'s renderer). A plain `def`: the PDF is
+        rendered in FastAPI's thread pool, never on the event loop."""
+        from vigie.present.report import render
+
         s = settings()
         sel = selection(s, raw)
-        found, _ = read_findings(s, sel)
-        sha = query.findings_sha256(found)
-        if format == "csv":
-            body = query.findings_csv(found)
-        else:
-            try:
-                from vigie.present.report import render_report
-            except ImportError:
-                raise HTTPException(501, "the HTML and PDF reports are not available in this version") from None
-            with _reader(s) as con:
-                body = render_report(con, s, sel, lang=lang, format=format)
+        with _reader(s) as con:
+            result = render(con, s, sel, format, lang, user=who, link=finding_link(request, sel, lang, absolute=True))
         stamp = sel.as_of.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         name = f"vigie-report-{stamp}.{format}"
-        access_log.record(s, who, "report", access_log.filters_of(sel), findings_sha256=sha,
-                          findings=len(found), target=f"{format} {lang}")
-        return Response(body, media_type=FORMATS[format], headers={
-            "Content-Disposition": f'attachment; filename="{name}"', "X-Findings-Sha256": sha})
+        access_log.record(s, who, "report", access_log.filters_of(sel), findings_sha256=result.findings_sha256,
+                          findings=result.count, target=f"{format} {lang}")
+        return Response(result.content, media_type=result.media_type, headers={
+            "Content-Disposition": f'attachment; filename="{name}"', "X-Findings-Sha256": result.findings_sha256})
 
     @app.get("/docs")
     def docs_root(request: Request, who: User) -> RedirectResponse:
