@@ -18,6 +18,8 @@ Filters are query parameters (GET), so a page is a link that can be bookmarked a
 # below, which name aliases local to create_app().
 import json
 import mimetypes
+import threading
+import contextlib
 from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
@@ -27,6 +29,11 @@ from urllib.parse import quote, urlencode
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+# matplotlib's pyplot (vigie.present.charts) keeps global state and is not thread-safe; the
+# view renders pages in a thread pool, so charts (and the HTML/PDF reports that draw one) are
+# drawn one at a time.
+_CHARTS = threading.Lock()
 
 OVERSIGHT_DAG = "vigie_oversight"  # reading the view = reading what this DAG produces
 PAGE_SIZE = 500  # quarantined rows per page
@@ -110,7 +117,7 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
     """The view's FastAPI app. ``config``: vigie.yml (else ``$VIGIE_CONFIG``, else ./vigie.yml),
     read at each request. ``user``: the authentication dependency (default ``airflow_user()``)."""
     from vigie.present import access_log, query
-    from vigie.present.i18n import check_lang, environment, format_instant
+    from vigie.present.i18n import check_lang, environment, format_instant, gettext
 
     user_dep = user or airflow_user()
     # No /docs, /redoc or /openapi.json of FastAPI's own: /docs/ is the Data Docs, and an
@@ -220,12 +227,16 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
         rules = catalogue()
         groups = [(r, by_rule[r.code][: LISTED_PER_RULE["html"]], len(by_rule[r.code])) for r in rules if r.code in by_rule]
         sha = query.findings_sha256(found)
+        chart = None
+        if summary.weeks and found:
+            with _CHARTS:
+                chart = trend_svg(summary.weeks, summary.trend, lang)
         access_log.record(s, who, "findings", access_log.filters_of(sel), findings=len(found), findings_sha256=sha)
         classes = sorted({c for r in rules for c in r.legal_ref} | {f.device_class for f in everything if f.device_class})
         return page(request, lang, "view/findings.html", who=who, params=sel.query_params(), sha256=sha,
                     summary=summary, groups=groups, finding_link=finding_link(request, sel, lang),
-                    chart=trend_svg(summary.weeks, summary.trend, lang) if summary.weeks and found else None,
-                    choices={"rule": [(r.code, f"{r.code} {r.title}") for r in rules],
+                    chart=chart,
+                    choices={"rule": [(r.code, f"{r.code} {gettext(lang)(r.title)}") for r in rules],
                              "holder": [(h, h) for h in sorted({f.holder for f in everything if f.holder} | set(sel.holders))],
                              "device_class": [(c, c) for c in classes],
                              "source": [(x.name, x.name) for x in s.sources]},
@@ -301,7 +312,7 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
 
         s = settings()
         sel = selection(s, raw)
-        with _reader(s) as con:
+        with _reader(s) as con, (_CHARTS if format != "csv" else contextlib.nullcontext()):
             result = render(con, s, sel, format, lang, user=who, link=finding_link(request, sel, lang, absolute=True))
         stamp = sel.as_of.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         name = f"vigie-report-{stamp}.{format}"
