@@ -1,7 +1,7 @@
 """Acceptance (slow): inspectors read while loads run.
 
-Twenty readers (ten HTTP clients of the view, served by uvicorn; ten read-only DuckDB
-connections on the published file, `db.reader`) query without pause while `vigie run` loads
+Twenty readers (ten HTTP clients of the view, served by uvicorn; ten processes with
+read-only DuckDB connections on the published file, `db.reader`) query without pause while `vigie run` loads
 the phases of an estate one after the other (`vigie simulate estate --phases K`, then
 `vigie simulate advance`): no query fails and no load fails. After the last load, the view
 reads the final state: the same findings as `vigie findings`.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import multiprocessing
 import os
 import socket
 import threading
@@ -121,28 +122,27 @@ def test_twenty_readers_during_a_sequence_of_loads(tmp_path: Path) -> None:
                         failures.append(f"http {route}: {exc!r}")
                 stop.wait(PAUSE_S)
 
-    def db_reader(i: int) -> None:
-        while not stop.is_set():
-            try:
-                con = db.reader(settings.warehouse)
-                try:
-                    if i % 2:
-                        con.execute("SELECT count(*) FROM oversight.findings").fetchone()
-                    else:
-                        query.findings(con, settings, query.Selection.parse(settings.timezone))
-                    (last,) = con.execute("SELECT max(batch_id) FROM oversight.batches").fetchone()
-                finally:
-                    con.close()
-                with lock:
-                    done["db"] += 1
-                    batches_seen["db"].add(last)
-            except Exception as exc:  # noqa: BLE001
-                with lock:
-                    failures.append(f"db: {exc!r}")
-            stop.wait(PAUSE_S)
+    ctx = multiprocessing.get_context("spawn")
+    db_stop, results = ctx.Event(), ctx.Queue()
+    db_readers = [ctx.Process(target=_db_reader, args=(i, str(config), db_stop, results)) for i in range(READERS_DB)]
+    for p in db_readers:
+        p.start()
 
+    def collect() -> None:
+        while True:
+            kind, value = results.get()
+            with lock:
+                if kind == "ok":
+                    done["db"] += 1
+                    batches_seen["db"].add(value)
+                elif kind == "failed":
+                    failures.append(f"db: {value}")
+                else:
+                    return
+
+    collector = threading.Thread(target=collect)
+    collector.start()
     readers = [threading.Thread(target=http_reader, args=(i,)) for i in range(READERS_HTTP)]
-    readers += [threading.Thread(target=db_reader, args=(i,)) for i in range(READERS_DB)]
     for t in readers:
         t.start()
     try:
@@ -153,9 +153,15 @@ def test_twenty_readers_during_a_sequence_of_loads(tmp_path: Path) -> None:
         during = dict(done)
     finally:
         stop.set()
+        db_stop.set()
         for t in readers:
-            t.join(timeout=300)
-    assert not any(t.is_alive() for t in readers)
+            t.join(timeout=600)
+        for p in db_readers:
+            p.join(timeout=600)
+        results.put(("end", None))
+        collector.join(timeout=60)
+    assert not any(t.is_alive() for t in readers) and not any(p.is_alive() for p in db_readers)
+    assert all(p.exitcode == 0 for p in db_readers)
     assert failures == [], failures[:10]
     # Everyone really read during the loads.
     assert during.get("http", 0) - before.get("http", 0) >= READERS_HTTP
@@ -179,6 +185,26 @@ def test_twenty_readers_during_a_sequence_of_loads(tmp_path: Path) -> None:
     assert failed == 0 and loads >= PHASES * len(settings.sources) - 4  # a phase may bring nothing to a source
     print(f"\nreads: {dict(done)}; slowest page {slowest[0]:.1f} s; last batches seen by HTTP readers {sorted(batches_seen['http'])}, "
           f"by DuckDB readers {sorted(batches_seen['db'])}", file=os.sys.stderr)
+
+
+def _db_reader(i: int, config: str, stop, results) -> None:  # noqa: ANN001
+    """Another process reading the published file, as an inspector's DuckDB client would."""
+    settings = load_settings(Path(config))
+    while not stop.is_set():
+        try:
+            con = db.reader(settings.warehouse)
+            try:
+                if i % 2:
+                    con.execute("SELECT count(*) FROM oversight.findings").fetchone()
+                else:
+                    query.findings(con, settings, query.Selection.parse(settings.timezone))
+                (last,) = con.execute("SELECT max(batch_id) FROM oversight.batches").fetchone()
+            finally:
+                con.close()
+            results.put(("ok", last))
+        except Exception as exc:  # noqa: BLE001 - every failure is the finding of this test
+            results.put(("failed", repr(exc)))
+        stop.wait(PAUSE_S)
 
 
 def _last_batches(html: str) -> list[str]:

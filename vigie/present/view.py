@@ -18,6 +18,7 @@ Filters are query parameters (GET), so a page is a link that can be bookmarked a
 # below, which name aliases local to create_app().
 import json
 import mimetypes
+import os
 import threading
 import contextlib
 from contextlib import contextmanager
@@ -34,6 +35,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 # view renders pages in a thread pool, so charts (and the HTML/PDF reports that draw one) are
 # drawn one at a time.
 _CHARTS = threading.Lock()
+
+# DuckDB shares one database instance (and its memory limit, 1 GB by default) between all
+# connections of a process to the same file: twenty rule evaluations at once ran out of
+# memory in tests. Requests beyond this many wait for a slot instead.
+READERS_MAX = int(os.environ.get("VIGIE_VIEW_READERS", "4"))
+_READERS = threading.BoundedSemaphore(READERS_MAX)
 
 OVERSIGHT_DAG = "vigie_oversight"  # reading the view = reading what this DAG produces
 PAGE_SIZE = 500  # quarantined rows per page
@@ -71,14 +78,15 @@ def _load_settings(config: Path | None):  # noqa: ANN202
 def _reader(settings) -> Iterator[Any]:  # noqa: ANN001
     from vigie import db
 
-    try:
-        con = db.reader(settings.warehouse)
-    except FileNotFoundError as exc:
-        raise HTTPException(503, str(exc)) from None
-    try:
-        yield con
-    finally:
-        con.close()
+    with _READERS:
+        try:
+            con = db.reader(settings.warehouse)
+        except FileNotFoundError as exc:
+            raise HTTPException(503, str(exc)) from None
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 def source_status(con, settings) -> list[dict]:  # noqa: ANN001
