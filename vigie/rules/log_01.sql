@@ -18,6 +18,8 @@ loaded AS (
     FROM main.vms_audit_log_at(known_at)
     UNION ALL
     SELECT source, event_id, seq, batch_id, ord, event_at FROM main.bodycam_events_at(known_at)),
+requeued AS (  -- the few loaded rows whose id was also quarantined: only they can come first
+    SELECT l.* FROM loaded l SEMI JOIN quarantined q ON q.source = l.source AND q.id = l.id),
 numbers AS (  -- first deliveries only: nothing of the same id was received before
     SELECT l.source, l.n, l.seen_at FROM loaded l
     WHERE NOT EXISTS (SELECT 1 FROM quarantined q WHERE q.source = l.source AND q.id = l.id
@@ -25,7 +27,7 @@ numbers AS (  -- first deliveries only: nothing of the same id was received befo
     UNION ALL
     SELECT q.source, q.n, q.seen_at FROM quarantined q
     WHERE q.id IS NULL OR (
-        NOT EXISTS (SELECT 1 FROM loaded l WHERE l.source = q.source AND l.id = q.id
+        NOT EXISTS (SELECT 1 FROM requeued l WHERE l.source = q.source AND l.id = q.id
                     AND (l.batch_id < q.batch_id OR (l.batch_id = q.batch_id AND l.ord < q.ord)))
         AND NOT EXISTS (SELECT 1 FROM quarantined p WHERE p.source = q.source AND p.id = q.id
                         AND (p.batch_id < q.batch_id OR (p.batch_id = q.batch_id AND p.ord < q.ord))))),
