@@ -43,7 +43,7 @@ with DAG(
     dag_id="vigie_oversight", schedule=reduce(lambda a, b: a | b, assets) if assets else None,
     start_date=START, catchup=False, max_active_runs=1, default_args=DEFAULTS, tags=["vigie", "oversight"],
     params={"as_of": Param(None, type=["null", "string"], description="ISO-8601 instant; default: now")},
-    doc_md="Evaluate the rules once loads have landed, refresh the compliance Data Docs, write the findings report.",
+    doc_md="Evaluate the rules once loads have landed, refresh the compliance Data Docs, write the report (CSV, HTML, PDF).",
 ) as oversight:
 
     @task(task_id="evaluate")
@@ -53,7 +53,7 @@ with DAG(
         return run_rules(CONFIG, (params or {}).get("as_of"))
 
     @task(task_id="report", pool="default_pool")  # reads the published copy: no need for the writer slot
-    def report(evaluation: dict) -> str:
+    def report(evaluation: dict) -> dict:
         from vigie.orchestration import write_report
 
         return write_report(CONFIG, evaluation["as_of"])

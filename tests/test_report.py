@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import vigie
+from tests.conftest import REPO, vigie
 from vigie.simulate.bodycam_server import BodycamServer
 from vigie.simulate.estate import advance, generate
 
@@ -136,6 +136,15 @@ def test_html_stands_alone_in_french_and_english(phased: dict) -> None:
         assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d", page)
     # the same data in both: the hash does not depend on the language
     assert re.findall(r"findings-sha256: (\w+)", fr) == re.findall(r"findings-sha256: (\w+)", en)
+    # What an inspector sees, in Debian's Chromium, kept for the README.
+    shot = REPO / "docs" / "report-html.png"
+    shot.parent.mkdir(exist_ok=True)
+    subprocess.run(["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--no-first-run", f"--user-data-dir={root / 'chromium'}", "--window-size=1280,1500",
+                    f"--screenshot={shot}", (root / "fr.html").as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    assert shot.stat().st_size > 20_000
 
 
 def test_pdf_has_the_summary_the_hash_and_the_chart(phased: dict) -> None:
@@ -150,6 +159,9 @@ def test_pdf_has_the_summary_the_hash_and_the_chart(phased: dict) -> None:
     # The page with the summary, as an image, shows the chart: bars in the retention and
     # access colours (it follows the header: page 1 or 2).
     subprocess.run(["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "2", str(pdf), str(root / "page")], check=True)
+    (REPO / "docs").mkdir(exist_ok=True)  # the first page, kept for the README
+    subprocess.run(["pdftoppm", "-r", "70", "-png", "-singlefile", "-f", "1", "-l", "1", str(pdf),
+                    str(REPO / "docs" / "report-pdf-page1")], check=True)
     from PIL import Image
 
     pixels = [p for png in sorted(root.glob("page*.png")) for p in Image.open(png).convert("RGB").getdata()]
