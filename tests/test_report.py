@@ -83,6 +83,12 @@ def test_same_question_same_bytes_after_more_data_landed(phased: dict) -> None:
     assert now != first["csv"], "the later phases must change what is known, or this proves nothing"
     # The HTML of the first report carries the hash of its CSV.
     assert f"findings-sha256: {hashlib.sha256(first['csv']).hexdigest()}" in first["html"].decode()
+    # Every report generated is in the access log: who, the question, the hash.
+    log = json.loads(vigie("access-log", "--config", config, "--format", "json", check=True).stdout)
+    mine = [e for e in log if e["action"] == "report" and e["findings_sha256"] == hashlib.sha256(again).hexdigest()]
+    assert mine and all(e["user"] for e in mine)
+    assert any(str(root / "again.csv") in e["target"] for e in mine)
+    assert json.loads(mine[-1]["filters"])["as_of"] if isinstance(mine[-1]["filters"], str) else mine[-1]["filters"]["as_of"]
 
 
 def test_selection_is_vigie_findings_filtered(phased: dict) -> None:

@@ -232,6 +232,11 @@ def report(
         con.close()
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(result.content)
+    from vigie.present import access_log  # the watchers are watched: who generated which report
+
+    access_log.record(settings, access_log.os_user(), "report", access_log.filters_of(selection),
+                      findings_sha256=result.findings_sha256, findings=result.count,
+                      target=f"{format.value} {lang} {output.resolve()}")
     typer.echo(f"{result.count} finding(s) written to {output} ({format.value})", err=True)
     typer.echo(f"findings-sha256: {result.findings_sha256}", err=True)
 
@@ -240,7 +245,7 @@ def report(
 def access_log(
     config: ConfigOpt = None,
     since: Annotated[Optional[str], typer.Option("--since", help="only records at or after this instant")] = None,
-    format: Annotated[Format, typer.Option("--format")] = Format.table,
+    format: Annotated[Format, typer.Option("--format")] = Format.csv,
 ) -> None:
     """Who generated which report or viewed which findings, when, with which filters."""
     from vigie.present import access_log as log

@@ -20,7 +20,6 @@ import json
 import mimetypes
 import os
 import threading
-import contextlib
 from contextlib import contextmanager
 from datetime import timezone
 from pathlib import Path
@@ -30,11 +29,6 @@ from urllib.parse import quote, urlencode
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-
-# matplotlib's pyplot (vigie.present.charts) keeps global state and is not thread-safe; the
-# view renders pages in a thread pool, so charts (and the HTML/PDF reports that draw one) are
-# drawn one at a time.
-_CHARTS = threading.Lock()
 
 # DuckDB shares one database instance (and its memory limit, 1 GB by default) between all
 # connections of a process to the same file: twenty rule evaluations at once ran out of
@@ -237,8 +231,7 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
         sha = query.findings_sha256(found)
         chart = None
         if summary.weeks and found:
-            with _CHARTS:
-                chart = trend_svg(summary.weeks, summary.trend, lang)
+            chart = trend_svg(summary.weeks, summary.trend, lang)
         access_log.record(s, who, "findings", access_log.filters_of(sel), findings=len(found), findings_sha256=sha)
         classes = sorted({c for r in rules for c in r.legal_ref} | {f.device_class for f in everything if f.device_class})
         return page(request, lang, "view/findings.html", who=who, params=sel.query_params(), sha256=sha,
@@ -320,7 +313,7 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
 
         s = settings()
         sel = selection(s, raw)
-        with _reader(s) as con, (_CHARTS if format != "csv" else contextlib.nullcontext()):
+        with _reader(s) as con:
             result = render(con, s, sel, format, lang, user=who, link=finding_link(request, sel, lang, absolute=True))
         stamp = sel.as_of.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         name = f"vigie-report-{stamp}.{format}"
