@@ -1,9 +1,9 @@
 # The Airflow image Vigie's services run: the official Airflow 3.3.2 image plus the locked
 # dependencies and the vigie package. Built by docker-compose.yml.
 FROM apache/airflow:3.3.2-python3.11
-# WeasyPrint (PDF reports) needs pango and fonts from Debian.
+# PDF reports are printed by Debian's headless Chromium.
 USER root
-RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+RUN apt-get update && apt-get install -y --no-install-recommends chromium fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 USER airflow
 COPY --chown=airflow:root requirements.lock pyproject.toml /opt/vigie/

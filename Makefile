@@ -7,9 +7,9 @@ STAMP    := $(VENV)/.installed
 
 .PHONY: setup sysdeps test lock demo bench messages clean
 
-# Debian packages: WeasyPrint's pango and fonts (PDF reports), Chromium (browser tests and
-# screenshots), poppler (pdftotext, pdftoppm in tests). Installed only when missing (root).
-SYSDEPS := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium poppler-utils
+# Debian packages: Chromium (it prints PDF reports; browser tests and screenshots), fonts,
+# poppler (pdftotext, pdftoppm in tests). Installed only when missing (root).
+SYSDEPS := chromium fonts-dejavu-core poppler-utils
 
 setup: $(STAMP)
 

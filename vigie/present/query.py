@@ -230,104 +230,176 @@ class Evidence:
     landed_sha256: str | None
 
 
-# Per source kind: (kind of row, SQL over the temp table `vg_keys(source, subject, lo, hi)`).
-# `lo`/`hi` are the numbers around a LOG-01 gap (the rows before and after it), else NULL.
-_EVIDENCE_SQL = {
-    "vms_sql": [
-        ("audit event", """SELECT k.source, k.subject, to_json(a) AS row, a.batch_id, a.location FROM vms_audit_log_at($k) a
-                           JOIN vg_keys k ON a.source = k.source
-                            AND (CAST(a.log_id AS VARCHAR) = k.subject OR a.log_id = k.lo OR a.log_id = k.hi)"""),
-        ("recording", """SELECT k.source, k.subject, to_json(r) AS row, r.batch_id, r.location FROM vms_recordings_at($k) r
-                         JOIN vg_keys k ON r.source = k.source AND (r.recording_id = k.subject OR r.recording_id IN (
-                              SELECT a.recording_id FROM vms_audit_log_at($k) a
-                              WHERE a.source = k.source AND CAST(a.log_id AS VARCHAR) = k.subject))"""),
-        ("camera", """SELECT k.source, k.subject, to_json(c) AS row, c.batch_id, c.location FROM vms_cameras_at($k) c
-                      JOIN vg_keys k ON c.source = k.source AND c.camera_id IN (
-                          SELECT r.camera_id FROM vms_recordings_at($k) r WHERE r.source = k.source AND r.recording_id = k.subject
-                          UNION ALL SELECT a.camera_id FROM vms_audit_log_at($k) a
-                          WHERE a.source = k.source AND CAST(a.log_id AS VARCHAR) = k.subject)"""),
-    ],
-    "bodycam_api": [
-        ("event", """SELECT k.source, k.subject, to_json(e) AS row, e.batch_id, e.location FROM bodycam_events_at($k) e
-                     JOIN vg_keys k ON e.source = k.source AND (e.event_id = k.subject OR e.evidence_id = k.subject
-                          OR e.seq = k.lo OR e.seq = k.hi OR e.evidence_id IN (
-                              SELECT x.evidence_id FROM bodycam_events_at($k) x WHERE x.source = k.source AND x.event_id = k.subject))"""),
-    ],
-    "drone_files": [
-        ("flight", """SELECT k.source, k.subject, to_json(f) AS row, f.batch_id, f.location FROM drone_flights_at($k) f
-                      JOIN vg_keys k ON f.source = k.source AND (f.flight_id = k.subject
-                           OR list_contains(json_extract_string(f.recordings, '$[*].recording_id'), k.subject)
-                           OR list_contains(json_extract_string(f.consultations, '$[*].event_id'), k.subject))"""),
-    ],
-    "lapi_files": [
-        ("query", """SELECT k.source, k.subject, to_json(q) AS row, q.batch_id, q.location FROM lapi_queries_at($k) q
-                     JOIN vg_keys k ON q.source = k.source AND q.event_id = k.subject"""),
-        ("read", """SELECT k.source, k.subject, to_json(r) AS row, r.batch_id, r.location FROM lapi_reads_at($k) r
-                    JOIN vg_keys k ON r.source = k.source AND (r.read_id = k.subject OR r.read_id IN (
-                         SELECT q.read_id FROM lapi_queries_at($k) q WHERE q.source = k.source AND q.event_id = k.subject))"""),
-    ],
-}
-# The register entry behind a VP recording's camera or a flight.
-_AUTHORISATION_SQL = """
-    SELECT k.source, k.subject, to_json(a) AS row, a.batch_id, a.location FROM authorisations_at($k) a
-    JOIN vg_keys k ON a.authorisation_ref IN (
-        SELECT c.authorisation_ref FROM vms_cameras_at($k) c JOIN vms_recordings_at($k) r
-          ON r.source = c.source AND r.camera_id = c.camera_id
-        WHERE r.source = k.source AND r.recording_id = k.subject
-        UNION ALL SELECT f.authorisation_ref FROM drone_flights_at($k) f WHERE f.source = k.source AND f.flight_id = k.subject)
-"""
 _HIDDEN = {"batch_id", "location", "ord", "source"}
 EVIDENCE_ROWS_MAX = 25  # per finding: a consultation of a busy recording can drag in many events
 
 
+class _Rows:
+    """Rows of one table as known at known-at, fetched by lists of keys: each fetch is one
+    query whose filter DuckDB applies while scanning (a join on an OR of keys, or on keys of
+    another table, ran for minutes at 5 M events)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, known_at: datetime) -> None:
+        self.con, self.known_at = con, known_at
+
+    def fetch(self, kind: str, table: str, where: str, *params) -> list[dict]:  # noqa: ANN002
+        """``params`` are $2, $3...: a source name, or lists of keys (none: nothing to fetch)."""
+        lists = [p for p in params if isinstance(p, (list, set))]
+        if any(not p for p in lists):
+            return []
+        import json
+
+        sql = (f"SELECT to_json(t) AS row FROM {table}_at($1) t WHERE {where} "
+               "ORDER BY t.batch_id, t.location")
+        args = [sorted(set(p)) if isinstance(p, (list, set)) else p for p in params]
+        out = []
+        for (row,) in self.con.execute(sql, [self.known_at, *args]).fetchall():
+            r = json.loads(row)
+            out.append({"_kind": kind, **r})
+        return out
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _gap(f: Finding) -> tuple[int | None, int | None]:
+    """The numbers just before and after a LOG-01 gap (`<source>:<first>-<last>`)."""
+    if f.rule_code != "LOG-01" or ":" not in f.subject_id:
+        return None, None
+    first, _, last = f.subject_id.rsplit(":", 1)[1].partition("-")
+    a, b = _int(first), _int(last)
+    return (a - 1 if a is not None else None), (b + 1 if b is not None else None)
+
+
+def _vms(rows: _Rows, source: str, found: list[Finding]) -> dict:
+    logs = {n for f in found for n in (_int(f.subject_id), *_gap(f)) if n is not None}
+    audit = rows.fetch("audit event", "vms_audit_log", "t.source = $2 AND list_contains($3, t.log_id)", source, list(logs))
+    by_log = {a["log_id"]: a for a in audit}
+    recording_ids = {f.subject_id for f in found} | {a["recording_id"] for a in audit if a.get("recording_id")}
+    recordings = rows.fetch("recording", "vms_recordings", "t.source = $2 AND list_contains($3, t.recording_id)",
+                            source, list(recording_ids))
+    by_rec = {r["recording_id"]: r for r in recordings}
+    camera_ids = {x["camera_id"] for x in audit + recordings if x.get("camera_id")}
+    cameras = {c["camera_id"]: c for c in rows.fetch("camera", "vms_cameras", "t.source = $2 AND list_contains($3, t.camera_id)",
+                                                       source, list(camera_ids))}
+    refs = {c["authorisation_ref"] for c in cameras.values() if c.get("authorisation_ref")}
+    auths = {a["authorisation_ref"]: a for a in rows.fetch("authorisation", "authorisations",
+                                                             "list_contains($2, t.authorisation_ref)", list(refs))}
+    out = {}
+    for f in found:
+        lo, hi = _gap(f)
+        own = [by_log[n] for n in (_int(f.subject_id), lo, hi) if n in by_log]
+        recs = [by_rec[r] for r in dict.fromkeys([f.subject_id] + [a.get("recording_id") for a in own]) if r in by_rec]
+        cams = [cameras[c] for c in dict.fromkeys([x.get("camera_id") for x in own + recs]) if c in cameras]
+        out[f.key] = own + recs + cams + [auths[c["authorisation_ref"]] for c in cams if c.get("authorisation_ref") in auths]
+    return out
+
+
+def _bodycam(rows: _Rows, source: str, found: list[Finding]) -> dict:
+    ids = [f.subject_id for f in found]
+    seqs = [n for f in found for n in _gap(f) if n is not None]
+    direct = rows.fetch("event", "bodycam_events", "t.source = $2 AND (list_contains($3, t.event_id) "
+                        "OR list_contains($3, t.evidence_id) OR list_contains($4, t.seq))", source, ids, seqs or [-1])
+    evidence_ids = {e["evidence_id"] for e in direct if e.get("evidence_id") and e["event_id"] in set(ids)}
+    related = rows.fetch("event", "bodycam_events", "t.source = $2 AND list_contains($3, t.evidence_id)",
+                         source, list(evidence_ids))
+    events = {e["event_id"]: e for e in direct + related}
+    out = {}
+    for f in found:
+        lo, hi = _gap(f)
+        own = events.get(f.subject_id)
+        evid = own.get("evidence_id") if own else f.subject_id
+        mine = [e for e in events.values() if e["event_id"] == f.subject_id or (evid and e.get("evidence_id") == evid)
+                or (e.get("seq") is not None and e["seq"] in (lo, hi))]
+        out[f.key] = sorted(mine, key=lambda e: (e.get("seq") is None, e.get("seq") or 0, e["event_id"]))
+    return out
+
+
+def _drone(rows: _Rows, source: str, found: list[Finding]) -> dict:
+    ids = [f.subject_id for f in found]
+    flights = rows.fetch("flight", "drone_flights", "t.source = $2 AND (list_contains($3, t.flight_id) "
+                         "OR list_has_any($3, json_extract_string(t.recordings, '$[*].recording_id')) "
+                         "OR list_has_any($3, json_extract_string(t.consultations, '$[*].event_id')))", source, ids)
+    refs = {x["authorisation_ref"] for x in flights if x.get("authorisation_ref")}
+    auths = {a["authorisation_ref"]: a for a in rows.fetch("authorisation", "authorisations",
+                                                             "list_contains($2, t.authorisation_ref)", list(refs))}
+
+    def names(flight: dict, field: str, key: str) -> set:
+        value = flight.get(field)
+        if isinstance(value, str):
+            import json
+
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return set()
+        return {x.get(key) for x in value or [] if isinstance(x, dict)}
+
+    out = {}
+    for f in found:
+        mine = [x for x in flights if f.subject_id == x["flight_id"] or f.subject_id in names(x, "recordings", "recording_id")
+                or f.subject_id in names(x, "consultations", "event_id")]
+        out[f.key] = mine + [auths[x["authorisation_ref"]] for x in mine if x.get("authorisation_ref") in auths]
+    return out
+
+
+def _lapi(rows: _Rows, source: str, found: list[Finding]) -> dict:
+    ids = [f.subject_id for f in found]
+    queries = {q["event_id"]: q for q in rows.fetch("query", "lapi_queries", "t.source = $2 AND list_contains($3, t.event_id)",
+                                                     source, ids)}
+    read_ids = set(ids) | {q["read_id"] for q in queries.values() if q.get("read_id")}
+    reads = {r["read_id"]: r for r in rows.fetch("read", "lapi_reads", "t.source = $2 AND list_contains($3, t.read_id)",
+                                                  source, list(read_ids))}
+    out = {}
+    for f in found:
+        q = queries.get(f.subject_id)
+        out[f.key] = ([q] if q else []) + [reads[r] for r in dict.fromkeys([f.subject_id, q and q.get("read_id")])
+                                           if r in reads]
+    return out
+
+
+_BY_KIND = {"vms_sql": _vms, "bodycam_api": _bodycam, "drone_files": _drone, "lapi_files": _lapi}
+
+
 def evidence(con: duckdb.DuckDBPyConnection, settings, found: list[Finding],  # noqa: ANN001
              known_at: datetime) -> dict[tuple[str, str, str], list[Evidence]]:
-    """The source rows each finding rests on, as known at ``known_at``, in a few queries
-    whatever the number of findings (one per table, over a temporary table of subjects)."""
-    import json
-
+    """The source rows each finding rests on, as known at ``known_at``: the audit event or
+    consultation, the recording, its camera and register entry, the body-camera events of the
+    evidence, the flight line, the LAPI read and query; for a LOG-01 gap, the rows around it.
+    A few queries per source whatever the number of findings."""
     kinds = {s.name: s.kind for s in settings.sources}
-    keys = []
+    rows = _Rows(con, known_at)
+    per_source: dict[str, list[Finding]] = {}
     for f in found:
-        lo = hi = None
-        if f.rule_code == "LOG-01" and ":" in f.subject_id:  # <source>:<first>-<last> missing
-            try:
-                first, last = f.subject_id.rsplit(":", 1)[1].split("-")
-                lo, hi = int(first) - 1, int(last) + 1
-            except ValueError:
-                pass
-        keys.append((f.source, f.subject_id, lo, hi))
-    out: dict[tuple[str, str, str], list[Evidence]] = {f.key: [] for f in found}
-    if not keys:
-        return out
-    con.execute("CREATE OR REPLACE TEMP TABLE vg_keys (source VARCHAR, subject VARCHAR, lo BIGINT, hi BIGINT)")
-    con.execute("INSERT INTO vg_keys SELECT unnest($1), unnest($2), unnest($3), unnest($4)",
-                [list(c) for c in zip(*keys)])
-    rows: dict[tuple[str, str], list[tuple[str, str, int, str]]] = {}
-    present = set(kinds.values())
-    queries = [q for kind, qs in _EVIDENCE_SQL.items() if kind in present for q in qs]
-    if present & {"vms_sql", "drone_files"}:
-        queries.append(("authorisation", _AUTHORISATION_SQL))
-    for what, sql in queries:
-        for source, subject, row, batch_id, location in con.execute(
-                f"{sql} ORDER BY 1, 2, 4, 5".replace("$k", "$1"), [known_at]).fetchall():
-            rows.setdefault((source, subject), []).append((what, row, batch_id, location))
-    landed = _landed_files(con, {(b, loc) for rs in rows.values() for _, _, b, loc in rs})
+        per_source.setdefault(f.source, []).append(f)
+    raw: dict[tuple[str, str, str], list[dict]] = {}
+    for source, items in per_source.items():
+        gather = _BY_KIND.get(kinds.get(source, ""))
+        if gather:
+            raw.update(gather(rows, source, items))
+    landed = _landed_files(con, {(r.get("batch_id"), r.get("location")) for rs in raw.values() for r in rs})
+    out: dict[tuple[str, str, str], list[Evidence]] = {}
     for f in found:
-        for what, row, batch_id, location in rows.get((f.source, f.subject_id), [])[:EVIDENCE_ROWS_MAX]:
-            fields = {k: v for k, v in json.loads(row).items() if k not in _HIDDEN and v not in (None, "")}
-            path, sha = landed.get((batch_id, location), (None, None))
-            out[f.key].append(Evidence(what, fields, batch_id, location, path, sha))
-    con.execute("DROP TABLE vg_keys")
+        items = []
+        for r in raw.get(f.key, [])[:EVIDENCE_ROWS_MAX]:
+            fields = {k: v for k, v in r.items() if not k.startswith("_") and k not in _HIDDEN and v not in (None, "")}
+            path, sha = landed.get((r.get("batch_id"), r.get("location")), (None, None))
+            items.append(Evidence(r["_kind"], fields, r.get("batch_id"), r.get("location") or "", path, sha))
+        out[f.key] = items
     return out
 
 
 def _landed_files(con: duckdb.DuckDBPyConnection, where: set[tuple[int, str]]) -> dict:
     """The landed file of each (batch, location): `<file>:<line>` names the file; a VMS
     `<table>:<key>` was landed as `<table>.jsonl`; a body-camera `seq:n`, in the batch's pages."""
+    where = {(b, loc) for b, loc in where if b is not None and loc}
     if not where:
         return {}
-    batches = sorted({b for b, _ in where if b is not None})
+    batches = sorted({b for b, _ in where})
     files = con.execute("SELECT batch_id, name, landed_path, sha256 FROM main.landed_files WHERE batch_id IN "
                         "(SELECT unnest($1))", [batches]).fetchall()
     by_batch: dict[int, dict[str, tuple[str, str]]] = {}
