@@ -40,7 +40,7 @@ def build(root: Path) -> MiniEstate:
 
 
 def configure(root: Path, *, smtp_port: int, webhook_url: str, extra: str = "", sources_extra: str = "",
-              copy_immediate: bool = False, operators: bool = True) -> Path:
+              copy_immediate: bool = False, operators: bool = True, more_sources: str = "") -> Path:
     config = root / "vigie.yml"
     config.write_text(f"""warehouse: var/w.duckdb
 register: register.json
@@ -48,7 +48,7 @@ sources:
   - {{name: vms, kind: vms_sql, url: 'sqlite:///vms.sqlite'}}
   - {{name: drones, kind: drone_files, path: drones{sources_extra}}}
   - {{name: lapi, kind: lapi_files, path: lapi, holder: LAPI holder}}
-alerts:
+{more_sources}alerts:
   since: 2026-01-01
   escalate_after_days: 7
   view_url: https://airflow.example/vigie

@@ -101,3 +101,26 @@ def write_report(config: str, as_of: str) -> str:
         writer.writerows(r[: len(rules.COLUMNS)] for r in rows)
     log.info("%d findings written to %s", len(rows), out)
     return str(out)
+
+
+def send_alerts(config: str, as_of: str) -> dict:
+    """Record the new alerts of the evaluation as of ``as_of`` and deliver everything pending.
+
+    A channel that is down leaves its alerts pending for the next run: the task does not fail
+    for it (retrying the task would not bring the server back sooner)."""
+    from vigie import db, pipeline
+    from vigie.config import load_settings, parse_instant
+
+    settings = load_settings(config)
+    if settings.alerts is None:
+        log.info("no 'alerts' block in %s: nothing to send", config)
+        return {"sent": 0, "pending": 0, "failed": 0}
+    report = pipeline.RunReport(as_of=parse_instant(as_of, settings.timezone))
+    with db.writer(settings.warehouse, wait_s=WRITER_WAIT_S) as con:
+        pipeline.alert(con, settings, report)
+    if report.alerts_error:
+        raise RuntimeError(report.alerts_error)
+    for line in report.alerts.lines():
+        log.info(line)
+    a = report.alerts
+    return {"sent": len(a.sent), "pending": len(a.pending), "failed": len(a.failed)}

@@ -119,10 +119,12 @@ def deliver(con: duckdb.DuckDBPyConnection, settings, report: AlertReport | None
     for a in ledger.pending(con):
         channel = chans.get(a.channel)
         if channel is None:
-            a.last_error = f"the {a.channel} channel is not configured"
+            ledger.note(con, a, f"the {a.channel} channel is not configured")
             report.pending.append(a)
             continue
         if a.channel in down:  # do not wait again for a channel that just stayed down
+            if not a.last_error:
+                ledger.note(con, a, f"not tried: the {a.channel} channel is down ({down[a.channel]})")
             report.pending.append(a)
             continue
         for attempt in range(cfg.max_attempts):

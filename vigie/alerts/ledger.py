@@ -114,6 +114,13 @@ def mark_attempt(con: duckdb.DuckDBPyConnection, a: Alert, error: str, failed: b
                 "WHERE alert_id = ? AND channel = ? AND recipient = ?", [a.status, a.attempts, error, _now(), *_where(a)])
 
 
+def note(con: duckdb.DuckDBPyConnection, a: Alert, error: str) -> None:
+    """Why an alert was not tried in this run (its channel stayed down, or is not configured)."""
+    a.last_error = error
+    con.execute("UPDATE main.alerts SET last_error = ? WHERE alert_id = ? AND channel = ? AND recipient = ?",
+                [error, *_where(a)])
+
+
 def rows(con: duckdb.DuckDBPyConnection, status: str | None = None) -> list[tuple]:
     """The ledger as `vigie alerts` shows it, oldest first."""
     sql = f"SELECT {', '.join(COLUMNS)} FROM oversight.alerts"

@@ -54,7 +54,7 @@ class SmtpSink:
                 from aiosmtpd.smtp import AuthResult
 
                 ok = auth_data.login.decode() == sink.user and auth_data.password.decode() == sink.password
-                return AuthResult(success=ok)
+                return AuthResult(success=ok, handled=False)
 
             kwargs = {"authenticator": authenticator, "auth_require_tls": False}
         self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
