@@ -124,3 +124,43 @@ def send_alerts(config: str, as_of: str) -> dict:
         log.info(line)
     a = report.alerts
     return {"sent": len(a.sent), "pending": len(a.pending), "failed": len(a.failed)}
+
+
+# --- failed tasks: Airflow's SmtpNotifier -------------------------------------------------
+
+FAILURE_SUBJECT = "[Vigie] Airflow task {{ ti.dag_id }}.{{ ti.task_id }} failed"
+FAILURE_HTML = (
+    "<p>Task <b>{{ ti.dag_id }}.{{ ti.task_id }}</b> failed (run {{ ti.run_id }}, try {{ ti.try_number }}).</p>"
+    "<p>{{ exception }}</p><p><a href=\"{{ ti.log_url }}\">Log</a></p>"
+)
+VIGIE_SMTP_CONN = "vigie_smtp"
+
+
+def failure_notifier(config: Path):  # noqa: ANN201
+    """The ``on_failure_callback`` of every Vigie task: Airflow's ``SmtpNotifier`` (the smtp
+    provider, the path Airflow 3.2+ takes instead of ``email_on_failure``), or None.
+
+    Recipients: ``alerts.operators.email``, else ``alerts.control_body.email``. The server:
+    ``alerts.smtp.conn_id`` (e.g. ``smtp_default``) when vigie.yml names a connection; else the
+    host, port and credentials of ``alerts.smtp``, handed to the notifier as the connection
+    ``vigie_smtp`` in the task's own process environment at the moment it notifies (the
+    password is read from ``password_env`` then, and is never in the DAG or its logs).
+    """
+    from vigie.config import load_settings
+
+    settings = load_settings(config)
+    cfg = settings.alerts
+    if cfg is None or cfg.smtp is None:
+        return None
+    audience = cfg.operators if cfg.operators and cfg.operators.email else cfg.control_body
+    to = list(audience.email) if audience else []
+    if not to:
+        return None
+    smtp = cfg.smtp
+    server = None if smtp.conn_id else {"host": smtp.host, "port": smtp.port, "starttls": smtp.starttls,
+                                        "user_env": smtp.user_env, "password_env": smtp.password_env,
+                                        "timeout": int(smtp.timeout_s)}
+    from vigie.notifier import VigieSmtpNotifier
+
+    return VigieSmtpNotifier(to=to, from_email=smtp.sender, subject=FAILURE_SUBJECT, html_content=FAILURE_HTML,
+                             smtp_conn_id=smtp.conn_id or VIGIE_SMTP_CONN, server=server)

@@ -87,7 +87,7 @@ def process(con: duckdb.DuckDBPyConnection, settings, as_of: datetime, *, send: 
     return report
 
 
-def channels(settings) -> dict:  # noqa: ANN001
+def open_channels(settings) -> dict:  # noqa: ANN001
     cfg = settings.alerts
     out: dict = {}
     if cfg and cfg.smtp:
@@ -114,7 +114,7 @@ def deliver(con: duckdb.DuckDBPyConnection, settings, report: AlertReport | None
     if settings.alerts is None:
         return report
     cfg = settings.alerts
-    chans = channels(settings)
+    chans = open_channels(settings)
     down: dict[str, str] = {}
     for a in ledger.pending(con):
         channel = chans.get(a.channel)
@@ -156,4 +156,4 @@ def deliver(con: duckdb.DuckDBPyConnection, settings, report: AlertReport | None
     return report
 
 
-__all__ = ["AlertReport", "process", "deliver", "channels", "current_findings", "KILL_AFTER_SEND"]
+__all__ = ["AlertReport", "process", "deliver", "open_channels", "current_findings", "KILL_AFTER_SEND"]

@@ -65,4 +65,5 @@ def email(alert, settings) -> EmailMessage:  # noqa: ANN001  (ledger.Alert)
     msg["Content-Language"] = lang
     msg.set_content(env.get_template("alerts/message.txt").render(ctx))
     msg.add_alternative(env.get_template("alerts/message.html").render(ctx), subtype="html")
+    msg.set_boundary(f"=_vigie_{alert.alert_id}")  # not random: a repeat is the same bytes
     return msg
