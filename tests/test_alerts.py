@@ -4,7 +4,6 @@ webhook. What is asserted is what actually arrived."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -181,29 +180,39 @@ def test_no_alerts_leaves_them_pending_then_vigie_alerts_send(tmp_path: Path) ->
 
 
 def test_no_secret_in_logs_ledger_errors_or_warehouse(tmp_path: Path) -> None:
+    from vigie.simulate.bodycam_server import BodycamServer
+
     build(tmp_path)
+    api_token = "api-Token-2718-secret"
+    env = {**SECRET_ENV, "T_API_TOKEN": api_token, "T_WRONG_TOKEN": "wrong-Token-1414-secret"}
     logs = []
-    # a wrong SMTP password first (authentication refused), a webhook answering 500 and 400
-    with WebhookSink(WEBHOOK_SECRET, statuses=[500, 500, 400]) as hook:
+    # a wrong SMTP password first (authentication refused), a webhook answering 500 and 400,
+    # a body-camera API that wants its token
+    with WebhookSink(WEBHOOK_SECRET, statuses=[500, 500, 400]) as hook, \
+            BodycamServer(tmp_path / "events.jsonl", token=api_token) as api:
+        cams = f"  - {{name: cams, kind: bodycam_api, base_url: '{api.url}', token_env: T_API_TOKEN}}\n"
         with SmtpSink(user=SMTP_USER, password="another") as smtp:
-            config = configure(tmp_path, smtp_port=smtp.port, webhook_url=hook.url)
-            logs.append(vigie("run", "--config", str(config), "--as-of", AS_OF, env=SECRET_ENV))
+            config = configure(tmp_path, smtp_port=smtp.port, webhook_url=hook.url, more_sources=cams)
+            logs.append(vigie("run", "--config", str(config), "--as-of", AS_OF, env=env))
             assert not smtp.messages
         with SmtpSink(user=SMTP_USER, password=SMTP_PASSWORD, port=smtp.port) as smtp:
-            logs.append(vigie("alerts", "--config", str(config), "--send", "--format", "json", env=SECRET_ENV))
+            logs.append(vigie("alerts", "--config", str(config), "--send", "--format", "json", env=env))
             assert len(smtp.messages) == 3
         assert [d.status for d in hook.requests] == [500, 500, 400, 200]
-    logs.append(vigie("sources", "--config", str(config), "--format", "json", env=SECRET_ENV))
-    assert [p.returncode for p in logs] == [0, 0, 0], [p.stderr for p in logs]
+        config.write_text(config.read_text().replace("T_API_TOKEN", "T_WRONG_TOKEN"))  # a wrong token: refused
+        logs.append(vigie("run", "--config", str(config), "--as-of", AS_OF, env=env))
+    logs.append(vigie("sources", "--config", str(config), "--format", "json", env=env))
+    assert [p.returncode for p in logs] == [0, 0, 1, 0], [p.stderr for p in logs]
     texts = [p.stdout + p.stderr for p in logs]
     texts.append(json.dumps(ledger(config), default=str))
     assert "authentication failed" in texts[0] and "HTTP 500" in texts[0] and "HTTP 400" in texts[1]
+    assert "cams" in texts[2]
     warehouse = load_settings(config).warehouse
     blobs = [warehouse.read_bytes(), warehouse.with_name(warehouse.name + ".writer").read_bytes()]
-    for secret in (SMTP_PASSWORD, WEBHOOK_SECRET):
+    blobs += [f.read_bytes() for f in (tmp_path / "var").rglob("*") if f.is_file()]  # landing files included
+    for secret in (SMTP_PASSWORD, WEBHOOK_SECRET, api_token, "wrong-Token-1414-secret"):
         assert all(secret not in t for t in texts), secret
         assert all(secret.encode() not in b for b in blobs), secret
-    assert os.environ["T_WEBHOOK_SECRET"] == WEBHOOK_SECRET  # the secrets were set all along
 
 
 def test_killed_between_sending_and_recording_nothing_is_lost_and_the_repeat_has_the_same_id(tmp_path: Path) -> None:
