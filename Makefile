@@ -43,10 +43,12 @@ bench: setup
 lock:
 	$(UV) pip compile --quiet --python-version 3.11 --generate-hashes requirements.in -o requirements.lock
 
-# Extract the translatable strings and merge them into every catalogue (then translate fr).
+# Extract the translatable strings into var/messages.pot, then check that French translates
+# each one (add new ones to the .po of their room in vigie/present/locale/).
 messages: setup
-	$(BIN)/pybabel extract --quiet -F babel.cfg -o var/messages.pot --no-location --sort-output .
-	for l in fr en; do $(BIN)/pybabel update --quiet -i var/messages.pot -d vigie/present/locale -D report -l $$l --no-fuzzy-matching; done
+	mkdir -p var
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -o var/messages.pot --no-location --sort-output --ignore-dirs='.venv var .git tests' .
+	$(BIN)/python -m pytest -q tests/test_i18n.py
 
 clean:
 	rm -rf $(VENV) var

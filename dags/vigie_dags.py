@@ -52,7 +52,7 @@ with DAG(
     start_date=START, catchup=False, max_active_runs=1, default_args=DEFAULTS, tags=["vigie", "oversight"],
     params={"as_of": Param(None, type=["null", "string"], description="ISO-8601 instant; default: now")},
     doc_md="Evaluate the rules once loads have landed (and hourly), refresh the compliance Data Docs, send the "
-           "alerts, write the findings report.",
+           "alerts, write the report (CSV, HTML, PDF).",
 ) as oversight:
 
     @task(task_id="evaluate")
@@ -68,7 +68,7 @@ with DAG(
         return send_alerts(CONFIG, evaluation["as_of"])
 
     @task(task_id="report", pool="default_pool")  # reads the published copy: no need for the writer slot
-    def report(evaluation: dict) -> str:
+    def report(evaluation: dict) -> dict:
         from vigie.orchestration import write_report
 
         return write_report(CONFIG, evaluation["as_of"])

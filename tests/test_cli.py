@@ -49,3 +49,38 @@ def test_simulate_writes_and_advances_an_estate(tmp_path: Path) -> None:
     assert "phase 2 of 2" in vigie("simulate", "advance", str(out), check=True).stdout
     assert set(first) < {p.name for p in (out / "lapi").iterdir()}
     assert vigie("simulate", "advance", str(out)).returncode == 2  # nothing left
+
+
+def _register_error(estate: Path, edit) -> tuple[int, str, str]:  # noqa: ANN001
+    import json
+
+    path = estate / "authorisations.json"
+    entries = json.loads(path.read_text())
+    ref = edit(entries)
+    path.write_text(json.dumps(entries))
+    run = vigie("run", "--config", str(estate / "vigie.yml"), "--source", "lapi-a7")
+    return run.returncode, run.stderr, ref
+
+
+def test_a_duplicate_register_reference_exits_2_naming_it(estate: Path) -> None:
+    def duplicate(entries: list) -> str:
+        entries.append(dict(entries[0]) | {"holder": "someone else"})
+        return entries[0]["authorisation_ref"]
+    code, err, ref = _register_error(estate, duplicate)
+    assert code == 2 and ref in err and "authorisation_ref" in err
+    assert not (estate / "var" / "warehouse.duckdb").exists()  # nothing loaded
+
+
+def test_a_reversed_validity_exits_2_naming_the_reference(estate: Path) -> None:
+    def reverse(entries: list) -> str:
+        e = entries[-1]
+        e["valid_from"], e["valid_to"] = "2026-03-02T00:00:00+01:00", "2026-03-01T23:59:59+01:00"
+        return e["authorisation_ref"]
+    code, err, ref = _register_error(estate, reverse)
+    assert code == 2 and ref in err and "valid_to" in err
+    # The same instant on both ends is a valid (closed) interval.
+    def instant(entries: list) -> str:
+        entries[-1]["valid_from"] = entries[-1]["valid_to"] = "2026-03-01T00:00:00+01:00"
+        return entries[-1]["authorisation_ref"]
+    code, err, _ = _register_error(estate, instant)
+    assert code == 0, err

@@ -253,3 +253,59 @@ def test_bodycam_pages_staged_a_slice_at_a_time_give_the_same_rows(tmp_path: Pat
     assert sliced == whole
     assert [loc for _, loc, _ in whole] == ["seq:1", "seq:2", "pages.jsonl:2", "seq:3", "pages.jsonl:4#2",
                                             "pages.jsonl:5", "seq:4"]
+
+
+def test_vms_recordings_in_order_and_holds_released_after_set(tmp_path: Path) -> None:
+    """sources.md: a recording ending before it starts, or a release before (or without) its
+    hold, is quarantined; the same instant is in order (naive columns are UTC)."""
+    rec = {"recording_id": "R", "camera_id": "C1", "started_at": "2026-01-06T10:00:00", "ended_at": "2026-01-06T11:00:00",
+           "deleted_at": None, "hold_set_at": None, "hold_ref": None, "hold_released_at": None, "updated_at": "2026-01-07T00:00:00"}
+    got = reasons(tmp_path, RECORDINGS, {"recordings.jsonl": _rows([
+        rec | {"recording_id": "ok"},
+        rec | {"recording_id": "instant", "ended_at": "2026-01-06T10:00:00"},                  # zero length: in order
+        rec | {"recording_id": "reversed", "ended_at": "2026-01-06T09:59:59"},
+        rec | {"recording_id": "offset", "ended_at": "2026-01-06T10:30:00+01:00"},             # 09:30Z: before 10:00Z
+        rec | {"recording_id": "released", "hold_set_at": "2026-01-08T00:00:00", "hold_ref": "PV",
+               "hold_released_at": "2026-01-08T00:00:00"},                                      # same instant: in order
+        rec | {"recording_id": "early", "hold_set_at": "2026-01-08T00:00:00", "hold_ref": "PV",
+               "hold_released_at": "2026-01-07T23:59:59"},
+        rec | {"recording_id": "nohold", "hold_released_at": "2026-01-08T00:00:00"}])})
+    assert got == {
+        "recordings:ok": None, "recordings:instant": None, "recordings:released": None,
+        "recordings:reversed": "ended_at: '2026-01-06T09:59:59' is before started_at '2026-01-06T10:00:00'",
+        "recordings:offset": "ended_at: '2026-01-06T10:30:00+01:00' is before started_at '2026-01-06T10:00:00'",
+        "recordings:early": "hold_released_at: '2026-01-07T23:59:59' is before hold_set_at '2026-01-08T00:00:00'",
+        "recordings:nohold": "hold_released_at: '2026-01-08T00:00:00' without hold_set_at",
+    }
+
+
+def test_coordinates_out_of_range_are_quarantined(tmp_path: Path) -> None:
+    cam = {"camera_id": "C", "site": "S", "authorisation_ref": "A", "lat": 45.7, "lon": 4.8}
+    got = reasons(tmp_path, CAMERAS, {"cameras.jsonl": _rows([
+        cam | {"camera_id": "edges", "lat": -90, "lon": 180},
+        cam | {"camera_id": "north", "lat": 90.0001},
+        cam | {"camera_id": "west", "lon": -180.5},
+        cam | {"camera_id": "swapped", "lat": 4.8, "lon": 145.7},
+        cam | {"camera_id": "both", "lat": 100, "lon": 200}])})
+    assert got == {"cameras:edges": None, "cameras:swapped": None,
+                   "cameras:north": "lat: '90.0001' is outside [-90, 90]",
+                   "cameras:west": "lon: '-180.5' is outside [-180, 180]",
+                   "cameras:both": "lat: '100' is outside [-90, 90]; lon: '200' is outside [-180, 180]"}
+    got = reasons(tmp_path, TRACKS, {"tracks/FL-1.csv": "t,lat,lon,alt_m\n"
+                                     "2026-03-14T15:00:00Z,90,-180,37\n2026-03-14T15:00:01Z,-91,4.8,37\n"
+                                     "2026-03-14T15:00:02Z,45.7,181,37\n2026-03-14T15:00:03Z,NaN,4.8,37\n"})
+    assert got == {"tracks/FL-1.csv:2": None, "tracks/FL-1.csv:3": "lat: '-91' is outside [-90, 90]",
+                   "tracks/FL-1.csv:4": "lon: '181' is outside [-180, 180]",
+                   "tracks/FL-1.csv:5": "lat: 'NaN' is outside [-90, 90]"}
+
+
+def test_a_flight_landing_before_takeoff_is_quarantined(tmp_path: Path) -> None:
+    lines = [_flight(takeoff_at="2026-03-14T15:00:00+01:00", landing_at="2026-03-14T15:00:00+01:00"),   # same instant
+             _flight(takeoff_at="2026-03-14T15:00:00+01:00", landing_at="2026-03-14T14:59:59+01:00"),
+             _flight(takeoff_at="2026-03-14T15:00:00+01:00", landing_at="2026-03-14T15:30:00+02:00")]  # 13:30Z
+    got = reasons(tmp_path, FLIGHTS, {"flights/a.jsonl": "\n".join(lines) + "\n"})
+    assert got == {
+        "flights/a.jsonl:1": None,
+        "flights/a.jsonl:2": "landing_at: '2026-03-14T14:59:59+01:00' is before takeoff_at '2026-03-14T15:00:00+01:00'",
+        "flights/a.jsonl:3": "landing_at: '2026-03-14T15:30:00+02:00' is before takeoff_at '2026-03-14T15:00:00+01:00'",
+    }

@@ -16,7 +16,7 @@ AS_OF = "2026-04-20T12:00:00+02:00"
 def vms(tmp_path_factory: pytest.TempPathFactory) -> MiniEstate:
     e = MiniEstate(tmp_path_factory.mktemp("vms"))
     e.register += [auth("A-31", "VP", retention_days=31), auth("A-10", "VP", retention_days=10),
-                   auth("A-END", "VP", valid_to="2026-02-01T00:00:00+01:00"), auth("A-DRONE", "DRONE")]
+                   auth("A-END", "VP", valid_to="2026-02-01T00:00:00+01:00"), auth("A-DRONE", "DRONE", holder="Drone entry holder")]
     e.cameras += [{"camera_id": c, "site": "S", "authorisation_ref": a, "lat": 45.7, "lon": 4.8}
                   for c, a in (("C31", "A-31"), ("C10", "A-10"), ("CNONE", None), ("CEND", "A-END"), ("CDRONE", "A-DRONE"))]
     r = e.recording
@@ -105,7 +105,11 @@ def test_aut_01_closed_validity_and_vp_entries_only(found) -> None:
     assert ("AUT-01", "R-AT-END") not in found
     assert found[("AUT-01", "R-AFTER-END")]["occurred_at"] == "2026-01-31T23:00:01Z"
     assert ("AUT-01", "R-DRONE-ENTRY") in found
+    # The VP holder is that of the register entry named, whatever its class (domain.md, Holders).
+    assert found[("AUT-01", "R-DRONE-ENTRY")]["holder"] == "Drone entry holder"
+    assert found[("AUT-01", "R-NOREF")]["holder"] == "vms"  # no entry: the source's name
     assert ("AUT-01", "R-UNKNOWN-CAMERA") in found
+    assert found[("AUT-01", "R-UNKNOWN-CAMERA")]["detail"] == "camera CX is not in the cameras table"
     assert not any(subject == "R-FUTURE" for _, subject in found)  # after as-of: ignored
 
 

@@ -62,7 +62,8 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
         {"source": source},
     )
     con.execute(
-        "INSERT INTO quarantine SELECT $source, $batch, $kind, ref, location, seq, reason, raw FROM _bad WHERE NOT seen ORDER BY ord",
+        "INSERT INTO quarantine (source, batch_id, kind, ref, location, seq, reason, raw, ord) "
+        "SELECT $source, $batch, $kind, ref, location, seq, reason, raw, ord FROM _bad WHERE NOT seen ORDER BY ord",
         {"source": source, "batch": batch_id, "kind": stream.row_kind},
     )
     con.execute(

@@ -255,6 +255,89 @@ def sources_command(
     emit(health.COLUMNS, rows, format, "Sources")
 
 
+class ReportFormat(str, Enum):
+    csv = "csv"
+    html = "html"
+    pdf = "pdf"
+
+
+@app.command()
+def report(
+    output: Annotated[Path, typer.Option("--output", "-o", help="file to write")],
+    format: Annotated[ReportFormat, typer.Option("--format", help="csv (the data), html or pdf (for people)")],
+    config: ConfigOpt = None,
+    date_from: Annotated[Optional[str], typer.Option("--from", help="findings on or after this date (local midnight)")] = None,
+    date_to: Annotated[Optional[str], typer.Option("--to", help="findings before this date (local midnight)")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="evaluate as of this instant (default now)")] = None,
+    known_at: Annotated[Optional[str], typer.Option("--known-at", help="only what had been loaded by then (default now)")] = None,
+    holder: Annotated[Optional[list[str]], typer.Option("--holder", help="only this holder (repeatable)")] = None,
+    device_class: Annotated[Optional[list[str]], typer.Option("--device-class", help="only this class (repeatable)")] = None,
+    source: Annotated[Optional[list[str]], typer.Option("--source", help="only this source (repeatable)")] = None,
+    rule: Annotated[Optional[list[str]], typer.Option("--rule", help="only this rule code (repeatable)")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="fr (default) or en; the CSV is the same in both")] = "fr",
+) -> None:
+    """The findings of a period and filters, as CSV, HTML or PDF, with findings-sha256."""
+    import duckdb
+
+    from vigie import db
+    from vigie.present import query
+    from vigie.present.i18n import LANGS
+    from vigie.present.report import os_user, render
+
+    settings = _settings(config)
+    if lang not in LANGS:
+        err.print(f"[red]usage error:[/] --lang: {lang!r} is not one of {', '.join(LANGS)}", highlight=False)
+        raise typer.Exit(2)
+    try:
+        selection = query.Selection.parse(
+            settings.timezone, as_of=as_of, known_at=known_at, date_from=date_from, date_to=date_to,
+            rules=rule or [], holders=holder or [], device_classes=device_class or [], sources=source or [])
+    except ValueError as exc:
+        err.print(f"[red]usage error:[/] --{exc}", highlight=False)
+        raise typer.Exit(2) from None
+    unknown = [s for s in selection.sources if s not in {x.name for x in settings.sources}]
+    if unknown:
+        err.print(f"[red]configuration error:[/] --source: no source named {', '.join(unknown)}", highlight=False)
+        raise typer.Exit(2)
+    if format is not ReportFormat.pdf:
+        db.without_pandas()
+    try:
+        con = db.reader(settings.warehouse)
+    except FileNotFoundError as exc:
+        err.print(f"[red]failed:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    try:
+        result = render(con, settings, selection, format.value, lang, user=os_user())
+    except duckdb.CatalogException:
+        err.print("[red]failed:[/] the warehouse has no rules installed yet: run `vigie run` first", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        con.close()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(result.content)
+    from vigie.present import access_log  # the watchers are watched: who generated which report
+
+    access_log.record(settings, access_log.os_user(), "report", access_log.filters_of(selection),
+                      findings_sha256=result.findings_sha256, findings=result.count,
+                      target=f"{format.value} {lang} {output.resolve()}")
+    typer.echo(f"{result.count} finding(s) written to {output} ({format.value})", err=True)
+    typer.echo(f"findings-sha256: {result.findings_sha256}", err=True)
+
+
+@app.command("access-log")
+def access_log(
+    config: ConfigOpt = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="only records at or after this instant")] = None,
+    format: Annotated[Format, typer.Option("--format")] = Format.csv,
+) -> None:
+    """Who generated which report or viewed which findings, when, with which filters."""
+    from vigie.present import access_log as log
+
+    settings = _settings(config)
+    since_instant = _instant("--since", since, settings.timezone)
+    emit(log.COLUMNS, [e.row() for e in log.entries(settings, since_instant)], format, "Access log")
+
+
 simulate_app = typer.Typer(no_args_is_help=True, help="Write a realistic estate, deliver it in phases, serve its body-camera API.")
 app.add_typer(simulate_app, name="simulate")
 

@@ -111,7 +111,8 @@ def main(root: Path = REPO / "var" / "demo", n_events: int = 4000) -> int:
     print(f"  ledger: {', '.join(f'{n} {status}' for status, n in ledger)}   (vigie alerts --config {config})")
     print(f"warehouse:  {settings.warehouse}   (read-only; views in schema `oversight`)")
     print(f"data docs:  {data_docs_index(gx_root(settings))}")
-    print(f"reports:    {settings.warehouse.parent / 'reports'}")
+    for path in sorted((settings.warehouse.parent / "reports").glob("findings-*")):
+        print(f"report:     {path}")
     print("Airflow UI on the same files:\n"
           f"  AIRFLOW_HOME={home} AIRFLOW__CORE__DAGS_FOLDER={REPO / 'dags'} AIRFLOW__CORE__LOAD_EXAMPLES=False \\\n"
           f"  VIGIE_CONFIG={config} BODYCAM_TOKEN={TOKEN} .venv/bin/airflow standalone")

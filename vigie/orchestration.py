@@ -79,28 +79,34 @@ def evaluate(config: str, as_of: str | None = None) -> dict:
     return {"as_of": report.as_of.isoformat(), "findings_by_rule": report.findings_by_rule}
 
 
-def write_report(config: str, as_of: str) -> str:
-    """The findings of that evaluation as CSV under <warehouse dir>/reports/, for inspectors."""
-    import csv
+def write_report(config: str, as_of: str) -> dict:
+    """The report of that evaluation for inspectors, under <warehouse dir>/reports/: the
+    findings as CSV, and the same as HTML and PDF in French, all with one findings-sha256."""
+    from datetime import datetime, timezone
 
-    from vigie import db, rules
+    from vigie import db
     from vigie.config import load_settings, parse_instant
+    from vigie.present.query import Selection
+    from vigie.present.report import render
 
     settings = load_settings(config)
     instant = parse_instant(as_of, settings.timezone)
+    selection = Selection(as_of=instant, known_at=datetime.now(timezone.utc))
+    stem = settings.warehouse.parent / "reports" / f"findings-{instant.strftime('%Y%m%dT%H%M%SZ')}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = {}
     con = db.reader(settings.warehouse)
     try:
-        rows = rules.evaluate(con, settings, instant)
+        for fmt in ("csv", "html", "pdf"):
+            report = render(con, settings, selection, fmt, user="airflow")
+            path = stem.with_suffix(f".{fmt}")
+            path.write_bytes(report.content)
+            written[fmt] = str(path)
     finally:
         con.close()
-    out = settings.warehouse.parent / "reports" / f"findings-{instant.strftime('%Y%m%dT%H%M%SZ')}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(rules.COLUMNS)
-        writer.writerows(r[: len(rules.COLUMNS)] for r in rows)
-    log.info("%d findings written to %s", len(rows), out)
-    return str(out)
+    log.info("%d findings written to %s (findings-sha256 %s)", report.count, ", ".join(written.values()),
+             report.findings_sha256)
+    return {**written, "findings_sha256": report.findings_sha256, "count": report.count}
 
 
 def send_alerts(config: str, as_of: str) -> dict:

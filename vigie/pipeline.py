@@ -209,7 +209,8 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
                             [source.name, rep.batch_id, bad.name, bad.name])
                 rep.counts.duplicates += 1
             else:
-                con.execute("INSERT INTO quarantine VALUES (?, ?, 'file', NULL, ?, NULL, ?, NULL)",
+                con.execute("INSERT INTO quarantine (source, batch_id, kind, ref, location, seq, reason, raw) "
+                            "VALUES (?, ?, 'file', NULL, ?, NULL, ?, NULL)",
                             [source.name, rep.batch_id, bad.name, bad.reason])
                 rep.counts.quarantined += 1
         c = rep.counts

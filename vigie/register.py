@@ -82,9 +82,13 @@ def read_register(path: Path) -> list[dict]:
         holder = entry.get("holder")
         if holder is not None and not isinstance(holder, str):
             raise ConfigError(f"{where}: key 'holder': must be text")
+        valid_from, valid_to = _instant(entry, "valid_from", where), _instant(entry, "valid_to", where)
+        if datetime.fromisoformat(valid_to) < datetime.fromisoformat(valid_from):
+            raise ConfigError(f"{where}: key 'valid_to': {valid_to} is before valid_from {valid_from} "
+                              f"for authorisation {ref}")
         out.append({
             "authorisation_ref": ref, "device_class": entry["device_class"], "holder": holder or None,
-            "valid_from": _instant(entry, "valid_from", where), "valid_to": _instant(entry, "valid_to", where),
+            "valid_from": valid_from, "valid_to": valid_to,
             "purposes": purposes, "retention_days": retention,
             "perimeter": json.dumps(_polygon(entry, where)) if entry.get("perimeter") is not None else None,
             "location": f"{path.name}:entry {i + 1}",

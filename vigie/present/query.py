@@ -214,3 +214,213 @@ def summarise(found: list[Finding], tz: str, start: datetime | None = None, end:
                    by_class=order(Counter(f.device_class or "" for f in found)),
                    worst_devices=[(s, c, d, n) for (s, c, d), n in order(devices)[:top]],
                    total=len(found), weeks=weeks, trend=trend)
+
+
+# --- evidence: the source rows a finding rests on ------------------------------------------
+
+@dataclass(frozen=True)
+class Evidence:
+    """One source row, as the warehouse knew it at known-at, and where it came from."""
+
+    kind: str  # recording, audit event, camera, authorisation, event, flight, read, query
+    fields: dict
+    batch_id: int | None
+    location: str  # <file>:<line>, <table>:<key> or seq:<n>
+    landed_file: str | None  # the landed copy (var/landing/<source>/<batch>/...)
+    landed_sha256: str | None
+
+
+# Per source kind: (kind of row, SQL over the temp table `vg_keys(source, subject, lo, hi)`).
+# `lo`/`hi` are the numbers around a LOG-01 gap (the rows before and after it), else NULL.
+_EVIDENCE_SQL = {
+    "vms_sql": [
+        ("audit event", """SELECT k.source, k.subject, to_json(a) AS row, a.batch_id, a.location FROM vms_audit_log_at($k) a
+                           JOIN vg_keys k ON a.source = k.source
+                            AND (CAST(a.log_id AS VARCHAR) = k.subject OR a.log_id = k.lo OR a.log_id = k.hi)"""),
+        ("recording", """SELECT k.source, k.subject, to_json(r) AS row, r.batch_id, r.location FROM vms_recordings_at($k) r
+                         JOIN vg_keys k ON r.source = k.source AND (r.recording_id = k.subject OR r.recording_id IN (
+                              SELECT a.recording_id FROM vms_audit_log_at($k) a
+                              WHERE a.source = k.source AND CAST(a.log_id AS VARCHAR) = k.subject))"""),
+        ("camera", """SELECT k.source, k.subject, to_json(c) AS row, c.batch_id, c.location FROM vms_cameras_at($k) c
+                      JOIN vg_keys k ON c.source = k.source AND c.camera_id IN (
+                          SELECT r.camera_id FROM vms_recordings_at($k) r WHERE r.source = k.source AND r.recording_id = k.subject
+                          UNION ALL SELECT a.camera_id FROM vms_audit_log_at($k) a
+                          WHERE a.source = k.source AND CAST(a.log_id AS VARCHAR) = k.subject)"""),
+    ],
+    "bodycam_api": [
+        ("event", """SELECT k.source, k.subject, to_json(e) AS row, e.batch_id, e.location FROM bodycam_events_at($k) e
+                     JOIN vg_keys k ON e.source = k.source AND (e.event_id = k.subject OR e.evidence_id = k.subject
+                          OR e.seq = k.lo OR e.seq = k.hi OR e.evidence_id IN (
+                              SELECT x.evidence_id FROM bodycam_events_at($k) x WHERE x.source = k.source AND x.event_id = k.subject))"""),
+    ],
+    "drone_files": [
+        ("flight", """SELECT k.source, k.subject, to_json(f) AS row, f.batch_id, f.location FROM drone_flights_at($k) f
+                      JOIN vg_keys k ON f.source = k.source AND (f.flight_id = k.subject
+                           OR list_contains(json_extract_string(f.recordings, '$[*].recording_id'), k.subject)
+                           OR list_contains(json_extract_string(f.consultations, '$[*].event_id'), k.subject))"""),
+    ],
+    "lapi_files": [
+        ("query", """SELECT k.source, k.subject, to_json(q) AS row, q.batch_id, q.location FROM lapi_queries_at($k) q
+                     JOIN vg_keys k ON q.source = k.source AND q.event_id = k.subject"""),
+        ("read", """SELECT k.source, k.subject, to_json(r) AS row, r.batch_id, r.location FROM lapi_reads_at($k) r
+                    JOIN vg_keys k ON r.source = k.source AND (r.read_id = k.subject OR r.read_id IN (
+                         SELECT q.read_id FROM lapi_queries_at($k) q WHERE q.source = k.source AND q.event_id = k.subject))"""),
+    ],
+}
+# The register entry behind a VP recording's camera or a flight.
+_AUTHORISATION_SQL = """
+    SELECT k.source, k.subject, to_json(a) AS row, a.batch_id, a.location FROM authorisations_at($k) a
+    JOIN vg_keys k ON a.authorisation_ref IN (
+        SELECT c.authorisation_ref FROM vms_cameras_at($k) c JOIN vms_recordings_at($k) r
+          ON r.source = c.source AND r.camera_id = c.camera_id
+        WHERE r.source = k.source AND r.recording_id = k.subject
+        UNION ALL SELECT f.authorisation_ref FROM drone_flights_at($k) f WHERE f.source = k.source AND f.flight_id = k.subject)
+"""
+_HIDDEN = {"batch_id", "location", "ord", "source"}
+EVIDENCE_ROWS_MAX = 25  # per finding: a consultation of a busy recording can drag in many events
+
+
+def evidence(con: duckdb.DuckDBPyConnection, settings, found: list[Finding],  # noqa: ANN001
+             known_at: datetime) -> dict[tuple[str, str, str], list[Evidence]]:
+    """The source rows each finding rests on, as known at ``known_at``, in a few queries
+    whatever the number of findings (one per table, over a temporary table of subjects)."""
+    import json
+
+    kinds = {s.name: s.kind for s in settings.sources}
+    keys = []
+    for f in found:
+        lo = hi = None
+        if f.rule_code == "LOG-01" and ":" in f.subject_id:  # <source>:<first>-<last> missing
+            try:
+                first, last = f.subject_id.rsplit(":", 1)[1].split("-")
+                lo, hi = int(first) - 1, int(last) + 1
+            except ValueError:
+                pass
+        keys.append((f.source, f.subject_id, lo, hi))
+    out: dict[tuple[str, str, str], list[Evidence]] = {f.key: [] for f in found}
+    if not keys:
+        return out
+    con.execute("CREATE OR REPLACE TEMP TABLE vg_keys (source VARCHAR, subject VARCHAR, lo BIGINT, hi BIGINT)")
+    con.execute("INSERT INTO vg_keys SELECT unnest($1), unnest($2), unnest($3), unnest($4)",
+                [list(c) for c in zip(*keys)])
+    rows: dict[tuple[str, str], list[tuple[str, str, int, str]]] = {}
+    present = set(kinds.values())
+    queries = [q for kind, qs in _EVIDENCE_SQL.items() if kind in present for q in qs]
+    if present & {"vms_sql", "drone_files"}:
+        queries.append(("authorisation", _AUTHORISATION_SQL))
+    for what, sql in queries:
+        for source, subject, row, batch_id, location in con.execute(
+                f"{sql} ORDER BY 1, 2, 4, 5".replace("$k", "$1"), [known_at]).fetchall():
+            rows.setdefault((source, subject), []).append((what, row, batch_id, location))
+    landed = _landed_files(con, {(b, loc) for rs in rows.values() for _, _, b, loc in rs})
+    for f in found:
+        for what, row, batch_id, location in rows.get((f.source, f.subject_id), [])[:EVIDENCE_ROWS_MAX]:
+            fields = {k: v for k, v in json.loads(row).items() if k not in _HIDDEN and v not in (None, "")}
+            path, sha = landed.get((batch_id, location), (None, None))
+            out[f.key].append(Evidence(what, fields, batch_id, location, path, sha))
+    con.execute("DROP TABLE vg_keys")
+    return out
+
+
+def _landed_files(con: duckdb.DuckDBPyConnection, where: set[tuple[int, str]]) -> dict:
+    """The landed file of each (batch, location): `<file>:<line>` names the file; a VMS
+    `<table>:<key>` was landed as `<table>.jsonl`; a body-camera `seq:n`, in the batch's pages."""
+    if not where:
+        return {}
+    batches = sorted({b for b, _ in where if b is not None})
+    files = con.execute("SELECT batch_id, name, landed_path, sha256 FROM main.landed_files WHERE batch_id IN "
+                        "(SELECT unnest($1))", [batches]).fetchall()
+    by_batch: dict[int, dict[str, tuple[str, str]]] = {}
+    for b, name, path, sha in files:
+        by_batch.setdefault(b, {})[name] = (path, sha)
+    out = {}
+    for b, loc in where:
+        names = by_batch.get(b, {})
+        head = loc.rsplit(":", 1)[0]
+        hit = names.get(head) or next((v for n, v in names.items() if n.split(".")[0] == head), None)
+        if hit is None and len(names) == 1:
+            hit = next(iter(names.values()))
+        out[(b, loc)] = hit or (None, None)
+    return out
+
+
+# --- what the report could not see, and what it rests on ------------------------------------
+
+@dataclass(frozen=True)
+class SourceState:
+    name: str
+    kind: str
+    holder: str
+    last_batch: int | None  # the last batch loaded as known at known-at
+    last_committed: datetime | None
+    received: int  # over the batches committed in the period (all, without a period)
+    loaded: int
+    duplicates: int
+    quarantined: int
+    failed: int  # failed batches in the period
+    last_error: str | None
+
+    @property
+    def silent(self) -> bool:
+        """Nothing loaded in the period: the report cannot see this source there."""
+        return self.loaded == 0 and self.quarantined == 0 and self.duplicates == 0
+
+
+def sources(con: duckdb.DuckDBPyConnection, settings, selection: Selection) -> list[SourceState]:  # noqa: ANN001
+    """Per configured source (within the selection's source filter): its last batch as known
+    at known-at, and its batches of the period: counts, failures, the last error."""
+    start, end = selection.bounds(settings.timezone)
+    rows = {r[0]: r[1:] for r in con.execute("""
+        SELECT source,
+               max(batch_id) FILTER (WHERE status = 'loaded'),
+               max(committed_at) FILTER (WHERE status = 'loaded'),
+               coalesce(sum(received) FILTER (WHERE in_period AND status = 'loaded'), 0),
+               coalesce(sum(loaded) FILTER (WHERE in_period AND status = 'loaded'), 0),
+               coalesce(sum(duplicates) FILTER (WHERE in_period AND status = 'loaded'), 0),
+               coalesce(sum(quarantined) FILTER (WHERE in_period AND status = 'loaded'), 0),
+               count(*) FILTER (WHERE in_period AND status = 'failed'),
+               arg_max(error, started_at) FILTER (WHERE status = 'failed')
+        FROM (SELECT *, coalesce(committed_at, started_at) AS at,
+                     ($2::TIMESTAMPTZ IS NULL OR coalesce(committed_at, started_at) >= $2)
+                     AND ($3::TIMESTAMPTZ IS NULL OR coalesce(committed_at, started_at) < $3) AS in_period
+              FROM main.batches WHERE coalesce(committed_at, started_at) <= $1)
+        GROUP BY source""", [selection.known_at, start, end]).fetchall()}
+    out = []
+    for s in settings.sources:
+        if selection.sources and s.name not in selection.sources:
+            continue
+        r = rows.get(s.name) or (None, None, 0, 0, 0, 0, 0, None)
+        out.append(SourceState(s.name, s.kind, s.holder or s.name, *r))
+    return out
+
+
+def quarantine(con: duckdb.DuckDBPyConnection, selection: Selection, limit: int | None = None,
+               source_names: Iterable[str] | None = None) -> tuple[int, list[tuple]]:
+    """Rows quarantined as known at known-at (the selected sources): how many, and the first
+    ``limit`` of them (source, kind, ref, location, reason, batch), sorted as `vigie quarantine`."""
+    names = list(selection.sources or source_names or [])
+    where = "WHERE q.batch_id IN (SELECT batch_id FROM main.known_batch_ids($1))" + (
+        " AND q.source IN (SELECT unnest($2))" if names else "")
+    params: list = [selection.known_at] + ([names] if names else [])
+    total = con.execute(f"SELECT count(*) FROM main.quarantine q {where}", params).fetchone()[0]
+    rows = con.execute(f"SELECT q.source, q.kind, q.ref, q.location, q.reason, q.batch_id FROM main.quarantine q {where} "
+                       f"ORDER BY q.source, q.location" + (f" LIMIT {int(limit)}" if limit else ""), params).fetchall()
+    return total, rows
+
+
+def limits_in_force(con: duckdb.DuckDBPyConnection, as_of: datetime) -> list[tuple]:
+    """The version of each limit, purpose list and justification in force at as-of:
+    (name, value, unit, legal reference, valid from). What the rules read, from the warehouse."""
+    return con.execute("""
+        SELECT name, CAST(value AS VARCHAR), unit, legal_ref, valid_from FROM main.rule_limits
+        WHERE valid_from <= $1 QUALIFY row_number() OVER (PARTITION BY name ORDER BY valid_from DESC) = 1
+        UNION ALL
+        SELECT 'purposes ' || device_class, string_agg(code, ' ' ORDER BY code), 'codes', any_value(legal_ref), valid_from
+        FROM main.rule_purposes p
+        WHERE valid_from = (SELECT max(valid_from) FROM main.rule_purposes x
+                            WHERE x.device_class = p.device_class AND x.valid_from <= $1)
+        GROUP BY device_class, valid_from
+        UNION ALL
+        SELECT name, value, 'code', legal_ref, valid_from FROM main.rule_values
+        WHERE valid_from <= $1 QUALIFY row_number() OVER (PARTITION BY name ORDER BY valid_from DESC) = 1
+        ORDER BY 1""", [as_of]).fetchall()

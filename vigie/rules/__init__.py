@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from datetime import datetime, time
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import yaml
@@ -23,6 +24,8 @@ import yaml
 from vigie.db import MIGRATIONS_DIR
 
 RULES_DIR = Path(__file__).resolve().parent
+# The versioned limits, purpose lists and justification (tests point this at another file).
+PARAMETERS = RULES_DIR / "parameters.yml"
 COLUMNS = ["rule_code", "source", "device_class", "device_id", "subject_id", "occurred_at", "detail", "legal_ref"]
 
 
@@ -48,25 +51,30 @@ def catalogue() -> tuple[Rule, ...]:
     return tuple(Rule(e["code"], e["title"], e["file"], e["legal_ref"], tuple(e.get("parameters", ()))) for e in entries)
 
 
-def _instant(value) -> datetime:  # noqa: ANN001
+def _instant(value, tz: str) -> datetime:  # noqa: ANN001
+    """A parameter's valid_from: a date alone is its midnight in the configured zone
+    (domain.md); a date-time without an offset is read in that zone too."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime.combine(value, time(), tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(tz))
+    return datetime.combine(value, time(), tzinfo=ZoneInfo(tz))
 
 
 def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
     """(Re)install parameters, sources, the rule macros and the findings view."""
-    params = yaml.safe_load((RULES_DIR / "parameters.yml").read_text())
+    params = yaml.safe_load(PARAMETERS.read_text())
+    tz = settings.timezone
     con.execute("CREATE OR REPLACE TABLE rule_limits (name VARCHAR, value DOUBLE, unit VARCHAR, legal_ref VARCHAR, valid_from TIMESTAMPTZ)")
     con.executemany("INSERT INTO rule_limits VALUES (?, ?, ?, ?, ?)",
-                    [[p["name"], p["value"], p["unit"], p["legal_ref"], _instant(p["valid_from"])] for p in params["limits"]])
+                    [[p["name"], p["value"], p["unit"], p["legal_ref"], _instant(p["valid_from"], tz)] for p in params["limits"]])
     con.execute("CREATE OR REPLACE TABLE rule_purposes (device_class VARCHAR, code VARCHAR, legal_ref VARCHAR, valid_from TIMESTAMPTZ)")
     con.executemany("INSERT INTO rule_purposes VALUES (?, ?, ?, ?)",
-                    [[p["device_class"], code, p["legal_ref"], _instant(p["valid_from"])]
+                    [[p["device_class"], code, p["legal_ref"], _instant(p["valid_from"], tz)]
                      for p in params["purposes"] for code in p["codes"]])
     con.execute("CREATE OR REPLACE TABLE rule_values (name VARCHAR, value VARCHAR, legal_ref VARCHAR, valid_from TIMESTAMPTZ)")
     con.executemany("INSERT INTO rule_values VALUES (?, ?, ?, ?)",
-                    [["drone_consultation_justification", v["value"], v["legal_ref"], _instant(v["valid_from"])]
+                    [["drone_consultation_justification", v["value"], v["legal_ref"], _instant(v["valid_from"], tz)]
                      for v in params["drone_consultation_justification"]])
     con.execute("CREATE OR REPLACE TABLE rule_sources (source VARCHAR, kind VARCHAR, holder VARCHAR)")
     for s in settings.sources:
@@ -89,15 +97,19 @@ def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
     union = f"WITH {', '.join(f'{SHARED_PREFIX}{name} AS MATERIALIZED (SELECT * FROM {name}{args})' for name, args in SHARED.items())} {union}"
     # One finding per (rule, source, subject), the earliest; the legal reference comes from the
     # catalogue. GROUP BY, not a window: DuckDB 1.5.5 crashes on a window over this union.
+    # The context columns are taken by an ordering key that is never NULL: arg_min skips rows
+    # whose key is NULL, and a finding without an instant (a LOG-01 gap after a row without a
+    # readable time) must keep its class, detail and holder.
+    first = "(coalesce(occurred_at, 'infinity'::TIMESTAMPTZ), detail)"
     con.execute(f"""
         CREATE OR REPLACE MACRO findings_at{signature} AS TABLE
         SELECT f.rule_code, f.source, f.device_class, f.device_id, f.subject_id, f.occurred_at, f.detail,
                l.legal_ref, f.holder
         FROM (
             SELECT rule_code, source, subject_id, min(occurred_at) AS occurred_at,
-                   coalesce(arg_min(device_class, occurred_at), '') AS device_class,
-                   coalesce(arg_min(device_id, occurred_at), '') AS device_id,
-                   arg_min(detail, occurred_at) AS detail, arg_min(answerable, occurred_at) AS holder
+                   coalesce(arg_min(device_class, {first}), '') AS device_class,
+                   coalesce(arg_min(device_id, {first}), '') AS device_id,
+                   arg_min(detail, {first}) AS detail, arg_min(answerable, {first}) AS holder
             FROM ({union})
             GROUP BY rule_code, source, subject_id) f
         LEFT JOIN main.rule_legal_refs l ON l.rule_code = f.rule_code AND l.device_class = f.device_class
@@ -140,10 +152,12 @@ def findings_query(order: bool = True) -> str:
 
 
 def fingerprint(settings) -> str:  # noqa: ANN001
-    """What findings depend on besides the data and the two instants: the rules, their
-    limits, the warehouse's macros (migrations), the sources' holders and the settings."""
+    """What findings depend on besides the data and the two instants: every file that defines
+    the rules (their SQL, catalogue and limits, the Python that assembles them into
+    ``findings_at``), the warehouse's macros (migrations), the sources' holders and the settings."""
     digest = hashlib.sha256()
-    for path in sorted(RULES_DIR.glob("*.sql")) + sorted(RULES_DIR.glob("*.yml")) + sorted(MIGRATIONS_DIR.glob("*.sql")):
+    files = sorted({*RULES_DIR.glob("*.sql"), *RULES_DIR.glob("*.yml"), *RULES_DIR.glob("*.py"), PARAMETERS})
+    for path in files + sorted(MIGRATIONS_DIR.glob("*.sql")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     digest.update(repr((settings.grace_hours, settings.timezone, settings.perimeter_tolerance_m,
                         sorted((s.name, s.kind, s.holder or "") for s in settings.sources))).encode())

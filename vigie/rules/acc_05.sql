@@ -4,6 +4,5 @@ SELECT source, 'DRONE' AS device_class, drone_id AS device_id, event_id AS subje
        consulted_at AS occurred_at, unit AS answerable,
        'drone footage consulted with justification ' || coalesce(vg_q(justification), 'none') AS detail
 FROM drone_consultations(as_of, known_at)
-WHERE justification IS DISTINCT FROM (
-    SELECT value FROM main.rule_values WHERE name = 'drone_consultation_justification' AND valid_from <= as_of
-    ORDER BY valid_from DESC LIMIT 1)
+WHERE vg_value('drone_consultation_justification', as_of) IS NOT NULL  -- none before its first version
+  AND justification IS DISTINCT FROM vg_value('drone_consultation_justification', as_of)

@@ -3,7 +3,8 @@
 -- flight has no authorisation reference or one that names no DRONE entry.
 SELECT source, 'VP' AS device_class, camera_id AS device_id, recording_id AS subject_id,
        started_at AS occurred_at, answerable,
-       CASE WHEN vg_missing(authorisation_ref) THEN 'camera has no authorisation reference'
+       CASE WHEN NOT camera_known THEN 'camera ' || coalesce(camera_id, '') || ' is not in the cameras table'
+            WHEN vg_missing(authorisation_ref) THEN 'camera has no authorisation reference'
             WHEN NOT has_vp_entry THEN 'authorisation ' || authorisation_ref || ' is not a VP entry of the register'
             ELSE 'authorisation ' || authorisation_ref || ' not valid at the start (' || vg_iso(valid_from)
                  || ' to ' || vg_iso(valid_to) || ')' END AS detail

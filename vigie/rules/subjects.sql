@@ -17,15 +17,26 @@ CREATE OR REPLACE MACRO vg_local_to_instant(local_ts, tz) AS CASE
 CREATE OR REPLACE MACRO vg_add_months(ts, n, tz) AS
     vg_local_to_instant(timezone(tz, ts) + to_months(CAST(n AS INTEGER)), tz);
 
--- The version of a limit in force at as_of.
+-- The version of a limit in force at as_of; NULL before its first version came into force
+-- (no law, no finding: every rule reading it finds nothing then). valid_from dates are local
+-- midnights in the configured zone (converted when the parameters are installed).
 CREATE OR REPLACE MACRO vg_limit(limit_name, as_of) AS (
     SELECT value FROM main.rule_limits WHERE name = limit_name AND valid_from <= as_of
     ORDER BY valid_from DESC LIMIT 1);
+
+-- Whether a purpose list for the class is in force at as_of, and whether it allows the code.
+CREATE OR REPLACE MACRO vg_purposes_in_force(cls, as_of) AS EXISTS (
+    SELECT 1 FROM main.rule_purposes WHERE device_class = cls AND valid_from <= as_of);
 
 CREATE OR REPLACE MACRO vg_allowed_purpose(cls, code, as_of) AS code IN (
     SELECT p.code FROM main.rule_purposes p
     WHERE p.device_class = cls AND p.valid_from = (
         SELECT max(valid_from) FROM main.rule_purposes WHERE device_class = cls AND valid_from <= as_of));
+
+-- A versioned value (the drone consultation justification) in force at as_of, NULL before.
+CREATE OR REPLACE MACRO vg_value(value_name, as_of) AS (
+    SELECT value FROM main.rule_values WHERE name = value_name AND valid_from <= as_of
+    ORDER BY valid_from DESC LIMIT 1);
 
 -- An instant for people: ISO-8601 UTC, milliseconds only when there are some.
 CREATE OR REPLACE MACRO vg_iso(ts) AS
@@ -59,14 +70,17 @@ CREATE OR REPLACE MACRO vp_recordings(as_of, known_at, grace_hours, tz) AS TABLE
         FROM main.vms_recordings_at(known_at) r
         WHERE r.started_at <= as_of),
     deadlines AS (
-        SELECT rec.*, c.authorisation_ref, a.authorisation_ref IS NOT NULL AS has_vp_entry,
-               a.valid_from, a.valid_to, a.holder,
-               CASE WHEN rec.ended_at <= as_of THEN least(
+        -- least() skips NULLs: before the month limit's first version there is no deadline at all.
+        SELECT rec.*, c.camera_id IS NOT NULL AS camera_known, c.authorisation_ref,
+               a.authorisation_ref IS NOT NULL AS has_vp_entry, a.valid_from, a.valid_to, named.holder,
+               CASE WHEN rec.ended_at <= as_of AND vg_limit('vp_max_months', as_of) IS NOT NULL THEN least(
                    vg_add_months(rec.ended_at, vg_limit('vp_max_months', as_of), tz),
                    coalesce(rec.ended_at + vg_hours(24 * a.retention_days), 'infinity'::TIMESTAMPTZ)) END AS deadline
         FROM rec
         LEFT JOIN main.vms_cameras_at(known_at) c ON c.source = rec.source AND c.camera_id = rec.camera_id
-        LEFT JOIN main.authorisations_at(known_at) a ON a.authorisation_ref = c.authorisation_ref AND a.device_class = 'VP'),
+        LEFT JOIN main.authorisations_at(known_at) a ON a.authorisation_ref = c.authorisation_ref AND a.device_class = 'VP'
+        -- The holder is that of the register entry named, whatever its class (domain.md, Holders).
+        LEFT JOIN main.authorisations_at(known_at) named ON named.authorisation_ref = c.authorisation_ref),
     protection AS (
         SELECT *, hold_set IS NOT NULL AND NOT vg_missing(hold_ref)
                   AND hold_set < deadline + vg_hours(grace_hours) AS protected
