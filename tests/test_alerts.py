@@ -35,9 +35,12 @@ def subjects(payload_findings: list[dict]) -> list[str]:
 
 def mail_subjects(msg) -> list[str]:  # noqa: ANN001
     """The subjects listed in an e-mail, read back from its plain-text part."""
+    from vigie.present.i18n import gettext
+
+    label = gettext("fr")("Subject") + ":"  # French by default
     text = msg.get_body(("plain",)).get_content()
     return sorted(line.split(":", 1)[1].strip().split(" (")[0] for line in text.splitlines()
-                  if line.strip().startswith("Objet:"))
+                  if line.strip().startswith(label))
 
 
 def test_grouping_per_holder_digest_signature_and_idempotence(tmp_path: Path) -> None:
