@@ -42,8 +42,9 @@ ALERTS = """alerts:
   control_body: {{email: [controle@cnil.example], webhook: true}}
   operators: {{email: [exploitation@vigie.example]}}
   holders:
-    "DDSP 69": {{email: [permanence@ddsp69.example], webhook: true}}
+    "Ville de Lyon - Presqu'île": {{email: [cctv@mairie-lyon.example], webhook: true}}
     "CSP Lyon 1": {{email: [chef-de-poste@csp-lyon1.example]}}
+    "DIPN 69": {{email: [permanence@dipn69.example]}}
     "Préfecture du Rhône": {{email: [lapi@rhone.gouv.example]}}
 """
 
