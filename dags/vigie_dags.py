@@ -2,7 +2,9 @@
 
 Declarations only: each task calls `vigie.orchestration`, which imports the pipeline inside
 the task. Tasks that write the warehouse share the one-slot pool `vigie_warehouse`. A source
-DAG publishes its asset when its load has landed; the oversight DAG runs when any has.
+DAG publishes its asset when its load has landed; the oversight DAG runs when any has, and
+at least hourly (asset-or-time schedule), so that a silent feed is noticed. A failed task
+notifies the operators through Airflow's SmtpNotifier when vigie.yml configures alerts.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ from datetime import timedelta
 from functools import reduce
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 
-from vigie.orchestration import POOL, config_path, dag_specs
+from vigie.orchestration import POOL, config_path, dag_specs, failure_notifier
 
 CONFIG = str(config_path())
 WAREHOUSE, SOURCES = dag_specs(CONFIG)
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 DEFAULTS = {"retries": 2, "retry_delay": timedelta(minutes=2), "pool": POOL}
+NOTIFIER = failure_notifier(CONFIG)
+if NOTIFIER is not None:
+    DEFAULTS["on_failure_callback"] = NOTIFIER
 
 assets = []
 for spec in SOURCES:
@@ -39,11 +44,15 @@ for spec in SOURCES:
         ingest()
     globals()[spec.dag_id] = source_dag
 
+# On any load landing, or hourly: feed silence cannot be noticed by a DAG that only runs on loads.
+HOURLY = CronTriggerTimetable("0 * * * *", timezone="UTC")
 with DAG(
-    dag_id="vigie_oversight", schedule=reduce(lambda a, b: a | b, assets) if assets else None,
+    dag_id="vigie_oversight",
+    schedule=AssetOrTimeSchedule(timetable=HOURLY, assets=reduce(lambda a, b: a | b, assets)) if assets else HOURLY,
     start_date=START, catchup=False, max_active_runs=1, default_args=DEFAULTS, tags=["vigie", "oversight"],
     params={"as_of": Param(None, type=["null", "string"], description="ISO-8601 instant; default: now")},
-    doc_md="Evaluate the rules once loads have landed, refresh the compliance Data Docs, write the report (CSV, HTML, PDF).",
+    doc_md="Evaluate the rules once loads have landed (and hourly), refresh the compliance Data Docs, send the "
+           "alerts, write the report (CSV, HTML, PDF).",
 ) as oversight:
 
     @task(task_id="evaluate")
@@ -52,10 +61,17 @@ with DAG(
 
         return run_rules(CONFIG, (params or {}).get("as_of"))
 
+    @task(task_id="alert")  # writes the ledger: in the writer pool
+    def alert(evaluation: dict) -> dict:
+        from vigie.orchestration import send_alerts
+
+        return send_alerts(CONFIG, evaluation["as_of"])
+
     @task(task_id="report", pool="default_pool")  # reads the published copy: no need for the writer slot
     def report(evaluation: dict) -> dict:
         from vigie.orchestration import write_report
 
         return write_report(CONFIG, evaluation["as_of"])
 
-    report(evaluate())
+    evaluation = evaluate()
+    alert(evaluation) >> report(evaluation)

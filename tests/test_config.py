@@ -493,3 +493,34 @@ def test_settings_built_directly_resolve_against_base_dir(deploy):
     with pytest.raises(ValidationError, match="register"):  # required, with no default
         Settings(config_path=deploy / "none.yml", base_dir=deploy, warehouse=Path("w"),
                  sources=[])
+
+
+def test_alerts_extensions_of_issue_10(deploy):
+    s = load(deploy, yaml.safe_dump(base()) + ALERTS)
+    assert s.alerts.quarantine_rate == 0.05 and s.alerts.lang == "fr" and s.alerts.view_url is None
+    assert s.alerts.control_body.copy_immediate is False and s.alerts.operators is None
+    cfg = base()
+    cfg["sources"][0]["expected_every"] = "6h"
+    cfg["alerts"] = {"quarantine_rate": 0.1, "view_url": "https://airflow.example/vigie/",
+                     "smtp": {"conn_id": "smtp_default", "sender": "v@x.example"},
+                     "webhook": {"url": "https://h.example/x", "conn_id": "vigie_webhook"},
+                     "operators": {"email": "ops@x.example"},
+                     "control_body": {"email": ["c@x.example"], "copy_immediate": True}}
+    s = load(deploy, cfg)
+    assert s.sources[0].expected_every.total_seconds() == 6 * 3600
+    assert s.alerts.view_url == "https://airflow.example/vigie" and s.alerts.operators.email == ["ops@x.example"]
+    assert s.alerts.control_body.copy_immediate
+    for every, text in (("6 hours", "is not a duration"), ("0h", "longer than zero")):
+        cfg["sources"][0]["expected_every"] = every
+        msg = error(deploy, cfg)
+        assert "key 'expected_every'" in msg and text in msg and "\n" not in msg
+    cfg["sources"][0]["expected_every"] = "30m"
+    cfg["alerts"]["quarantine_rate"] = 5
+    assert "key 'alerts.quarantine_rate'" in error(deploy, cfg)
+    cfg["alerts"]["quarantine_rate"] = 0.05
+    cfg["alerts"]["webhook"] = {"url": "https://h.example/x"}
+    assert error(deploy, cfg).endswith("key 'alerts.webhook': give exactly one of key 'secret_env' or key "
+                                       "'conn_id' (the signing secret)")
+    cfg["alerts"]["webhook"] = {"url": "https://h.example/x", "secret_env": "s3cr3t-value!"}
+    msg = error(deploy, cfg)
+    assert "alerts.webhook.secret_env" in msg and "s3cr3t-value!" not in msg

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.conftest import REPO, copy_samples, read_csv
 from vigie.simulate.bodycam_server import BodycamServer
+from vigie.simulate.receivers import SmtpSink
 
 DAGS = REPO / "dags"
 
@@ -46,7 +47,9 @@ print(json.dumps(out))
             assert t["retries"] >= 1, (dag_id, task_id)
             if task_id in ("ingest", "evaluate"):  # they write the warehouse
                 assert t["pool"] == "vigie_warehouse", (dag_id, task_id)
-    assert "Asset" in out["dags"]["vigie_oversight"]["schedule"]  # runs when a load has landed
+    # runs when a load has landed, or hourly (feed silence): Airflow 3's asset-or-time schedule
+    assert out["dags"]["vigie_oversight"]["schedule"] == "AssetOrTimeSchedule"
+    assert out["dags"]["vigie_oversight"]["tasks"]["alert"]["pool"] == "vigie_warehouse"  # writes the ledger
     assert out["seconds"] < 20, out["seconds"]
 
 
@@ -66,13 +69,16 @@ print(" | ".join(str(e) for e in bag.import_errors.values()))
 def test_source_dags_and_oversight_through_airflow_match_the_expected_findings(tmp_path: Path) -> None:
     """Every DAG runs with `airflow dags test` on a copy of the samples; the body-camera
     source goes through an Airflow connection. The report's findings are the expected ones
-    (`expected_findings.csv`, on the triple rule, source, subject), in the contract's order."""
+    (`expected_findings.csv`, on the triple rule, source, subject), in the contract's order. The
+    oversight DAG sends the alerts (to an SMTP server on loopback), and run again sends none."""
     estate = copy_samples(tmp_path)
     as_of = (estate / "as_of.txt").read_text().strip()
-    with BodycamServer(estate / "bodycam_events.json", token="from-connection") as server:
+    with BodycamServer(estate / "bodycam_events.json", token="from-connection") as server, SmtpSink() as smtp:
         config = estate / "vigie.yml"
         config.write_text(config.read_text().replace(
-            "base_url: http://127.0.0.1:PORT\n    token_env: BODYCAM_TOKEN", "conn_id: vigie_bodycams"))
+            "base_url: http://127.0.0.1:PORT\n    token_env: BODYCAM_TOKEN", "conn_id: vigie_bodycams")
+            + f"alerts:\n  smtp: {{host: 127.0.0.1, port: {smtp.port}, sender: vigie@control.example}}\n"
+              "  control_body: {email: [controle@control.example], copy_immediate: true}\n")
         connection = json.dumps({"conn_type": "http", "password": "from-connection", "extra": {"base_url": server.url}})
         env = _airflow_env(tmp_path / "airflow", config, AIRFLOW_CONN_VIGIE_BODYCAMS=connection)
         airflow = str(Path(sys.executable).parent / "airflow")
@@ -85,6 +91,14 @@ def test_source_dags_and_oversight_through_airflow_match_the_expected_findings(t
             run = subprocess.run([airflow, "dags", "test", dag_id] + (["-c", conf] if conf else []), env=env,
                                  capture_output=True, text=True, timeout=600)
             assert run.returncode == 0 and "state=success" in run.stdout + run.stderr, (dag_id, (run.stdout + run.stderr)[-4000:])
+        kinds = sorted(m["X-Vigie-Kind"] for m in smtp.messages)
+        assert "digest" in kinds and "immediate" in kinds, kinds
+        assert {m["To"] for m in smtp.messages} == {"controle@control.example"}
+        sent = len(smtp.messages)
+        run = subprocess.run([airflow, "dags", "test", "vigie_oversight", "-c", json.dumps({"as_of": as_of})], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0 and "state=success" in run.stdout + run.stderr
+        assert len(smtp.messages) == sent  # a re-run of the oversight DAG sends nothing new
 
     reports = sorted((estate / "var" / "reports").glob("findings-*.csv"))
     assert len(reports) == 1

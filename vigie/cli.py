@@ -76,8 +76,10 @@ def run(
     gx: Annotated[bool, typer.Option("--gx/--no-gx", help="also validate with Great Expectations and rebuild the Data Docs "
                                      "(the contracts route rows to quarantine in SQL either way)")] = False,
     wait: Annotated[float, typer.Option("--wait", help="seconds to wait for another load to finish")] = 0.0,
+    alerts: Annotated[bool, typer.Option("--alerts/--no-alerts", help="send the alerts after evaluating "
+                                         "(--no-alerts records them as pending)")] = True,
 ) -> None:
-    """Pull every source (or those named), check, load into the warehouse."""
+    """Pull every source (or those named), check, load into the warehouse, evaluate, alert."""
     from vigie import db, pipeline
     from vigie.report import console as make_console, print_run
 
@@ -105,7 +107,7 @@ def run(
     try:
         with bars:
             report = pipeline.run(settings, source or [], validate=gx, wait_s=wait,
-                                  progress=progress, as_of=as_of_instant)
+                                  progress=progress, as_of=as_of_instant, send_alerts=alerts)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -118,6 +120,9 @@ def run(
         err.print(f"[red]failed:[/] could not load {names}", highlight=False)
         for s in report.failed:
             err.print(f"  {s.error.splitlines()[0]}", highlight=False)
+        raise typer.Exit(1)
+    if report.alerts_error:
+        err.print(f"[red]failed:[/] {report.alerts_error}", highlight=False)
         raise typer.Exit(1)
 
 
@@ -170,6 +175,84 @@ def quarantine(
         "SELECT source, kind, ref, location, reason FROM oversight.quarantine ORDER BY source, location"
     ).fetchall()
     emit(["source", "kind", "ref", "location", "reason"], rows, format, "Quarantine")
+
+
+class Status(str, Enum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
+@app.command("alerts")
+def alerts_command(
+    config: ConfigOpt = None,
+    status: Annotated[Optional[Status], typer.Option("--status", help="only the alerts in this state")] = None,
+    send: Annotated[bool, typer.Option("--send", help="deliver what is pending first")] = False,
+    wait: Annotated[float, typer.Option("--wait", help="seconds to wait for another load to finish (with --send)")] = 0.0,
+    format: Annotated[Format, typer.Option("--format")] = Format.csv,
+) -> None:
+    """The alert ledger: alert id, kind, channel, recipient, findings, status, attempts, last error, sent at."""
+    import logging
+
+    import duckdb
+
+    from vigie import db
+    from vigie.alerts import deliver, ledger
+
+    settings = _settings(config)
+    db.without_pandas()
+    if send:
+        if settings.alerts is None:
+            err.print("[red]configuration error:[/] no 'alerts' block in the configuration: nothing to send",
+                      highlight=False)
+            raise typer.Exit(2)
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        try:
+            with db.writer(settings.warehouse, wait_s=wait) as con:
+                report = deliver(con, settings)
+                rows = ledger.rows(con, status.value if status else None)
+        except db.WarehouseLocked as exc:
+            err.print(f"[red]failed:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        for line in report.lines():
+            err.print(line, highlight=False, markup=False)
+    else:
+        try:
+            con = db.reader(settings.warehouse)
+            rows = ledger.rows(con, status.value if status else None)
+        except FileNotFoundError as exc:
+            err.print(f"[red]failed:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        except duckdb.CatalogException:
+            rows = []  # a warehouse from before the ledger: nothing alerted yet
+    emit(ledger.COLUMNS, rows, format, "Alerts")
+
+
+@app.command("sources")
+def sources_command(
+    config: ConfigOpt = None,
+    format: Annotated[Format, typer.Option("--format")] = Format.csv,
+) -> None:
+    """One row per configured source: last batch, cursor, counts over the last 10 batches,
+    last error, whether the feed is silent."""
+    from vigie import db, health
+
+    settings = _settings(config)
+    db.without_pandas()
+    try:
+        con = db.reader(settings.warehouse)
+    except FileNotFoundError:
+        con = None
+    try:
+        if con is None:
+            import duckdb
+
+            con = duckdb.connect()  # nothing loaded yet: every source, with no batch
+        rows = [h.row() for h in health.source_health(con, settings)]
+    finally:
+        if con is not None:
+            con.close()
+    emit(health.COLUMNS, rows, format, "Sources")
 
 
 class ReportFormat(str, Enum):

@@ -10,7 +10,7 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo
@@ -25,7 +25,8 @@ from sqlalchemy.exc import ArgumentError
 
 __all__ = [
     "ConfigError", "VmsSqlSource", "BodycamApiSource", "DroneFilesSource", "LapiFilesSource",
-    "Source", "KINDS", "SmtpSettings", "WebhookSettings", "Recipients", "AlertsSettings",
+    "Source", "KINDS", "SmtpSettings", "WebhookSettings", "Recipients", "ControlBody", "AlertsSettings",
+    "parse_duration",
     "Settings", "find_config", "load_settings", "parse_instant",
 ]
 
@@ -78,9 +79,33 @@ class _Strict(BaseModel):
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(v: Any) -> timedelta | None:
+    """``6h``, ``30m``, ``2d``, ``90s`` (or a number of seconds) → timedelta."""
+    if v is None or isinstance(v, timedelta):
+        return v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        seconds = float(v)
+    else:
+        m = _DURATION.match(str(v))
+        if not m:
+            raise ValueError(f"{v!r} is not a duration (a number and a unit: 90s, 30m, 6h, 2d)")
+        seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{v!r} must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[timedelta | None, BeforeValidator(parse_duration)]
+
+
 class _SourceBase(_Strict):
     name: str
     holder: OptStr = None  # domain.md, "Holders": the fallback service answerable
+    expected_every: Duration = None  # a feed silent for longer than this is alerted (issue #10)
 
     @field_validator("name")
     @classmethod
@@ -168,24 +193,46 @@ Source = Annotated[
 # --- alerts ---------------------------------------------------------------------------------
 
 class SmtpSettings(_Strict):
-    host: str
+    host: OptStr = None
     port: int = Field(25, ge=1, le=65535)
     sender: str
     starttls: bool = False
     user_env: EnvName = None
     password_env: EnvName = None
+    conn_id: OptStr = None  # an Airflow SMTP connection (host, port, login, password) instead
+    timeout_s: float = Field(30, gt=0)
+
+    @model_validator(mode="after")
+    def _server(self) -> SmtpSettings:
+        if (self.host is None) == (self.conn_id is None):
+            raise ValueError("give exactly one of key 'host' or key 'conn_id'")
+        if self.conn_id is not None and (self.user_env or self.password_env):
+            raise ValueError("with key 'conn_id' the login and password come from the connection: "
+                             "remove 'user_env' and 'password_env'")
+        if (self.user_env is None) != (self.password_env is None):
+            raise ValueError("give both key 'user_env' and key 'password_env', or neither")
+        return self
 
 
 class WebhookSettings(_Strict):
     url: str
     secret_env: EnvName = None
+    conn_id: OptStr = None  # an Airflow connection whose password is the secret
+    timeout_s: float = Field(10, gt=0)
 
     @field_validator("url")
     @classmethod
     def _http(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):
-            raise ValueError(f"{v!r} does not start with http:// or https://")
+            # not echoed: a webhook URL may carry a token
+            raise ValueError("does not start with http:// or https://")
         return v
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> WebhookSettings:
+        if (self.secret_env is None) == (self.conn_id is None):
+            raise ValueError("give exactly one of key 'secret_env' or key 'conn_id' (the signing secret)")
+        return self
 
 
 class Recipients(_Strict):
@@ -206,18 +253,43 @@ class Recipients(_Strict):
         return v
 
 
+class ControlBody(Recipients):
+    copy_immediate: bool = False  # also receive the holders' immediate alerts
+    digest: bool = True  # the daily digest of every new finding
+
+
 class AlertsSettings(_Strict):
     since: date | None = None  # older data is reported, not alerted
     escalate_after_days: int = Field(7, ge=0)
+    quarantine_rate: float = Field(0.05, ge=0, le=1)  # a batch above it is a pipeline alert
+    lang: str = "fr"
+    view_url: OptStr = None  # the Oversight view's base URL (…/vigie), for links to findings
+    max_attempts: int = Field(3, ge=1, le=20)  # per alert and run; then it waits for the next run
+    backoff_s: float = Field(2, ge=0, le=300)  # first wait between attempts, doubled each time
     smtp: SmtpSettings | None = None
     webhook: WebhookSettings | None = None
-    control_body: Recipients | None = None
+    control_body: ControlBody | None = None
+    operators: Recipients | None = None  # pipeline alerts and failed Airflow tasks; else the control body
     holders: dict[str, Recipients] = {}
+
+    @field_validator("lang")
+    @classmethod
+    def _lang(cls, v: str) -> str:
+        if v not in ("fr", "en"):
+            raise ValueError(f"{v!r} is not a supported language (fr, en)")
+        return v
+
+    @field_validator("view_url")
+    @classmethod
+    def _view(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError(f"{v!r} does not start with http:// or https://")
+        return v.rstrip("/") if v else v
 
     @model_validator(mode="after")
     def _channels_exist(self) -> AlertsSettings:
         # A recipient with no channel to reach it would be an alert silently lost.
-        everyone = [self.control_body] if self.control_body else []
+        everyone = [r for r in (self.control_body, self.operators) if r]
         everyone += self.holders.values()
         if self.smtp is None and any(r.email for r in everyone):
             raise ValueError("e-mail recipients are listed but there is no 'smtp' block")

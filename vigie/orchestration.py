@@ -107,3 +107,66 @@ def write_report(config: str, as_of: str) -> dict:
     log.info("%d findings written to %s (findings-sha256 %s)", report.count, ", ".join(written.values()),
              report.findings_sha256)
     return {**written, "findings_sha256": report.findings_sha256, "count": report.count}
+
+
+def send_alerts(config: str, as_of: str) -> dict:
+    """Record the new alerts of the evaluation as of ``as_of`` and deliver everything pending.
+
+    A channel that is down leaves its alerts pending for the next run: the task does not fail
+    for it (retrying the task would not bring the server back sooner)."""
+    from vigie import db, pipeline
+    from vigie.config import load_settings, parse_instant
+
+    settings = load_settings(config)
+    if settings.alerts is None:
+        log.info("no 'alerts' block in %s: nothing to send", config)
+        return {"sent": 0, "pending": 0, "failed": 0}
+    report = pipeline.RunReport(as_of=parse_instant(as_of, settings.timezone))
+    with db.writer(settings.warehouse, wait_s=WRITER_WAIT_S) as con:
+        pipeline.alert(con, settings, report)
+    if report.alerts_error:
+        raise RuntimeError(report.alerts_error)
+    for line in report.alerts.lines():
+        log.info(line)
+    a = report.alerts
+    return {"sent": len(a.sent), "pending": len(a.pending), "failed": len(a.failed)}
+
+
+# --- failed tasks: Airflow's SmtpNotifier -------------------------------------------------
+
+FAILURE_SUBJECT = "[Vigie] Airflow task {{ ti.dag_id }}.{{ ti.task_id }} failed"
+FAILURE_HTML = (
+    "<p>Task <b>{{ ti.dag_id }}.{{ ti.task_id }}</b> failed (run {{ ti.run_id }}, try {{ ti.try_number }}).</p>"
+    "<p>{{ exception }}</p><p><a href=\"{{ ti.log_url }}\">Log</a></p>"
+)
+VIGIE_SMTP_CONN = "vigie_smtp"
+
+
+def failure_notifier(config: Path):  # noqa: ANN201
+    """The ``on_failure_callback`` of every Vigie task: Airflow's ``SmtpNotifier`` (the smtp
+    provider, the path Airflow 3.2+ takes instead of ``email_on_failure``), or None.
+
+    Recipients: ``alerts.operators.email``, else ``alerts.control_body.email``. The server:
+    ``alerts.smtp.conn_id`` (e.g. ``smtp_default``) when vigie.yml names a connection; else the
+    host, port and credentials of ``alerts.smtp``, handed to the notifier as the connection
+    ``vigie_smtp`` in the task's own process environment at the moment it notifies (the
+    password is read from ``password_env`` then, and is never in the DAG or its logs).
+    """
+    from vigie.config import load_settings
+
+    settings = load_settings(config)
+    cfg = settings.alerts
+    if cfg is None or cfg.smtp is None:
+        return None
+    audience = cfg.operators if cfg.operators and cfg.operators.email else cfg.control_body
+    to = list(audience.email) if audience else []
+    if not to:
+        return None
+    smtp = cfg.smtp
+    server = None if smtp.conn_id else {"host": smtp.host, "port": smtp.port, "starttls": smtp.starttls,
+                                        "user_env": smtp.user_env, "password_env": smtp.password_env,
+                                        "timeout": int(smtp.timeout_s)}
+    from vigie.notifier import VigieSmtpNotifier
+
+    return VigieSmtpNotifier(to=to, from_email=smtp.sender, subject=FAILURE_SUBJECT, html_content=FAILURE_HTML,
+                             smtp_conn_id=smtp.conn_id or VIGIE_SMTP_CONN, server=server)

@@ -47,6 +47,8 @@ class RunReport:
     as_of: datetime | None = None
     findings_by_rule: dict[str, int] = field(default_factory=dict)
     compliance: dict = field(default_factory=dict)  # suite → GX outcome
+    alerts: object | None = None  # vigie.alerts.AlertReport, when alerts are configured
+    alerts_error: str | None = None  # alerts could not be planned or recorded (never a channel being down)
 
     @property
     def failed(self) -> list[SourceReport]:
@@ -67,8 +69,9 @@ def gx_root(settings) -> Path:  # noqa: ANN001
 
 def run(settings, names: list[str] | None = None, *, validate: bool = True,  # noqa: ANN001
         progress: Callable[[str, str], None] | None = None, wait_s: float = 0.0,
-        as_of: datetime | None = None, evaluate: bool = True) -> RunReport:
-    """Pull the named sources (all when empty) into the warehouse, then evaluate the rules."""
+        as_of: datetime | None = None, evaluate: bool = True, send_alerts: bool = True) -> RunReport:
+    """Pull the named sources (all when empty) into the warehouse, then evaluate the rules and,
+    when ``alerts:`` is configured, record the new alerts and send them (``send_alerts``)."""
     selected = settings.select(list(names or []))
     report = RunReport(as_of=as_of or _now())
     with db.writer(settings.warehouse, wait_s=wait_s) as con:
@@ -83,7 +86,31 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
         rules.install(con, settings)
         if evaluate and not _same_evaluation(con, settings, report):
             _oversee(con, settings, report, validate, progress)
+        if evaluate:
+            alert(con, settings, report, send=send_alerts, progress=progress)
     return report
+
+
+def alert(con: duckdb.DuckDBPyConnection, settings, report: RunReport, *, send: bool = True,  # noqa: ANN001
+          progress: Callable[[str, str], None] | None = None) -> None:
+    """Plan, record and (``send``) deliver the alerts of the evaluation as of ``report.as_of``.
+    A failure here is reported, not raised: the loads and the evaluation stand and are published."""
+    if settings.alerts is None:
+        return
+    from vigie import alerts
+
+    if progress:
+        progress("alerts", "sending" if send else "recording")
+    try:
+        report.alerts = alerts.process(con, settings, report.as_of, send=send)
+    except Exception as exc:  # noqa: BLE001
+        report.alerts_error = f"alerts: {type(exc).__name__}: {exc}".splitlines()[0]
+        if progress:
+            progress("alerts", "failed")
+        return
+    if progress:
+        a = report.alerts
+        progress("alerts", f"done: {len(a.sent)} sent, {len(a.pending)} pending, {len(a.failed)} failed")
 
 
 def _same_evaluation(con: duckdb.DuckDBPyConnection, settings, report: RunReport) -> bool:  # noqa: ANN001

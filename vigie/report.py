@@ -43,6 +43,11 @@ def print_run(report: RunReport, console: Console) -> None:
         console.print(findings)
     if report.register_batch:
         console.print(f"register of authorisations: new version landed (batch {report.register_batch})")
+    if report.alerts is not None:
+        for line in report.alerts.lines():
+            console.print(line, highlight=False, markup=False)
+    if report.alerts_error:
+        console.print(f"[red]{report.alerts_error}[/]", highlight=False)
 
 
 def log_lines(report: RunReport) -> list[str]:
@@ -50,4 +55,5 @@ def log_lines(report: RunReport) -> list[str]:
     return [
         f"{src}: received {r}, loaded {l}, duplicates {d}, quarantined {q} [{status}]"
         for src, _, r, l, d, q, status in run_rows(report)
-    ] + [f"{code}: {n} finding(s)" for code, n in report.findings_by_rule.items()]
+    ] + [f"{code}: {n} finding(s)" for code, n in report.findings_by_rule.items()] + (
+        report.alerts.lines() if report.alerts is not None else []) + ([report.alerts_error] if report.alerts_error else [])
