@@ -289,8 +289,13 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
     @app.get("/sources", response_class=HTMLResponse)
     def sources_page(request: Request, who: User, lang: Lang) -> HTMLResponse:
         s = settings()
+        from vigie.health import source_health
+
         with _reader(s) as con:
             status = source_status(con, s)
+            health = {h.source: h for h in source_health(con, s)}  # feed silence, as alerts see it
+        status = [row | {"expected_every": getattr(health.get(row["source"]), "expected_every", None),
+                         "silent": getattr(health.get(row["source"]), "silent", None)} for row in status]
         access_log.record(s, who, "sources", {})
         return page(request, lang, "view/sources.html", who=who, sources=status,
                     fmt=lambda v: format_instant(v, s.timezone))
