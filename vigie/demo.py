@@ -114,9 +114,12 @@ def main(root: Path = REPO / "var" / "demo", n_events: int = 4000) -> int:
     print(f"data docs:  {data_docs_index(gx_root(settings))}")
     for path in sorted((settings.warehouse.parent / "reports").glob("findings-*")):
         print(f"report:     {path}")
-    print("Airflow UI on the same files:\n"
+    print("Airflow UI and the Oversight view on the same files:\n"
           f"  AIRFLOW_HOME={home} AIRFLOW__CORE__DAGS_FOLDER={REPO / 'dags'} AIRFLOW__CORE__LOAD_EXAMPLES=False \\\n"
-          f"  VIGIE_CONFIG={config} BODYCAM_TOKEN={TOKEN} .venv/bin/airflow standalone")
+          f"  AIRFLOW__CORE__PLUGINS_FOLDER={REPO / 'plugins'} VIGIE_CONFIG={config} BODYCAM_TOKEN={TOKEN} \\\n"
+          "  .venv/bin/airflow standalone\n"
+          "  then open http://localhost:8080/vigie/ (sign in with the admin password standalone prints;\n"
+          "  'Vigie' in the Browse menu)")
     if not mails or not all(v for _, _, v in hooks):
         print("no alert e-mail arrived, or a webhook signature did not verify", file=sys.stderr)
         return 1
