@@ -3,7 +3,6 @@ import csv
 import json
 import re
 import sqlite3
-import time
 import tracemalloc
 import urllib.error
 import urllib.request
