@@ -20,8 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 
+from vigie import db
 from vigie.config import load_settings
 from vigie.contracts import data_docs_index
 from vigie.orchestration import POOL, dag_specs
@@ -86,7 +86,7 @@ def main(root: Path = REPO / "var" / "demo", n_events: int = 4000) -> int:
     settings = load_settings(config)
     mails = sorted(((str(m["To"]), m["X-Vigie-Kind"]) for m in smtp.messages))
     hooks = sorted((d.json.get("holder") or "control body", d.json["kind"], d.verified) for d in hook.requests)
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    con = db.reader(settings.warehouse)
     ledger = con.execute("SELECT status, count(*) FROM main.alerts GROUP BY 1 ORDER BY 1").fetchall()
     by_rule = dict(con.execute("SELECT rule_code, count(*) FROM run_findings GROUP BY 1").fetchall())
     quarantined = con.execute("SELECT count(*) FROM oversight.quarantine").fetchone()[0]
