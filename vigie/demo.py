@@ -20,7 +20,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from vigie import db
 from vigie.config import load_settings
 from vigie.contracts import data_docs_index
