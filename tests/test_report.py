@@ -187,3 +187,12 @@ def test_usage_errors_exit_2(phased: dict, args: list[str], message: str) -> Non
                  str(phased["root"] / "x.csv"), *args)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
+
+
+def test_pdf_without_chromium_says_so(phased: dict) -> None:
+    out = phased["root"] / "none.pdf"
+    proc = vigie("report", "--config", phased["config"], "--format", "pdf", "--output", str(out),
+                 env={"VIGIE_CHROMIUM": str(phased["root"] / "no-chromium")})
+    assert proc.returncode == 1
+    assert "PDF reports need Chromium" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()

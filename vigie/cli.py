@@ -282,7 +282,7 @@ def report(
     from vigie import db
     from vigie.present import query
     from vigie.present.i18n import LANGS
-    from vigie.present.report import os_user, render
+    from vigie.present.report import PdfError, os_user, render
 
     settings = _settings(config)
     if lang not in LANGS:
@@ -310,6 +310,9 @@ def report(
         result = render(con, settings, selection, format.value, lang, user=os_user())
     except duckdb.CatalogException:
         err.print("[red]failed:[/] the warehouse has no rules installed yet: run `vigie run` first", highlight=False)
+        raise typer.Exit(1) from None
+    except PdfError as exc:
+        err.print(f"[red]failed:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
     finally:
         con.close()

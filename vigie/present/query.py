@@ -156,10 +156,6 @@ def findings_sha256(found: Iterable[Finding]) -> str:
 
 # --- summaries ---------------------------------------------------------------------------
 
-FAMILIES = {"RET": "retention", "ACC": "access", "PUR": "purpose", "AUT": "authorisation",
-            "PRO": "prohibited processing", "LOG": "logging"}
-
-
 def family(rule_code: str) -> str:
     return rule_code.split("-", 1)[0]
 

@@ -314,12 +314,15 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
                format: Annotated[str, Query(pattern="^(html|pdf|csv)$")] = "html") -> Response:  # noqa: A002
         """The report of the selection (`vigie report`'s renderer). A plain `def`: the PDF is
         rendered in FastAPI's thread pool, never on the event loop."""
-        from vigie.present.report import render
+        from vigie.present.report import PdfError, render
 
         s = settings()
         sel = selection(s, raw)
         with _reader(s) as con:
-            result = render(con, s, sel, format, lang, user=who, link=finding_link(request, sel, lang, absolute=True))
+            try:
+                result = render(con, s, sel, format, lang, user=who, link=finding_link(request, sel, lang, absolute=True))
+            except PdfError as exc:  # Chromium missing or failing: say so, not a bare 500
+                raise HTTPException(503, str(exc)) from None
         stamp = sel.as_of.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         name = f"vigie-report-{stamp}.{format}"
         access_log.record(s, who, "report", access_log.filters_of(sel), findings_sha256=result.findings_sha256,
