@@ -280,9 +280,9 @@ def report(
     import duckdb
 
     from vigie import db
-    from vigie.present import query
+    from vigie.present import access_log, query  # access_log: the watchers are watched
     from vigie.present.i18n import LANGS
-    from vigie.present.report import PdfError, os_user, render
+    from vigie.present.report import PdfError, render
 
     settings = _settings(config)
     if lang not in LANGS:
@@ -307,7 +307,7 @@ def report(
         err.print(f"[red]failed:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
     try:
-        result = render(con, settings, selection, format.value, lang, user=os_user())
+        result = render(con, settings, selection, format.value, lang, user=access_log.os_user())
     except duckdb.CatalogException:
         err.print("[red]failed:[/] the warehouse has no rules installed yet: run `vigie run` first", highlight=False)
         raise typer.Exit(1) from None
@@ -318,8 +318,6 @@ def report(
         con.close()
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(result.content)
-    from vigie.present import access_log  # the watchers are watched: who generated which report
-
     access_log.record(settings, access_log.os_user(), "report", access_log.filters_of(selection),
                       findings_sha256=result.findings_sha256, findings=result.count,
                       target=f"{format.value} {lang} {output.resolve()}")

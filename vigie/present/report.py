@@ -7,7 +7,6 @@ of the CSV, so that a filed report can be checked against its data years later.
 
 from __future__ import annotations
 
-import getpass
 import os
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from vigie.present import query
+from vigie.present.access_log import os_user
 from vigie.present.i18n import check_lang, environment
 from vigie.rules import catalogue, fingerprint
 
@@ -43,13 +43,6 @@ class Report:
     @property
     def media_type(self) -> str:
         return MEDIA_TYPES[self.fmt]
-
-
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "unknown"
 
 
 def render(con: duckdb.DuckDBPyConnection, settings, selection: query.Selection, fmt: str,  # noqa: ANN001
