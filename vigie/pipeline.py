@@ -26,6 +26,7 @@ import duckdb
 from vigie import contracts, db, rules
 from vigie.canonical import Counts, merge
 from vigie.register import load_register
+from vigie.rules import incremental
 from vigie.sources import CONNECTORS, SourceError
 from vigie.staging import stage
 
@@ -46,6 +47,7 @@ class RunReport:
     register_batch: int | None = None
     as_of: datetime | None = None
     findings_by_rule: dict[str, int] = field(default_factory=dict)
+    evaluation: str = ""  # how the rules were evaluated: stored, incremental or full (and why)
     compliance: dict = field(default_factory=dict)  # suite → GX outcome
     alerts: object | None = None  # vigie.alerts.AlertReport, when alerts are configured
     alerts_error: str | None = None  # alerts could not be planned or recorded (never a channel being down)
@@ -120,6 +122,7 @@ def _same_evaluation(con: duckdb.DuckDBPyConnection, settings, report: RunReport
         return False
     counts = dict(con.execute("SELECT rule_code, count(*) FROM run_findings GROUP BY 1").fetchall())
     report.findings_by_rule = {r.code: counts.get(r.code, 0) for r in rules.catalogue()}
+    report.evaluation = "stored: nothing changed since the last evaluation at this as-of"
     return True
 
 
@@ -136,21 +139,20 @@ def oversee(settings, as_of: datetime | None = None, *, validate: bool = True,  
 def _oversee(con, settings, report: RunReport, validate: bool, progress) -> None:  # noqa: ANN001
     if progress:
         progress("rules", "evaluating")
-    report.findings_by_rule = evaluate_rules(con, settings, report.as_of)
+    report.findings_by_rule = evaluate_rules(con, settings, report.as_of, report)
     if validate:
         report.compliance = contracts.validate_compliance(db.writer_path(settings.warehouse), gx_root(settings))
     if progress:
         progress("rules", f"done: {sum(report.findings_by_rule.values())} findings")
 
 
-def evaluate_rules(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> dict[str, int]:  # noqa: ANN001
-    """Keep the findings of this run (table ``run_findings``) and count them by rule."""
-    con.execute(
-        "CREATE OR REPLACE TABLE run_findings AS SELECT *, ?::TIMESTAMPTZ AS as_of FROM findings_at(?::TIMESTAMPTZ, "
-        "'infinity'::TIMESTAMPTZ, ?, ?, ?)",
-        [as_of, as_of, settings.grace_hours, settings.timezone, settings.perimeter_tolerance_m],
-    )
-    rules.record_evaluation(con, settings, as_of)
+def evaluate_rules(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # noqa: ANN001
+                   report: RunReport | None = None) -> dict[str, int]:
+    """Keep the findings of this run (table ``run_findings``) and count them by rule. Only
+    what changed since the last evaluation is evaluated again (vigie/rules/incremental.py)."""
+    done = incremental.evaluate(con, settings, as_of)
+    if report is not None:
+        report.evaluation = str(done)
     counts = dict(con.execute("SELECT rule_code, count(*) FROM run_findings GROUP BY 1").fetchall())
     return {r.code: counts.get(r.code, 0) for r in rules.catalogue()}
 

@@ -36,6 +36,8 @@ class Rule:
     file: str
     legal_ref: dict[str, str]
     parameters: tuple[str, ...]
+    subjects: dict[str, str]  # source kind → what its findings are about (see incremental.py)
+    scope: str = "subject"  # or "source": a finding spans the whole source (sequence gaps)
 
     @property
     def macro(self) -> str:
@@ -48,7 +50,13 @@ class Rule:
 @lru_cache(maxsize=None)
 def catalogue() -> tuple[Rule, ...]:
     entries = yaml.safe_load((RULES_DIR / "catalogue.yml").read_text())
-    return tuple(Rule(e["code"], e["title"], e["file"], e["legal_ref"], tuple(e.get("parameters", ()))) for e in entries)
+    return tuple(Rule(e["code"], e["title"], e["file"], e["legal_ref"], tuple(e.get("parameters", ())),
+                      e.get("subjects", {}), e.get("scope", "subject")) for e in entries)
+
+
+# Not a rule: the instants at which a scope's findings can next change (horizon.sql). It runs
+# beside the rules that read subjects, sharing their relations, as a pseudo-rule of this code.
+HORIZON = "~horizon"
 
 
 def _instant(value, tz: str) -> datetime:  # noqa: ANN001
@@ -87,14 +95,34 @@ def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
                     [[r.code, cls, ref, r.title] for r in catalogue() for cls, ref in r.legal_ref.items()])
 
     con.execute((RULES_DIR / "subjects.sql").read_text())
-    signature = "(as_of, known_at, grace_hours, tz, tolerance_m)"
     for rule in catalogue():
-        con.execute(f"CREATE OR REPLACE MACRO {rule.macro}{signature} AS TABLE {rule.sql()}")
+        con.execute(f"CREATE OR REPLACE MACRO {rule.macro}{SIGNATURE} AS TABLE {rule.sql()}")
+    rules = catalogue()
+    _findings_macro(con, "findings_at", [(r.code, r.sql()) for r in rules])
+    # For the pipeline (vigie/rules/incremental.py): the rules about subjects with their
+    # horizon, and the rules that span a whole source.
+    _findings_macro(con, "subject_findings_at", [(r.code, r.sql()) for r in rules if r.scope == "subject"]
+                    + [(HORIZON, (RULES_DIR / "horizon.sql").read_text())])
+    _findings_macro(con, "source_findings_at", [(r.code, r.sql()) for r in rules if r.scope == "source"])
+    con.execute("""
+        CREATE OR REPLACE VIEW oversight.findings AS
+        SELECT * FROM main.findings_at(now(), 'infinity'::TIMESTAMPTZ,
+            (SELECT grace_hours FROM main.rule_settings), (SELECT timezone FROM main.rule_settings),
+            (SELECT perimeter_tolerance_m FROM main.rule_settings))
+    """)
+
+
+SIGNATURE = "(as_of, known_at, grace_hours, tz, tolerance_m)"
+
+
+def _findings_macro(con: duckdb.DuckDBPyConnection, name: str, parts: list[tuple[str, str]]) -> None:
+    """Install ``name`` as the union of the rules ``parts`` = [(code, SQL)], one finding each."""
     # Evaluated together, the rules share each subject relation, computed once (a materialised
     # CTE) instead of once per rule that reads it.
-    union = "\nUNION ALL BY NAME\n".join(
-        f"SELECT '{r.code}' AS rule_code, * FROM ({_shared(r.sql())})" for r in catalogue())
-    union = f"WITH {', '.join(f'{SHARED_PREFIX}{name} AS MATERIALIZED (SELECT * FROM {name}{args})' for name, args in SHARED.items())} {union}"
+    union = "\nUNION ALL BY NAME\n".join(f"SELECT '{code}' AS rule_code, * FROM ({_shared(sql)})" for code, sql in parts)
+    used = [n for n in SHARED if SHARED_PREFIX + n in union]
+    if used:
+        union = f"WITH {', '.join(f'{SHARED_PREFIX}{n} AS MATERIALIZED (SELECT * FROM {n}{SHARED[n]})' for n in used)} {union}"
     # One finding per (rule, source, subject), the earliest; the legal reference comes from the
     # catalogue. GROUP BY, not a window: DuckDB 1.5.5 crashes on a window over this union.
     # The context columns are taken by an ordering key that is never NULL: arg_min skips rows
@@ -102,7 +130,7 @@ def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
     # readable time) must keep its class, detail and holder.
     first = "(coalesce(occurred_at, 'infinity'::TIMESTAMPTZ), detail)"
     con.execute(f"""
-        CREATE OR REPLACE MACRO findings_at{signature} AS TABLE
+        CREATE OR REPLACE MACRO {name}{SIGNATURE} AS TABLE
         SELECT f.rule_code, f.source, f.device_class, f.device_id, f.subject_id, f.occurred_at, f.detail,
                l.legal_ref, f.holder
         FROM (
@@ -113,12 +141,6 @@ def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
             FROM ({union})
             GROUP BY rule_code, source, subject_id) f
         LEFT JOIN main.rule_legal_refs l ON l.rule_code = f.rule_code AND l.device_class = f.device_class
-    """)
-    con.execute("""
-        CREATE OR REPLACE VIEW oversight.findings AS
-        SELECT * FROM main.findings_at(now(), 'infinity'::TIMESTAMPTZ,
-            (SELECT grace_hours FROM main.rule_settings), (SELECT timezone FROM main.rule_settings),
-            (SELECT perimeter_tolerance_m FROM main.rule_settings))
     """)
 
 
@@ -170,11 +192,12 @@ _DATA_VERSION = """SELECT coalesce(max(batch_id), 0), max(committed_at) FROM mai
                    WHERE status = 'loaded' AND (loaded > 0 OR quarantined > 0 OR source = 'register')"""
 
 
-def record_evaluation(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> None:  # noqa: ANN001
-    """Note what ``run_findings`` was computed from, so the same question is answered from it."""
+def record_evaluation(con: duckdb.DuckDBPyConnection, settings, as_of: datetime, watermark: int) -> None:  # noqa: ANN001
+    """Note what ``run_findings`` was computed from, so the same question is answered from it
+    and the next run carries it forward (``watermark``: the last batch it had seen)."""
     (version, _) = con.execute(_DATA_VERSION).fetchone()
     con.execute("CREATE OR REPLACE TABLE run_evaluation AS SELECT ?::TIMESTAMPTZ AS as_of, ?::BIGINT AS data_version, "
-                "?::VARCHAR AS fingerprint", [as_of, version, fingerprint(settings)])
+                "?::VARCHAR AS fingerprint, ?::BIGINT AS watermark", [as_of, version, fingerprint(settings), watermark])
 
 
 def stored_evaluation(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # noqa: ANN001

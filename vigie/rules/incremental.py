@@ -1,0 +1,258 @@
+"""Evaluate the rules for what changed since the last evaluation, not for the whole warehouse.
+
+The findings of a run are kept in ``run_findings``. The next run re-evaluates only the
+*scopes* that may have changed and keeps every other stored finding. A scope is a set of rows
+that the rules about subjects only ever read together, so evaluating a scope alone (with the
+small shared tables: batches, register, cameras, limits) gives exactly its findings:
+
+- a VMS recording with the audit rows that name it (an audit row naming no recording is its
+  own scope),
+- a body-camera evidence with all its events,
+- a drone flight, all its revisions and track points (flights that share a recording or a
+  consultation id are taken together),
+- a LAPI read with the queries that name it.
+
+A scope is re-evaluated when
+
+- a new batch brought one of its rows, a new version of its camera, or quarantined one of its
+  rows or its camera's (a VMS row that changes in place is hidden by a later quarantined pull);
+- its *horizon* has come: the earliest as-of at which one of its findings could change
+  (an event becoming visible, a lawful-keeping instant passing; see horizon.sql).
+
+Rules whose findings span a whole source (``scope: source`` in catalogue.yml, sequence gaps)
+are re-evaluated for each source that received rows.
+
+A full evaluation is done instead, and said so, when there is no usable stored evaluation,
+when the rules, limits, settings or schema changed (the fingerprint), when the as-of is earlier
+than the stored one, when a version of a limit comes into force in between, or when the
+register changed. tests/test_incremental.py checks that both ways agree exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from vigie import rules
+
+# Each table of rows about subjects → the SQL of its rows' scope (unique within a source).
+# Putting two things in one scope is always correct (a prefix collision only evaluates more);
+# splitting what a rule reads together is not.
+SCOPES = {
+    "vms_recordings": "recording_id",
+    "vms_audit_log": "coalesce(recording_id, '~log:' || log_id)",
+    "bodycam_events": "coalesce(evidence_id, '~none')",
+    "drone_flights": "flight_id",
+    "drone_track_points": "flight_id",
+    "lapi_reads": "read_id",
+    "lapi_queries": "coalesce(read_id, '~none')",
+}
+# Read whole by the restricted evaluation: small, and read across scopes.
+WHOLE = ("batches", "authorisations", "vms_cameras")
+
+# The subjects in each table, by type, exactly as the rules name them (catalogue.yml
+# `subjects`); the stored findings about the subjects of a re-evaluated scope are replaced.
+SUBJECTS = """
+    SELECT source, 'recording' AS type, recording_id AS subject_id FROM main.vms_recordings
+    UNION ALL SELECT source, 'log', CAST(log_id AS VARCHAR) FROM main.vms_audit_log
+    UNION ALL SELECT source, 'evidence', evidence_id FROM main.bodycam_events
+    UNION ALL SELECT source, 'event', event_id FROM main.bodycam_events
+    UNION ALL SELECT source, 'flight', flight_id FROM main.drone_flights
+    UNION ALL SELECT source, 'recording', r ->> 'recording_id'
+              FROM main.drone_flights, unnest(CAST(recordings AS JSON[])) AS u(r)
+    UNION ALL SELECT source, 'consultation', c ->> 'event_id'
+              FROM main.drone_flights, unnest(CAST(consultations AS JSON[])) AS u(c)
+    UNION ALL SELECT source, 'read', read_id FROM main.lapi_reads
+    UNION ALL SELECT source, 'query', event_id FROM main.lapi_queries
+"""
+
+# The ids that rules match across drone flights: a flight shares a scope with every flight
+# holding one of its recording or consultation ids.
+DRONE_IDS = """
+    SELECT DISTINCT source, flight_id, 'recording' AS type, r ->> 'recording_id' AS id
+    FROM main.drone_flights, unnest(CAST(recordings AS JSON[])) AS u(r)
+    UNION SELECT DISTINCT source, flight_id, 'consultation', c ->> 'event_id'
+    FROM main.drone_flights, unnest(CAST(consultations AS JSON[])) AS u(c)
+"""
+
+SCRATCH = "vigie_incremental"
+
+
+@dataclass
+class Evaluation:
+    mode: str  # "full", "incremental" or "stored"
+    reason: str  # why a full evaluation, or what was re-evaluated
+
+    def __str__(self) -> str:
+        return f"{self.mode}: {self.reason}"
+
+
+def _params(settings, as_of: datetime) -> list:  # noqa: ANN001
+    return [as_of, "infinity", settings.grace_hours, settings.timezone, settings.perimeter_tolerance_m]
+
+
+def evaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> Evaluation:  # noqa: ANN001
+    """Bring ``run_findings`` (and ``run_horizon``) to ``as_of``, everything known; installed
+    rules (``rules.install``) are assumed."""
+    why = _why_full(con, settings, as_of)
+    if why:
+        _full(con, settings, as_of)
+        return Evaluation("full", why)
+    return _incremental(con, settings, as_of)
+
+
+def _watermark(con: duckdb.DuckDBPyConnection) -> int:
+    """Every batch up to this id is finished: its rows will never change."""
+    return con.execute("SELECT coalesce(max(batch_id), 0) FROM main.batches").fetchone()[0]
+
+
+def _record(con: duckdb.DuckDBPyConnection, settings, as_of: datetime, watermark: int) -> None:  # noqa: ANN001
+    rules.record_evaluation(con, settings, as_of, watermark)
+
+
+def _full(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> None:  # noqa: ANN001
+    watermark = _watermark(con)
+    con.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT * FROM subject_findings_at(?, ?, ?, ?, ?)",
+                _params(settings, as_of))
+    con.execute("CREATE OR REPLACE TABLE run_horizon AS SELECT source, subject_id AS scope, occurred_at AS next_at "
+                "FROM _evaluated WHERE rule_code = $h", {"h": rules.HORIZON})
+    con.execute(
+        "CREATE OR REPLACE TABLE run_findings AS "
+        "SELECT *, $as_of::TIMESTAMPTZ AS as_of FROM _evaluated WHERE rule_code <> $h "
+        "UNION ALL SELECT *, $as_of::TIMESTAMPTZ FROM source_findings_at($as_of, 'infinity', $g, $tz, $tol)",
+        {"h": rules.HORIZON, "as_of": as_of, "g": settings.grace_hours, "tz": settings.timezone,
+         "tol": settings.perimeter_tolerance_m})
+    con.execute("DROP TABLE _evaluated")
+    _record(con, settings, as_of, watermark)
+
+
+def _why_full(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> str | None:  # noqa: ANN001
+    """Why the stored evaluation cannot be carried forward to ``as_of`` (None: it can)."""
+    try:
+        row = con.execute("SELECT as_of, fingerprint, watermark FROM main.run_evaluation").fetchone()
+        con.execute("SELECT 1 FROM main.run_horizon LIMIT 0")
+    except duckdb.Error:
+        return "first evaluation"
+    if row is None or row[2] is None:
+        return "first evaluation"
+    previous, fingerprint, watermark = row
+    if fingerprint != rules.fingerprint(settings):
+        return "rules, limits, settings or schema changed"
+    if as_of < previous:
+        return "as-of earlier than the last evaluation"
+    coming = con.execute(
+        "SELECT name FROM (SELECT name, valid_from FROM main.rule_limits UNION ALL "
+        "SELECT 'purposes of ' || device_class, valid_from FROM main.rule_purposes UNION ALL "
+        "SELECT name, valid_from FROM main.rule_values) WHERE valid_from > ? AND valid_from <= ? LIMIT 1",
+        [previous, as_of]).fetchone()
+    if coming:
+        return f"a version of {coming[0]} came into force"
+    if con.execute("SELECT 1 FROM main.authorisations WHERE batch_id > ? LIMIT 1", [watermark]).fetchone():
+        return "the register changed"
+    return None
+
+
+def _incremental(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> Evaluation:  # noqa: ANN001
+    previous, watermark = con.execute("SELECT as_of, watermark FROM main.run_evaluation").fetchone()
+    new_watermark = _watermark(con)
+    _dirty_scopes(con, watermark, as_of)
+    (scopes,) = con.execute("SELECT count(*) FROM _dirty").fetchone()
+    gaps = [s for (s,) in con.execute(
+        "SELECT DISTINCT source FROM main.batches WHERE batch_id > ? AND status = 'loaded' "
+        "AND (loaded > 0 OR quarantined > 0) AND source <> 'register'", [watermark]).fetchall()]
+    if scopes:
+        _reevaluate(con, settings, as_of)
+    source_rules = [r.code for r in rules.catalogue() if r.scope == "source"]
+    if gaps and source_rules:
+        con.execute("DELETE FROM run_findings WHERE list_contains($rules, rule_code) AND list_contains($src, source)",
+                    {"rules": source_rules, "src": gaps})
+        con.execute(
+            "INSERT INTO run_findings SELECT *, $as_of::TIMESTAMPTZ FROM source_findings_at($as_of, 'infinity', $g, $tz, $tol) "
+            "WHERE list_contains($src, source)",
+            {"as_of": as_of, "g": settings.grace_hours, "tz": settings.timezone,
+             "tol": settings.perimeter_tolerance_m, "src": gaps})
+    if as_of != previous:
+        con.execute("UPDATE run_findings SET as_of = ?", [as_of])
+    con.execute("DROP TABLE IF EXISTS _dirty")
+    _record(con, settings, as_of, new_watermark)
+    return Evaluation("incremental", f"{scopes} scope(s) and {len(gaps)} source(s) re-evaluated")
+
+
+def _dirty_scopes(con: duckdb.DuckDBPyConnection, watermark: int, as_of: datetime) -> None:
+    """TEMP ``_dirty(source, scope)``: the scopes to re-evaluate (see the module's doc)."""
+    new_rows = " UNION ".join(f"SELECT source, {key} AS scope FROM main.{table} WHERE batch_id > $w"
+                              for table, key in SCOPES.items())
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _dirty AS
+        WITH quarantined AS (  -- places of rows quarantined since: a VMS row hidden by its later pull
+            SELECT DISTINCT source, location FROM main.quarantine WHERE batch_id > $w),
+        cameras AS (  -- cameras with a new version or a pull quarantined since
+            SELECT source, camera_id FROM main.vms_cameras WHERE batch_id > $w
+            UNION SELECT c.source, c.camera_id FROM main.vms_cameras c SEMI JOIN quarantined q USING (source, location))
+        {new_rows}
+        UNION SELECT r.source, r.recording_id FROM main.vms_recordings r SEMI JOIN quarantined q USING (source, location)
+        UNION SELECT r.source, r.recording_id FROM main.vms_recordings r SEMI JOIN cameras c USING (source, camera_id)
+        UNION SELECT source, scope FROM main.run_horizon WHERE next_at <= $as_of
+    """, {"w": watermark, "as_of": as_of})
+    # Drone flights that hold an id of a flight to re-evaluate go with it, to a fixed point.
+    if not con.execute("SELECT 1 FROM _dirty SEMI JOIN main.rule_sources s ON s.source = _dirty.source "
+                       "AND s.kind = 'drone_files' LIMIT 1").fetchone():
+        return
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _drone_ids AS {DRONE_IDS}")
+    while con.execute("""
+            INSERT INTO _dirty
+            SELECT DISTINCT o.source, o.flight_id FROM _drone_ids d
+            SEMI JOIN _dirty x ON x.source = d.source AND x.scope = d.flight_id
+            JOIN _drone_ids o ON o.source = d.source AND o.type = d.type AND o.id = d.id
+            ANTI JOIN _dirty y ON y.source = o.source AND y.scope = o.flight_id
+            """).fetchone()[0]:
+        pass
+    con.execute("DROP TABLE _drone_ids")
+
+
+def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> None:  # noqa: ANN001
+    """Evaluate the rules about subjects on the rows of the ``_dirty`` scopes alone, in an
+    in-memory scratch database with the same schema, then replace their stored findings."""
+    (home,) = con.execute("SELECT current_database()").fetchone()
+    con.execute(f"ATTACH ':memory:' AS {SCRATCH}")
+    try:
+        con.execute(f"USE {SCRATCH}")
+        from vigie import db
+
+        db.migrate(con)
+        rules.install(con, settings)
+        for table in WHOLE:
+            con.execute(f"INSERT INTO main.{table} SELECT * FROM {home}.main.{table}")
+        for table, key in SCOPES.items():
+            con.execute(f"INSERT INTO main.{table} SELECT t.* FROM {home}.main.{table} t "
+                        f"SEMI JOIN _dirty d ON d.source = t.source AND d.scope = {key}")
+        # What hides a VMS row that changes in place: its later pulls that were quarantined.
+        con.execute(f"""
+            INSERT INTO main.quarantine SELECT q.* FROM {home}.main.quarantine q
+            SEMI JOIN (SELECT source, location FROM main.vms_recordings UNION SELECT source, location FROM main.vms_cameras) p
+                 ON p.source = q.source AND p.location = q.location""")
+        con.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT * FROM subject_findings_at(?, ?, ?, ?, ?)",
+                    _params(settings, as_of))
+        kinds = [(r.code, kind, subject) for r in rules.catalogue() for kind, subject in r.subjects.items()]
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _replaced AS
+            SELECT DISTINCT k.code AS rule_code, s.source, s.subject_id
+            FROM ({SUBJECTS}) s
+            JOIN main.rule_sources src ON src.source = s.source
+            JOIN (SELECT unnest($kinds, recursive := true)) k ON k.kind = src.kind AND k.subject = s.type
+        """, {"kinds": [{"code": c, "kind": k, "subject": t} for c, k, t in kinds]})
+    finally:
+        con.execute(f"USE {home}")
+        con.execute(f"DETACH {SCRATCH}")
+    con.execute("""
+        DELETE FROM main.run_findings f USING _replaced r
+        WHERE f.rule_code = r.rule_code AND f.source = r.source AND f.subject_id IS NOT DISTINCT FROM r.subject_id""")
+    con.execute("INSERT INTO main.run_findings SELECT *, ?::TIMESTAMPTZ FROM _evaluated WHERE rule_code <> ?",
+                [as_of, rules.HORIZON])
+    con.execute("DELETE FROM main.run_horizon h USING _dirty d WHERE h.source = d.source AND h.scope = d.scope")
+    con.execute("INSERT INTO main.run_horizon SELECT source, subject_id, occurred_at FROM _evaluated WHERE rule_code = ?",
+                [rules.HORIZON])
+    con.execute("DROP TABLE _evaluated")
+    con.execute("DROP TABLE _replaced")
