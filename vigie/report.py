@@ -41,6 +41,8 @@ def print_run(report: RunReport, console: Console) -> None:
         for code, n in report.findings_by_rule.items():
             findings.add_row(code, str(n))
         console.print(findings)
+    if report.evaluation:
+        console.print(f"rules evaluated: {report.evaluation}", highlight=False)
     if report.register_batch:
         console.print(f"register of authorisations: new version landed (batch {report.register_batch})")
     if report.alerts is not None:
@@ -56,4 +58,5 @@ def log_lines(report: RunReport) -> list[str]:
         f"{src}: received {r}, loaded {l}, duplicates {d}, quarantined {q} [{status}]"
         for src, _, r, l, d, q, status in run_rows(report)
     ] + [f"{code}: {n} finding(s)" for code, n in report.findings_by_rule.items()] + (
+        [f"rules evaluated: {report.evaluation}"] if report.evaluation else []) + (
         report.alerts.lines() if report.alerts is not None else []) + ([report.alerts_error] if report.alerts_error else [])

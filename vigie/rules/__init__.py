@@ -104,6 +104,10 @@ def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
     _findings_macro(con, "subject_findings_at", [(r.code, r.sql()) for r in rules if r.scope == "subject"]
                     + [(HORIZON, (RULES_DIR / "horizon.sql").read_text())])
     _findings_macro(con, "source_findings_at", [(r.code, r.sql()) for r in rules if r.scope == "source"])
+    # The same over the numbers a run keeps up to date (``run_numbers``) instead of all rows.
+    con.execute("CREATE TABLE IF NOT EXISTS main.run_numbers (source VARCHAR, n BIGINT, seen_at TIMESTAMPTZ)")
+    _findings_macro(con, "stored_source_findings_at", [(r.code, r.sql().replace(*STORED_NUMBERS))
+                                                       for r in rules if r.scope == "source"])
     con.execute("""
         CREATE OR REPLACE VIEW oversight.findings AS
         SELECT * FROM main.findings_at(now(), 'infinity'::TIMESTAMPTZ,
@@ -113,6 +117,8 @@ def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
 
 
 SIGNATURE = "(as_of, known_at, grace_hours, tz, tolerance_m)"
+# LOG-01 reads the sequence numbers received; the pipeline keeps them in a table.
+STORED_NUMBERS = ("log_received(known_at)", "main.run_numbers")
 
 
 def _findings_macro(con: duckdb.DuckDBPyConnection, name: str, parts: list[tuple[str, str]]) -> None:

@@ -118,10 +118,11 @@ def _full(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> None:  #
                 _params(settings, as_of))
     con.execute("CREATE OR REPLACE TABLE run_horizon AS SELECT source, subject_id AS scope, occurred_at AS next_at "
                 "FROM _evaluated WHERE rule_code = $h", {"h": rules.HORIZON})
+    con.execute("CREATE OR REPLACE TABLE run_numbers AS SELECT * FROM log_received('infinity')")
     con.execute(
         "CREATE OR REPLACE TABLE run_findings AS "
         "SELECT *, $as_of::TIMESTAMPTZ AS as_of FROM _evaluated WHERE rule_code <> $h "
-        "UNION ALL SELECT *, $as_of::TIMESTAMPTZ FROM source_findings_at($as_of, 'infinity', $g, $tz, $tol)",
+        "UNION ALL SELECT *, $as_of::TIMESTAMPTZ FROM stored_source_findings_at($as_of, 'infinity', $g, $tz, $tol)",
         {"h": rules.HORIZON, "as_of": as_of, "g": settings.grace_hours, "tz": settings.timezone,
          "tol": settings.perimeter_tolerance_m})
     con.execute("DROP TABLE _evaluated")
@@ -132,7 +133,7 @@ def _why_full(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> str 
     """Why the stored evaluation cannot be carried forward to ``as_of`` (None: it can)."""
     try:
         row = con.execute("SELECT as_of, fingerprint, watermark FROM main.run_evaluation").fetchone()
-        con.execute("SELECT 1 FROM main.run_horizon LIMIT 0")
+        con.execute("SELECT 1 FROM main.run_horizon, main.run_numbers LIMIT 0")
     except duckdb.Error:
         return "first evaluation"
     if row is None or row[2] is None:
@@ -166,11 +167,12 @@ def _incremental(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> E
         _reevaluate(con, settings, as_of)
     source_rules = [r.code for r in rules.catalogue() if r.scope == "source"]
     if gaps and source_rules:
+        _add_numbers(con, watermark)
         con.execute("DELETE FROM run_findings WHERE list_contains($rules, rule_code) AND list_contains($src, source)",
                     {"rules": source_rules, "src": gaps})
         con.execute(
-            "INSERT INTO run_findings SELECT *, $as_of::TIMESTAMPTZ FROM source_findings_at($as_of, 'infinity', $g, $tz, $tol) "
-            "WHERE list_contains($src, source)",
+            "INSERT INTO run_findings SELECT *, $as_of::TIMESTAMPTZ "
+            "FROM stored_source_findings_at($as_of, 'infinity', $g, $tz, $tol) WHERE list_contains($src, source)",
             {"as_of": as_of, "g": settings.grace_hours, "tz": settings.timezone,
              "tol": settings.perimeter_tolerance_m, "src": gaps})
     if as_of != previous:
@@ -178,6 +180,23 @@ def _incremental(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> E
     con.execute("DROP TABLE IF EXISTS _dirty")
     _record(con, settings, as_of, new_watermark)
     return Evaluation("incremental", f"{scopes} scope(s) and {len(gaps)} source(s) re-evaluated")
+
+
+def _add_numbers(con: duckdb.DuckDBPyConnection, watermark: int) -> None:
+    """Add to ``run_numbers`` the sequence numbers the batches after ``watermark`` brought
+    (a number seen again keeps its earliest time)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _added AS SELECT * FROM log_numbers('infinity', ?)", [watermark])
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _merged AS
+        SELECT source, n, min(seen_at) AS seen_at FROM (
+            SELECT * FROM _added
+            UNION ALL SELECT r.* FROM main.run_numbers r
+            SEMI JOIN _added a ON a.source = r.source AND a.n IS NOT DISTINCT FROM r.n)
+        GROUP BY source, n""")
+    con.execute("DELETE FROM main.run_numbers r USING _merged m WHERE r.source = m.source AND r.n IS NOT DISTINCT FROM m.n")
+    con.execute("INSERT INTO main.run_numbers SELECT * FROM _merged")
+    con.execute("DROP TABLE _added")
+    con.execute("DROP TABLE _merged")
 
 
 def _dirty_scopes(con: duckdb.DuckDBPyConnection, watermark: int, as_of: datetime) -> None:
