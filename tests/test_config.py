@@ -79,7 +79,12 @@ def with_source(index: int, **changes) -> dict:
 def test_loads_a_copy_of_the_sample(tmp_path):
     estate = tmp_path / "samples"
     shutil.copytree(SAMPLES, estate)
-    s = load_settings(estate / "vigie.yml", env={})
+    config = estate / "vigie.yml"
+    # The sample's port is a placeholder, refused until it is filled in (issue #13).
+    with pytest.raises(ConfigError, match=r"source 'bodycams' \(bodycam_api\): key 'base_url': .*port"):
+        load_settings(config, env={})
+    config.write_text(config.read_text().replace("127.0.0.1:PORT", "127.0.0.1:8080"))
+    s = load_settings(config, env={})
 
     assert s.config_path == (estate / "vigie.yml").resolve()
     assert s.base_dir == estate.resolve()
@@ -95,7 +100,7 @@ def test_loads_a_copy_of_the_sample(tmp_path):
     assert vms.url == f"sqlite:///{estate.resolve() / 'vms.sqlite'}"
     assert vms.url.startswith("sqlite:////")
     assert isinstance(cams, BodycamApiSource)
-    assert cams.base_url == "http://127.0.0.1:PORT" and cams.token_env == "BODYCAM_TOKEN"
+    assert cams.base_url == "http://127.0.0.1:8080" and cams.token_env == "BODYCAM_TOKEN"
     assert isinstance(drones, DroneFilesSource) and drones.path == estate.resolve() / "drones"
     assert isinstance(lapi, LapiFilesSource) and lapi.path == estate.resolve() / "lapi"
     assert s.alerts is None

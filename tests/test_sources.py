@@ -101,27 +101,30 @@ def test_folder_sources_land_each_new_file_once(tmp_path: Path) -> None:
     (folder / "reads_2026-01-02.csv").write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n")
     (folder / "queries_2026-01-02.csv").write_text("event_id,at,user,read_id,purpose,procedure_ref\n")
     (folder / "notes.txt").write_text("not ours")
-    connector = LapiFiles(LapiFilesSource(name="lapi", kind="lapi_files", path=folder), settings=None)
+    connector = LapiFiles(LapiFilesSource(name="lapi", kind="lapi_files", path=folder, settle_seconds=0), settings=None)
     first = connector.pull(None, tmp_path / "b1")
     assert sorted((f.stream, f.name) for f in first.files) == [("queries", "queries_2026-01-02.csv"), ("reads", "reads_2026-01-02.csv")]
     assert connector.pull(first.cursor, tmp_path / "b2").files == []
-    # A file arriving later, even one whose name sorts first, is landed; a touched one is not.
-    (folder / "reads_2026-01-01.csv").write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n")
+    # A file arriving later, even one whose name sorts first, is landed; a touched one is not;
+    # the same bytes under another name are a duplicate of the first.
+    (folder / "reads_2026-01-01.csv").write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\nr1,,,,,\n")
+    (folder / "reads_copy.csv").write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n")
     os.utime(folder / "reads_2026-01-02.csv", ns=(1, 1))
     third = connector.pull(first.cursor, tmp_path / "b3")
     assert [f.name for f in third.files] == ["reads_2026-01-01.csv"]
+    assert [(d.name, d.first_name) for d in third.duplicates] == [("reads_copy.csv", "reads_2026-01-02.csv")]
 
 
 def test_unreadable_file_is_reported_whole(tmp_path: Path) -> None:
     folder = tmp_path / "drones"
     (folder / "flights").mkdir(parents=True)
     (folder / "flights" / "2026-01.jsonl").write_text("{}\n")
-    (folder / "flights" / "2026-02.jsonl").symlink_to(folder / "gone.jsonl")  # dropped, then lost
-    connector = DroneFiles(DroneFilesSource(name="d", kind="drone_files", path=folder), settings=None)
+    (folder / "flights" / "2026-02.jsonl").symlink_to(folder / "gone.jsonl")  # a link: never followed
+    connector = DroneFiles(DroneFilesSource(name="d", kind="drone_files", path=folder, settle_seconds=0), settings=None)
     pull = connector.pull(None, tmp_path / "b")
     assert [f.name for f in pull.files] == ["flights/2026-01.jsonl"]
     assert [u.name for u in pull.unreadable] == ["flights/2026-02.jsonl"]
-    assert pull.unreadable[0].reason.startswith("cannot read the file")
+    assert pull.unreadable[0].reason.startswith("a symbolic link: not followed")
 
 
 def _vms(tmp_path: Path) -> tuple[Path, VmsSql]:
