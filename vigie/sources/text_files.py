@@ -58,16 +58,16 @@ def copy_and_check(src: BinaryIO, dest: Path, max_line_bytes: int) -> Copied:
             size += len(block)
             out.write(block)
             if not odd:
-                odd = b"\r" in block or b"\x00" in block
                 # Lines wholly inside a block are shorter than the block, so shorter than the
                 # limit: only a line crossing block boundaries can be too long.
                 first, last = block.find(b"\n"), block.rfind(b"\n")
                 if first < 0:
                     run += len(block)
-                    odd = run > max_line_bytes
+                    too_long = run > max_line_bytes
                 else:
-                    odd = run + first > max_line_bytes
+                    too_long = run + first > max_line_bytes
                     run = len(block) - last - 1
+                odd = too_long or b"\r" in block or b"\x00" in block
     return Copied(digest.hexdigest(), size, head, odd or head.startswith(BOM_UTF8))
 
 
@@ -107,6 +107,7 @@ def readable_copy(raw: Path, dest: Path, max_line_bytes: int) -> list[tuple[int,
                 while more := fin.readline(1 << 20):  # the rest of the line, never held whole
                     total += len(more)
                     if more.endswith(b"\n"):
+                        total -= 1  # the LF is not part of the line
                         break
                 out.write(_stand_in(line[:PREVIEW]) + b"\n")
                 errors.append((n, f"line too long to read ({total} bytes, the limit is {max_line_bytes})"))
