@@ -23,7 +23,7 @@ from typing import Callable
 
 import duckdb
 
-from vigie import contracts, db, rules
+from vigie import contracts, db, leftovers, rules
 from vigie.canonical import Counts, merge
 from vigie.register import load_register
 from vigie.sources import CONNECTORS, SourceError
@@ -75,6 +75,7 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
     selected = settings.select(list(names or []))
     report = RunReport(as_of=as_of or _now())
     with db.writer(settings.warehouse, wait_s=wait_s) as con:
+        leftovers.abandon(con, landing_root(settings), _now())  # batches of a killed load
         report.register_batch = load_register(con, settings.register, _now())
         for source in selected:
             if progress:
