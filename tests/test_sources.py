@@ -177,3 +177,36 @@ def test_vms_missing_table_is_a_source_error(tmp_path: Path) -> None:
         con.execute("DROP TABLE cameras")
     with pytest.raises(SourceError, match="cameras"):
         connector.pull(None, tmp_path / "b")
+
+
+def test_a_subfolder_that_is_a_link_is_refused_not_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.jsonl").write_text('{"flight_id": "FL-1"}\n')
+    folder = tmp_path / "drones"
+    folder.mkdir()
+    (folder / "flights").symlink_to(elsewhere, target_is_directory=True)
+    (folder / "tracks").mkdir()
+    connector = DroneFiles(DroneFilesSource(name="d", kind="drone_files", path=folder, settle_seconds=0), settings=None)
+    pull = connector.pull(None, tmp_path / "b")
+    assert pull.files == []
+    assert [(u.name, u.reason.split(":")[0], u.sha256) for u in pull.unreadable] == [("flights", "a symbolic link", None)]
+    assert not (tmp_path / "b").exists()  # nothing landed
+
+
+def test_a_file_written_while_listed_waits_for_the_next_pull(tmp_path: Path) -> None:
+    from tests.hostile_drops import Grower
+
+    folder = tmp_path / "lapi"
+    folder.mkdir()
+    connector = LapiFiles(LapiFilesSource(name="l", kind="lapi_files", path=folder, settle_seconds=0.5), settings=None)
+    header = "read_id,read_at,camera_id,plate_hash,matched,deleted_at\n"
+    with Grower(folder / "reads_1.csv", header, "r,2026-01-01T10:00:00+01:00,C,0123456789abcdef,0,\n"):
+        pull = connector.pull(None, tmp_path / "b1")
+    assert pull.files == [] and pull.unreadable == [] and pull.waiting == ["reads_1.csv"]
+    assert "reads_1.csv" not in pull.cursor["files"]
+    old = time.time() - 60
+    os.utime(folder / "reads_1.csv", (old, old))
+    again = connector.pull(pull.cursor, tmp_path / "b2")
+    assert [f.name for f in again.files] == ["reads_1.csv"] and again.waiting == []
+    assert again.files[0].path.read_bytes() == (folder / "reads_1.csv").read_bytes()
