@@ -206,3 +206,21 @@ def test_hostile_corpus_on_object_storage(tmp_path: Path, s3_endpoint: str) -> N
         con.close()
     _no_secret(tmp_path / "estate" / "var", texts=(first.stdout, first.stderr, second.stdout, second.stderr))
     assert S3_ENV["DROPS_SECRET"].encode() not in wh.read_bytes()
+
+
+def test_an_unreachable_endpoint_is_a_source_error_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vigie.config import LapiFilesSource
+    from vigie.sources import SourceError
+    from vigie.sources.lapi_files import LapiFiles
+
+    port = _free_port()  # nothing listens there
+    monkeypatch.setenv("DROPS_KEY", "k")
+    monkeypatch.setenv("DROPS_SECRET", "s3cr3t-value")
+    src = LapiFilesSource(name="lapi", kind="lapi_files", path="s3://drops/lapi", endpoint_url=f"http://127.0.0.1:{port}",
+                          access_key_env="DROPS_KEY", secret_key_env="DROPS_SECRET")
+    with pytest.raises(SourceError, match=f"cannot be listed: .*127.0.0.1:{port}") as info:
+        LapiFiles(src, settings=None).pull(None, tmp_path / "b")
+    assert "s3cr3t-value" not in str(info.value) and "\n" not in str(info.value)
+    monkeypatch.delenv("DROPS_SECRET")
+    with pytest.raises(SourceError, match="DROPS_SECRET is not set"):
+        LapiFiles(src, settings=None).pull(None, tmp_path / "b")

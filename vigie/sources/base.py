@@ -116,16 +116,18 @@ class FolderConnector(Connector):
     patterns: ClassVar[dict[str, str]]  # stream → "<subfolder>/<name pattern>": the pattern is ours, names are literal
 
     def store(self):  # noqa: ANN201
+        """Where the files are: `LocalDrops`, or `ObjectDrops` for an ``s3://`` path."""
         from vigie.sources.drops import LocalDrops, ObjectDrops
 
-        where = self.source.path
-        if isinstance(where, str) and "://" in where:
-            env = os.environ
-            return ObjectDrops(where, endpoint_url=getattr(self.source, "endpoint_url", None),
-                               key=env.get(self.source.access_key_env) if getattr(self.source, "access_key_env", None) else None,
-                               secret=env.get(self.source.secret_key_env) if getattr(self.source, "secret_key_env", None) else None,
-                               region=getattr(self.source, "region", None))
-        return LocalDrops(Path(where))
+        src = self.source
+        if not isinstance(src.path, str):
+            return LocalDrops(Path(src.path))
+        keys = []
+        for var in (src.access_key_env, src.secret_key_env):
+            if var is not None and not os.environ.get(var):
+                raise SourceError(f"environment variable {var} is not set")  # the name, never a value
+            keys.append(os.environ[var] if var else None)
+        return ObjectDrops(src.path, endpoint_url=src.endpoint_url, key=keys[0], secret=keys[1], region=src.region)
 
     def _listing(self, store) -> list[tuple]:  # noqa: ANN001
         """(entry, stream) for every entry whose name matches a stream's pattern, in name order."""
@@ -144,7 +146,7 @@ class FolderConnector(Connector):
         listing is listed again once its mtime is that old; if its size or mtime moved, it is
         still being written and waits for the next run. (Reading it also checks it did not change
         meanwhile.) Object storage has no such files: an object appears whole."""
-        settle = float(getattr(self.source, "settle_seconds", 2) or 0)
+        settle = float(self.source.settle_seconds)
         if not store.settles or settle <= 0:
             return listing, []
         now = time.time_ns()

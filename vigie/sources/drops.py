@@ -145,12 +145,21 @@ class ObjectDrops:
         self.url = url
         self.root = url.split("://", 1)[1].rstrip("/")
         client_kwargs = {"region_name": region} if region else {}
+        # Few retries: an unreachable endpoint fails this source, the others still load.
         self.fs = s3fs.S3FileSystem(endpoint_url=endpoint_url, key=key, secret=secret,
-                                    client_kwargs=client_kwargs, use_listings_cache=False)
+                                    client_kwargs=client_kwargs, use_listings_cache=False,
+                                    config_kwargs={"connect_timeout": 10, "read_timeout": 60,
+                                                   "retries": {"max_attempts": 2}})
 
     def exists(self) -> bool:
         bucket = self.root.split("/", 1)[0]
-        return self.fs.exists(bucket)
+        try:
+            self.fs.info(bucket)  # not `exists`: it answers False when the endpoint is unreachable
+            return True
+        except FileNotFoundError:
+            return False
+        except Exception as exc:  # noqa: BLE001 - botocore's errors are not OSErrors
+            raise OSError(f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
 
     def list(self, sub: str) -> list[Entry]:
         prefix = _join(self.root, sub).rstrip("/")
@@ -158,6 +167,8 @@ class ObjectDrops:
             found = self.fs.ls(prefix, detail=True, refresh=True)
         except FileNotFoundError:
             return []
+        except Exception as exc:  # noqa: BLE001
+            raise OSError(f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
         out = []
         for info in found:
             name = info["name"][len(self.root) + 1:] if self.root else info["name"]
@@ -172,8 +183,8 @@ class ObjectDrops:
     def open(self, entry: Entry) -> BinaryIO:
         try:
             return self.fs.open(_join(self.root, entry.name), "rb")
-        except OSError as exc:
-            raise Refused(f"cannot open the object: {exc}") from None
+        except Exception as exc:  # noqa: BLE001
+            raise OSError(f"cannot open the object: {type(exc).__name__}: {exc}".splitlines()[0]) from None
 
     def unchanged(self, entry: Entry, f: BinaryIO) -> bool:
         return True  # an object is replaced whole, never edited in place: what was read is one version
