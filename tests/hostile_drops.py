@@ -30,6 +30,7 @@ class Expected:
     bad_lines: dict[tuple[str, int], str] = field(default_factory=dict)  # (file, line) → reason word
     bad_files: dict[str, str] = field(default_factory=dict)  # file → reason word (kind 'file')
     duplicate_files: dict[str, str] = field(default_factory=dict)  # file → the first name of its bytes
+    duplicate_rows: dict[str, str] = field(default_factory=dict)  # file:line → where it was first received
     outside: list[Path] = field(default_factory=list)  # files a link points to: never opened
     os_only: set[str] = field(default_factory=set)  # links and pipes: no such thing on S3
 
@@ -56,7 +57,8 @@ def _write(path: Path, body: bytes) -> None:
     path.write_bytes(body)
 
 
-def _common(folder: Path, sub: str, ext: str, header: str | None, good, exp: Expected, outside: Path) -> None:
+def _common(folder: Path, sub: str, ext: str, header: str | None, good, exp: Expected, outside: Path,
+            whole_file_duplicates: bool = True) -> None:
     """The cases both kinds share, in ``folder/sub`` with names ``*.ext``."""
     d = folder / sub if sub else folder
     pre = "reads_" if not sub else ""
@@ -73,7 +75,10 @@ def _common(folder: Path, sub: str, ext: str, header: str | None, good, exp: Exp
     good_body = (h + rows("good-1", "good-2", "good-3")).encode()
     _write(folder / name("good"), good_body)
     _write(folder / name("zz-copy"), good_body)  # the same bytes under a second name
-    exp.duplicate_files[name("zz-copy")] = name("good")
+    if whole_file_duplicates:
+        exp.duplicate_files[name("zz-copy")] = name("good")
+    else:  # LAPI reads: a later file counts as a delivery (domain.md), its rows are duplicates
+        exp.duplicate_rows.update({f"{name('zz-copy')}:{hl + i}": f"{name('good')}:{hl + i}" for i in (1, 2, 3)})
     _write(folder / name("*"), (h + rows("star-1")).encode())  # glob characters, literal
     _write(folder / name("[1]"), (h + rows("bracket-1")).encode())
     _write(folder / name("crlf"), (h.replace("\n", "\r\n") + good("crlf-1") + "\r\n" + good("crlf-2") + "\n"
@@ -120,7 +125,7 @@ def lapi(folder: Path, outside: Path) -> Expected:
     exp = Expected()
     folder.mkdir(parents=True, exist_ok=True)
     _write(outside, (READS_HEADER + "\n" + _read("outside-1") + "\n").encode())  # would load if opened
-    _common(folder, "", ".csv", READS_HEADER, _read, exp, outside)
+    _common(folder, "", ".csv", READS_HEADER, _read, exp, outside, whole_file_duplicates=False)
     _write(folder / "queries_good.csv",
            f"{QUERIES_HEADER}\nq-1,2026-01-13T16:59:09+01:00,OPJ-1,good-1,LP_ORDER,PV-1\n".encode())
     os.utime(folder / "queries_good.csv", (OLD, OLD))

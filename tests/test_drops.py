@@ -82,6 +82,9 @@ def _check(con: duckdb.DuckDBPyConnection, source: str, exp: Expected, corpus: P
                        [source]).fetchall()
     assert {(loc, first) for loc, first, _ in dups} == set(exp.duplicate_files.items())
     assert all(ref == hashlib.sha256((corpus / loc).read_bytes()).hexdigest() for loc, _, ref in dups)
+    rows = con.execute("SELECT location, first_location FROM duplicates WHERE source = ? AND kind <> 'file'",
+                       [source]).fetchall()
+    assert dict(rows) == exp.duplicate_rows
 
     batches = con.execute("SELECT status, received, loaded, duplicates, quarantined FROM batches WHERE source = ?",
                           [source]).fetchall()
@@ -190,18 +193,23 @@ def test_hostile_corpus_on_object_storage(tmp_path: Path, s3_endpoint: str) -> N
     finally:
         con.close()
 
-    # Ingested once, keyed on content: a renamed copy is a duplicate, a re-run takes nothing.
+    # Ingested once, keyed on content: a renamed copy is a duplicate (for LAPI reads each of
+    # its rows: a later file is a delivery of its own), a re-run takes nothing else.
+    fs.copy("drops/site-69/drones/flights/good.jsonl", "drops/site-69/drones/flights/renamed.jsonl")
     fs.copy("drops/site-69/lapi/reads_good.csv", "drops/site-69/lapi/reads_renamed.csv")
     second = _run(config, env=S3_ENV)
     con = duckdb.connect(str(wh), read_only=True)
     try:
-        last = con.execute("SELECT received, loaded, duplicates, quarantined FROM batches WHERE source = 'lapi' "
-                           "ORDER BY batch_id DESC LIMIT 1").fetchone()
-        assert last == (1, 0, 1, 0)
-        assert con.execute("SELECT first_location FROM duplicates WHERE location = 'reads_renamed.csv'").fetchone() == (
-            "reads_good.csv",)
-        assert con.execute("SELECT received FROM batches WHERE source = 'drones' ORDER BY batch_id DESC LIMIT 1"
-                           ).fetchone() == (0,)
+        def last(source: str) -> tuple:
+            return con.execute("SELECT received, loaded, duplicates, quarantined FROM batches WHERE source = ? "
+                               "ORDER BY batch_id DESC LIMIT 1", [source]).fetchone()
+        assert last("drones") == (1, 0, 1, 0)
+        assert con.execute("SELECT kind, first_location FROM duplicates WHERE location = 'flights/renamed.jsonl'"
+                           ).fetchall() == [("file", "flights/good.jsonl")]
+        assert last("lapi") == (3, 0, 3, 0)
+        assert con.execute("SELECT first_location FROM duplicates WHERE location = 'reads_renamed.csv:2'").fetchall() == [
+            ("reads_good.csv:2",)]
+        assert con.execute("SELECT count(*) FROM lapi_reads WHERE read_id = 'good-1'").fetchone() == (1,)
     finally:
         con.close()
     _no_secret(tmp_path / "estate" / "var", texts=(first.stdout, first.stderr, second.stdout, second.stderr))

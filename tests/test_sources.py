@@ -105,14 +105,19 @@ def test_folder_sources_land_each_new_file_once(tmp_path: Path) -> None:
     first = connector.pull(None, tmp_path / "b1")
     assert sorted((f.stream, f.name) for f in first.files) == [("queries", "queries_2026-01-02.csv"), ("reads", "reads_2026-01-02.csv")]
     assert connector.pull(first.cursor, tmp_path / "b2").files == []
-    # A file arriving later, even one whose name sorts first, is landed; a touched one is not;
-    # the same bytes under another name are a duplicate of the first.
+    # A file arriving later, even one whose name sorts first, is landed; a touched one is not.
     (folder / "reads_2026-01-01.csv").write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\nr1,,,,,\n")
     (folder / "reads_copy.csv").write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n")
     os.utime(folder / "reads_2026-01-02.csv", ns=(1, 1))
     third = connector.pull(first.cursor, tmp_path / "b3")
-    assert [f.name for f in third.files] == ["reads_2026-01-01.csv"]
-    assert [(d.name, d.first_name) for d in third.duplicates] == [("reads_copy.csv", "reads_2026-01-02.csv")]
+    # LAPI reads: a copy is still read (a later file is a delivery, domain.md); its rows are duplicates.
+    assert [f.name for f in third.files] == ["reads_2026-01-01.csv", "reads_copy.csv"]
+    assert third.duplicates == []
+    # Elsewhere the same bytes under another name are one duplicate of the first.
+    (folder / "queries_copy.csv").write_text("event_id,at,user,read_id,purpose,procedure_ref\n")
+    fourth = connector.pull(third.cursor, tmp_path / "b4")
+    assert fourth.files == []
+    assert [(d.name, d.first_name) for d in fourth.duplicates] == [("queries_copy.csv", "queries_2026-01-02.csv")]
 
 
 def test_unreadable_file_is_reported_whole(tmp_path: Path) -> None:

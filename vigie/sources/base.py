@@ -80,6 +80,10 @@ class Stream:
     # latest: a new version when the content differs from the current one (rows that change in place).
     scratch: tuple[tuple[str, str], ...] = ()  # (temp table, SELECT) made in order before staging_sql
     max_line_bytes: int = MAX_LINE_BYTES  # a longer line is quarantined as too long to read
+    # Folder sources: a file whose bytes were already received under another name is one
+    # duplicate, not read again. False where a delivery's name itself counts (LAPI reads: the
+    # later file wins, even when it repeats an earlier one): its rows are then duplicates one by one.
+    whole_file_duplicates: bool = True
 
 
 class Connector:
@@ -177,7 +181,7 @@ class FolderConnector(Connector):
             listing, out.waiting = self._settled(store, self._listing(store), seen)
         except OSError as exc:
             raise SourceError(f"drop location cannot be listed: {exc}") from None
-        limits = {s.name: s.max_line_bytes for s in self.streams}
+        streams = {s.name: s for s in self.streams}
         first_of = {}  # content hash → the first name it was received under
         for name, known in sorted(seen.items()):
             if known.get("sha256"):
@@ -196,7 +200,7 @@ class FolderConnector(Connector):
             dest = landing / stream / f"{n:06d}.raw"
             try:
                 with store.open(entry) as f:
-                    copied = copy_and_check(f, dest, limits[stream])
+                    copied = copy_and_check(f, dest, streams[stream].max_line_bytes)
                     steady = store.unchanged(entry, f) and copied.bytes == entry.size
             except Refused as exc:
                 out.unreadable.append(Unreadable(name, str(exc)))
@@ -216,7 +220,7 @@ class FolderConnector(Connector):
                 continue
             seen[name] = {"size": entry.size, "mtime_ns": entry.mtime_ns, "sha256": sha}
             first = first_of.setdefault(sha, name)
-            if first != name:  # the same bytes under another name: received once
+            if first != name and streams[stream].whole_file_duplicates:  # the same bytes under another name
                 dest.unlink()
                 out.duplicates.append(FileDuplicate(name, first, sha))
                 continue
@@ -227,7 +231,7 @@ class FolderConnector(Connector):
             read_path, errors = dest, []
             if copied.needs_readable_copy:
                 read_path = dest.with_suffix(".txt")
-                errors = readable_copy(dest, read_path, limits[stream])
+                errors = readable_copy(dest, read_path, streams[stream].max_line_bytes)
             out.files.append(Landed(stream, name, dest, sha, copied.bytes, read_path, tuple(errors)))
         out.cursor = {"files": seen}
         return out
