@@ -101,8 +101,8 @@ def _common(folder: Path, sub: str, ext: str, header: str | None, good, exp: Exp
     exp.bad_lines[(name("truncated"), hl + 2)] = ""
     _write(folder / name("utf16"), (h + good("utf16-1") + "\n").encode("utf-16"))
     exp.bad_files[name("utf16")] = "UTF-16"
-    _write(folder / name("empty"), b"")
-    exp.bad_files[name("empty")] = "empty"
+    _write(folder / name("empty"), b"")  # nothing received, nothing to refuse
+    _write(folder / name("empty-too"), b"")  # and not a copy of the other
     _write(folder / name("binary"), _binary())
     exp.bad_files[name("binary")] = "binary"
     _write(folder / name("gzipped"), gzip.compress((h + good("gz-1") + "\n").encode(), mtime=0))

@@ -219,8 +219,9 @@ class FolderConnector(Connector):
                 seen[name] = {**known, "mtime_ns": entry.mtime_ns}
                 continue
             seen[name] = {"size": entry.size, "mtime_ns": entry.mtime_ns, "sha256": sha}
-            first = first_of.setdefault(sha, name)
-            if first != name and streams[stream].whole_file_duplicates:  # the same bytes under another name
+            # The same bytes under another name (an empty file is nothing: no rows, not a copy).
+            first = first_of.setdefault(sha, name) if copied.bytes else name
+            if first != name and streams[stream].whole_file_duplicates:
                 dest.unlink()
                 out.duplicates.append(FileDuplicate(name, first, sha))
                 continue

@@ -74,8 +74,6 @@ def copy_and_check(src: BinaryIO, dest: Path, max_line_bytes: int) -> Copied:
 def refusal(copied: Copied) -> str | None:
     """Why the whole file cannot be read as text, or None."""
     head = copied.head
-    if copied.bytes == 0:
-        return "empty file (0 bytes)"
     for magic, fmt in _MAGIC:
         if head.startswith(magic):
             return f"a {fmt} compressed file, not text: decompress it before dropping it"
