@@ -110,3 +110,14 @@ def test_files_that_are_not_text_are_refused_whole(tmp_path: Path) -> None:
     assert "binary" in why(bytes(range(256)) * 4)
     assert why(b"") is None and why("é,è\n".encode("latin-1")) is None  # line by line, as sources.md says
     assert why(b"a\x00b\n" + b"ok\n" * 100) is None  # one NUL: that line only
+
+
+def test_a_csv_header_that_cannot_be_read_is_quarantined_itself(tmp_path: Path) -> None:
+    from vigie.sources.csv_lines import csv_staging
+
+    con = duckdb.connect()
+    db.migrate(con)
+    (tmp_path / "h.csv").write_bytes(b"a,\xff\n1,2\n")
+    load_lines(con, "lines", [("h.csv", tmp_path / "h.csv")])
+    rows = con.execute(f"SELECT line, parse_error FROM ({csv_staging(['a', 'b'])}) ORDER BY line").fetchall()
+    assert rows[0] == (1, "invalid UTF-8") and rows[1][0] == 2 and rows[1][1].startswith("file header is")
