@@ -86,7 +86,7 @@ def _common(folder: Path, sub: str, ext: str, header: str | None, good, exp: Exp
     exp.loaded.update({"crlf-1", "crlf-2", "crlf-3"})
     _write(folder / name("cr"), (h + rows("cr-1") + good("cr-bad") + "\r" + "tail\n" + rows("cr-2")).encode())
     exp.bad_lines[(name("cr"), hl + 2)] = "carriage return"
-    _write(folder / name("cr-only"), (h + good("mac-1") + "\n").replace("\n", "\r").encode())  # classic Mac line ends
+    _write(folder / name("cr-only"), (h + good("mac-1") + "\n" + good("mac-2") + "\n").replace("\n", "\r").encode())  # classic Mac
     exp.bad_lines[(name("cr-only"), 1)] = "carriage return"  # one line: counted, never lost
     _write(folder / name("nul"), (h + rows("nul-1")).encode() + good("nul-bad").encode() + b"\x00\n"
            + rows("nul-2").encode())
