@@ -22,7 +22,8 @@ def test_failure_notifier_is_smtp_notifier_and_sends(tmp_path: Path, monkeypatch
     monkeypatch.setenv("T_USER", "mailer")
     monkeypatch.setenv("T_PASSWORD", "pw-notifier-31415")
     config = estate / "vigie.yml"
-    base = config.read_text()
+    base = config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9")  # the sample's placeholder
+    config.write_text(base)
     assert failure_notifier(config) is None  # no alerts block: no notifier
     with SmtpSink(user="mailer", password="pw-notifier-31415") as smtp:
         config.write_text(base + f"""alerts:

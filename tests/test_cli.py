@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import vigie
+import pytest
+
+from tests.conftest import copy_samples, vigie
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Path:
+    """The sample estate, its placeholder port filled in (a closed one: nothing is pulled from it)."""
+    root = copy_samples(tmp_path)
+    config = root / "vigie.yml"
+    config.write_text(config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9"))
+    return root
 
 
 def test_configuration_errors_exit_2_naming_the_key(estate: Path) -> None:
@@ -84,3 +95,16 @@ def test_a_reversed_validity_exits_2_naming_the_reference(estate: Path) -> None:
         return entries[-1]["authorisation_ref"]
     code, err, _ = _register_error(estate, instant)
     assert code == 0, err
+
+
+def test_a_bad_port_is_a_configuration_error_on_one_line_before_anything_is_pulled(estate: Path) -> None:
+    """Issue #13: it used to pass validation and fail mid-run with a traceback."""
+    config = estate / "vigie.yml"
+    config.write_text(config.read_text().replace("http://127.0.0.1:9", "http://127.0.0.1:abc"))
+    run = vigie("run", "--config", str(config), "--no-gx", env={"BODYCAM_TOKEN": "x"})
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr  # one line, however long, when stderr is not a terminal
+    assert "source 'bodycams' (bodycam_api): key 'base_url'" in lines[0] and "port" in lines[0]
+    assert "Traceback" not in run.stderr
+    assert not (estate / "var").exists()  # nothing pulled, no batch left 'pulling'

@@ -79,7 +79,12 @@ def with_source(index: int, **changes) -> dict:
 def test_loads_a_copy_of_the_sample(tmp_path):
     estate = tmp_path / "samples"
     shutil.copytree(SAMPLES, estate)
-    s = load_settings(estate / "vigie.yml", env={})
+    config = estate / "vigie.yml"
+    # The sample's port is a placeholder, refused until it is filled in (issue #13).
+    with pytest.raises(ConfigError, match=r"source 'bodycams' \(bodycam_api\): key 'base_url': .*port"):
+        load_settings(config, env={})
+    config.write_text(config.read_text().replace("127.0.0.1:PORT", "127.0.0.1:8080"))
+    s = load_settings(config, env={})
 
     assert s.config_path == (estate / "vigie.yml").resolve()
     assert s.base_dir == estate.resolve()
@@ -95,7 +100,7 @@ def test_loads_a_copy_of_the_sample(tmp_path):
     assert vms.url == f"sqlite:///{estate.resolve() / 'vms.sqlite'}"
     assert vms.url.startswith("sqlite:////")
     assert isinstance(cams, BodycamApiSource)
-    assert cams.base_url == "http://127.0.0.1:PORT" and cams.token_env == "BODYCAM_TOKEN"
+    assert cams.base_url == "http://127.0.0.1:8080" and cams.token_env == "BODYCAM_TOKEN"
     assert isinstance(drones, DroneFilesSource) and drones.path == estate.resolve() / "drones"
     assert isinstance(lapi, LapiFilesSource) and lapi.path == estate.resolve() / "lapi"
     assert s.alerts is None
@@ -524,3 +529,56 @@ def test_alerts_extensions_of_issue_10(deploy):
     cfg["alerts"]["webhook"] = {"url": "https://h.example/x", "secret_env": "s3cr3t-value!"}
     msg = error(deploy, cfg)
     assert "alerts.webhook.secret_env" in msg and "s3cr3t-value!" not in msg
+
+
+# --- checked up front (issue #13): every URL, port and path, and the warehouse location -----
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:abc", "http://127.0.0.1:", "http://127.0.0.1:0",
+                                 "http://127.0.0.1:70000", "http://:8080/api"])
+def test_bodycam_url_needs_a_host_and_a_real_port(deploy, url):
+    msg = error(deploy, with_source(1, base_url=url))
+    assert "source 'bodycams' (bodycam_api): key 'base_url'" in msg
+    assert "port" in msg or "host" in msg
+
+
+@pytest.mark.parametrize("url", ["postgresql://u:pw@127.0.0.1:abc/db", "mysql+pymysql://root:pw@127.0.0.1:0/x"])
+def test_vms_url_port_is_checked_without_echoing_the_url(deploy, url):
+    msg = error(deploy, with_source(0, url=url))
+    assert "source 'vms-lyon' (vms_sql): key 'url'" in msg and "port" in msg
+    assert "pw" not in msg
+
+
+def test_alert_urls_are_checked(deploy):
+    cfg = base() | {"alerts": {"view_url": "http://127.0.0.1:port/vigie"}}
+    assert "key 'alerts.view_url'" in error(deploy, cfg)
+    cfg = base() | {"alerts": {"webhook": {"url": "https://hooks.example:x/t0k3n", "secret_env": "S"}}}
+    msg = error(deploy, cfg)
+    assert "key 'alerts.webhook.url'" in msg and "port" in msg and "t0k3n" not in msg
+
+
+def test_a_warehouse_folder_that_cannot_be_created_is_a_configuration_error(deploy):
+    (deploy / "a-file").write_text("")
+    msg = error(deploy, base() | {"warehouse": "a-file/sub/warehouse.duckdb"})
+    assert "key 'warehouse'" in msg and "cannot be created" in msg
+    (deploy / "var").mkdir()
+    (deploy / "var" / "landing").write_text("")  # where the landing folder must go
+    msg = error(deploy, base())
+    assert "key 'warehouse'" in msg and "landing" in msg
+
+
+def test_drop_folders_on_object_storage(deploy):
+    cfg = with_source(3, path="s3://drops-69/lapi/", endpoint_url="http://127.0.0.1:9000",
+                      access_key_env="DROPS_KEY", secret_key_env="DROPS_SECRET", region="eu-west-3")
+    s = load(deploy, cfg)
+    lapi = s.sources[3]
+    assert lapi.path == "s3://drops-69/lapi/" and lapi.endpoint_url == "http://127.0.0.1:9000"
+    assert s.sources[2].settle_seconds == 2  # the stability rule's default, local folders
+    assert "key 'endpoint_url'" in error(deploy, with_source(3, path="s3://drops-69/lapi", endpoint_url="http://h:x"))
+    assert "key 'path'" in error(deploy, with_source(3, path="ftp://drops/lapi"))
+    assert "key 'path'" in error(deploy, with_source(3, path="s3:///lapi"))
+    msg = error(deploy, with_source(3, endpoint_url="http://127.0.0.1:9000"))  # a local folder
+    assert "key 'endpoint_url' is only for a path on object storage" in msg
+    msg = error(deploy, with_source(3, path="s3://drops-69/lapi", access_key_env="K"))
+    assert "secret_key_env" in msg
+    assert "name of an environment variable" in error(deploy, with_source(3, path="s3://drops-69/l", access_key_env="AKIA/xyz",
+                                                                          secret_key_env="S"))

@@ -101,27 +101,35 @@ def test_folder_sources_land_each_new_file_once(tmp_path: Path) -> None:
     (folder / "reads_2026-01-02.csv").write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n")
     (folder / "queries_2026-01-02.csv").write_text("event_id,at,user,read_id,purpose,procedure_ref\n")
     (folder / "notes.txt").write_text("not ours")
-    connector = LapiFiles(LapiFilesSource(name="lapi", kind="lapi_files", path=folder), settings=None)
+    connector = LapiFiles(LapiFilesSource(name="lapi", kind="lapi_files", path=folder, settle_seconds=0), settings=None)
     first = connector.pull(None, tmp_path / "b1")
     assert sorted((f.stream, f.name) for f in first.files) == [("queries", "queries_2026-01-02.csv"), ("reads", "reads_2026-01-02.csv")]
     assert connector.pull(first.cursor, tmp_path / "b2").files == []
     # A file arriving later, even one whose name sorts first, is landed; a touched one is not.
-    (folder / "reads_2026-01-01.csv").write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n")
+    (folder / "reads_2026-01-01.csv").write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\nr1,,,,,\n")
+    (folder / "reads_copy.csv").write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n")
     os.utime(folder / "reads_2026-01-02.csv", ns=(1, 1))
     third = connector.pull(first.cursor, tmp_path / "b3")
-    assert [f.name for f in third.files] == ["reads_2026-01-01.csv"]
+    # LAPI reads: a copy is still read (a later file is a delivery, domain.md); its rows are duplicates.
+    assert [f.name for f in third.files] == ["reads_2026-01-01.csv", "reads_copy.csv"]
+    assert third.duplicates == []
+    # Elsewhere the same bytes under another name are one duplicate of the first.
+    (folder / "queries_copy.csv").write_text("event_id,at,user,read_id,purpose,procedure_ref\n")
+    fourth = connector.pull(third.cursor, tmp_path / "b4")
+    assert fourth.files == []
+    assert [(d.name, d.first_name) for d in fourth.duplicates] == [("queries_copy.csv", "queries_2026-01-02.csv")]
 
 
 def test_unreadable_file_is_reported_whole(tmp_path: Path) -> None:
     folder = tmp_path / "drones"
     (folder / "flights").mkdir(parents=True)
     (folder / "flights" / "2026-01.jsonl").write_text("{}\n")
-    (folder / "flights" / "2026-02.jsonl").symlink_to(folder / "gone.jsonl")  # dropped, then lost
-    connector = DroneFiles(DroneFilesSource(name="d", kind="drone_files", path=folder), settings=None)
+    (folder / "flights" / "2026-02.jsonl").symlink_to(folder / "gone.jsonl")  # a link: never followed
+    connector = DroneFiles(DroneFilesSource(name="d", kind="drone_files", path=folder, settle_seconds=0), settings=None)
     pull = connector.pull(None, tmp_path / "b")
     assert [f.name for f in pull.files] == ["flights/2026-01.jsonl"]
     assert [u.name for u in pull.unreadable] == ["flights/2026-02.jsonl"]
-    assert pull.unreadable[0].reason.startswith("cannot read the file")
+    assert pull.unreadable[0].reason.startswith("a symbolic link: not followed")
 
 
 def _vms(tmp_path: Path) -> tuple[Path, VmsSql]:
@@ -174,3 +182,36 @@ def test_vms_missing_table_is_a_source_error(tmp_path: Path) -> None:
         con.execute("DROP TABLE cameras")
     with pytest.raises(SourceError, match="cameras"):
         connector.pull(None, tmp_path / "b")
+
+
+def test_a_subfolder_that_is_a_link_is_refused_not_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.jsonl").write_text('{"flight_id": "FL-1"}\n')
+    folder = tmp_path / "drones"
+    folder.mkdir()
+    (folder / "flights").symlink_to(elsewhere, target_is_directory=True)
+    (folder / "tracks").mkdir()
+    connector = DroneFiles(DroneFilesSource(name="d", kind="drone_files", path=folder, settle_seconds=0), settings=None)
+    pull = connector.pull(None, tmp_path / "b")
+    assert pull.files == []
+    assert [(u.name, u.reason.split(":")[0], u.sha256) for u in pull.unreadable] == [("flights", "a symbolic link", None)]
+    assert not (tmp_path / "b").exists()  # nothing landed
+
+
+def test_a_file_written_while_listed_waits_for_the_next_pull(tmp_path: Path) -> None:
+    from tests.hostile_drops import Grower
+
+    folder = tmp_path / "lapi"
+    folder.mkdir()
+    connector = LapiFiles(LapiFilesSource(name="l", kind="lapi_files", path=folder, settle_seconds=0.5), settings=None)
+    header = "read_id,read_at,camera_id,plate_hash,matched,deleted_at\n"
+    with Grower(folder / "reads_1.csv", header, "r,2026-01-01T10:00:00+01:00,C,0123456789abcdef,0,\n"):
+        pull = connector.pull(None, tmp_path / "b1")
+    assert pull.files == [] and pull.unreadable == [] and pull.waiting == ["reads_1.csv"]
+    assert "reads_1.csv" not in pull.cursor["files"]
+    old = time.time() - 60
+    os.utime(folder / "reads_1.csv", (old, old))
+    again = connector.pull(pull.cursor, tmp_path / "b2")
+    assert [f.name for f in again.files] == ["reads_1.csv"] and again.waiting == []
+    assert again.files[0].path.read_bytes() == (folder / "reads_1.csv").read_bytes()

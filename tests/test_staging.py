@@ -72,3 +72,52 @@ def test_a_line_longer_than_the_limit_is_an_error_line_not_a_lost_one(tmp_path: 
     rows = con.execute("SELECT line, text, error FROM lines ORDER BY line").fetchall()
     assert [(r[0], r[2]) for r in rows] == [(1, None), (2, "line too long to read"), (3, None)]
     assert rows[0][1] == '{"a": 1}' and rows[2][1] == '{"a": 3}'
+
+
+def test_line_ends_nul_and_over_long_lines_spoil_only_their_line(tmp_path: Path) -> None:
+    """Issue #13: what DuckDB's reader cannot take is found while landing (text_files), and
+    the line keeps its number; the next line after a line too long is read as itself."""
+    import io
+
+    from vigie.sources.text_files import copy_and_check, readable_copy, refusal
+
+    raw = (b"\xef\xbb\xbfh\r\n" b"a\n" b"b\rstray\n" b"c\x00\r\n" + b"x" * 5000 + b"\n" b"after\n" b"end")
+    landed = tmp_path / "f.raw"
+    copied = copy_and_check(io.BytesIO(raw), landed, max_line_bytes=4096)
+    assert landed.read_bytes() == raw and copied.needs_readable_copy and refusal(copied) is None
+    errors = readable_copy(landed, tmp_path / "f.txt", 4096)
+    con = duckdb.connect()
+    load_lines(con, "lines", [("f.csv", tmp_path / "f.txt")], 4096, [("f.csv", n, why) for n, why in errors])
+    rows = con.execute("SELECT line, text, error FROM lines ORDER BY line").fetchall()
+    assert [(r[0], r[2]) for r in rows] == [
+        (1, None), (2, None), (3, "carriage return (CR) inside the line"), (4, "NUL byte in the line"),
+        (5, "line too long to read (5000 bytes, the limit is 4096)"), (6, None), (7, None)]
+    assert [rows[i][1] for i in (0, 1, 5, 6)] == ["h", "a", "after", "end"]
+
+
+def test_files_that_are_not_text_are_refused_whole(tmp_path: Path) -> None:
+    import gzip
+    import io
+
+    from vigie.sources.text_files import copy_and_check, refusal
+
+    def why(body: bytes) -> str | None:
+        return refusal(copy_and_check(io.BytesIO(body), tmp_path / "x", 1 << 20))
+
+    assert "gzip" in why(gzip.compress(b"a,b\n"))
+    assert "UTF-16" in why("a,b\n".encode("utf-16"))
+    assert "UTF-16" in why("read_id,read_at\n".encode("utf-16-le"))  # no byte-order mark
+    assert "binary" in why(bytes(range(256)) * 4)
+    assert why(b"") is None and why("é,è\n".encode("latin-1")) is None  # line by line, as sources.md says
+    assert why(b"a\x00b\n" + b"ok\n" * 100) is None  # one NUL: that line only
+
+
+def test_a_csv_header_that_cannot_be_read_is_quarantined_itself(tmp_path: Path) -> None:
+    from vigie.sources.csv_lines import csv_staging
+
+    con = duckdb.connect()
+    db.migrate(con)
+    (tmp_path / "h.csv").write_bytes(b"a,\xff\n1,2\n")
+    load_lines(con, "lines", [("h.csv", tmp_path / "h.csv")])
+    rows = con.execute(f"SELECT line, parse_error FROM ({csv_staging(['a', 'b'])}) ORDER BY line").fetchall()
+    assert rows[0] == (1, "invalid UTF-8") and rows[1][0] == 2 and rows[1][1].startswith("file header is")

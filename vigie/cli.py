@@ -19,7 +19,7 @@ from rich.console import Console
 from vigie.config import ConfigError, load_settings, parse_instant
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message stays on one line, whatever the width
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="vigie.yml (else $VIGIE_CONFIG, else ./vigie.yml)")]
 

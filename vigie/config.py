@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo
 
@@ -65,9 +66,41 @@ def _env_name(v: Any) -> Any:
     return v
 
 
+def _port_and_host(v: str, echo: bool = True) -> str:
+    """Raise ValueError unless ``v`` is an http(s) URL with a host and, if any, a valid port.
+    ``echo``: the URL may be quoted in the message (not when it may carry a token)."""
+    shown = f"{v!r} " if echo else ""
+    if not v.startswith(("http://", "https://")):
+        raise ValueError(f"{shown}does not start with http:// or https://")
+    parts = urlsplit(v)
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise ValueError(f"{shown}has a port that is not a number from 1 to 65535")
+    if not parts.hostname:
+        raise ValueError(f"{shown}names no host")
+    return v
+
+
+def _drop_location(v: Any) -> Any:
+    """A drop folder: a local path, or ``s3://bucket/prefix`` (kept as a string: a Path would
+    fold the ``//``)."""
+    v = _non_empty(v)
+    if isinstance(v, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", v):
+        if not v.startswith("s3://"):
+            raise ValueError(f"{v.split('://')[0]}:// is not a supported drop location (a local folder or s3://bucket/prefix)")
+        if not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|$)", v):
+            raise ValueError(f"{v!r} does not name a bucket (s3://bucket/prefix)")
+        return v
+    return Path(v) if isinstance(v, str) else v
+
+
 OptStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
 EnvName = Annotated[str | None, BeforeValidator(_env_name), BeforeValidator(_blank_to_none)]
 ReqPath = Annotated[Path, BeforeValidator(_non_empty)]
+DropPath = Annotated[Union[Path, str], BeforeValidator(_drop_location)]
 
 
 class _Strict(BaseModel):
@@ -131,10 +164,14 @@ class VmsSqlSource(_SourceBase):
     def _parse_url(cls, v: str | None) -> str | None:
         if v is not None:
             try:
-                make_url(v)
+                port = make_url(v).port
             except ArgumentError:
                 # The URL is not echoed: it may carry a password.
                 raise ValueError("not a valid SQLAlchemy URL (dialect+driver://user@host/db)")
+            except ValueError:
+                port = 0
+            if port is not None and not 1 <= port <= 65535:
+                raise ValueError("has a port that is not a number from 1 to 65535")
         return v
 
     @model_validator(mode="after")
@@ -157,8 +194,8 @@ class BodycamApiSource(_SourceBase):
     @field_validator("base_url")
     @classmethod
     def _http(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("http://", "https://")):
-            raise ValueError(f"{v!r} does not start with http:// or https://")
+        if v is not None:
+            _port_and_host(v)
         return v.rstrip("/") if v else v  # pullers append "/v1/..."
 
     @model_validator(mode="after")
@@ -170,14 +207,39 @@ class BodycamApiSource(_SourceBase):
         return self
 
 
-class DroneFilesSource(_SourceBase):
+class _FolderSource(_SourceBase):
+    """A drop folder: local, or ``s3://bucket/prefix`` on S3-compatible storage (README, "Drop folders")."""
+
+    path: DropPath
+    # A new file must keep its size and mtime this long before it is read (local folders).
+    settle_seconds: float = Field(2, ge=0, le=3600)
+    endpoint_url: OptStr = None  # s3:// only: another S3-compatible service than AWS
+    region: OptStr = None
+    access_key_env: EnvName = None  # s3:// only: names of the variables holding the keys;
+    secret_key_env: EnvName = None  # without them, the usual AWS variables and files apply
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, v: str | None) -> str | None:
+        return _port_and_host(v, echo=False) if v is not None else v
+
+    @model_validator(mode="after")
+    def _object_keys(self) -> _FolderSource:
+        if not isinstance(self.path, str):
+            for key in ("endpoint_url", "region", "access_key_env", "secret_key_env"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"key '{key}' is only for a path on object storage (s3://...)")
+        if (self.access_key_env is None) != (self.secret_key_env is None):
+            raise ValueError("give both key 'access_key_env' and key 'secret_key_env', or neither")
+        return self
+
+
+class DroneFilesSource(_FolderSource):
     kind: Literal["drone_files"]
-    path: ReqPath
 
 
-class LapiFilesSource(_SourceBase):
+class LapiFilesSource(_FolderSource):
     kind: Literal["lapi_files"]
-    path: ReqPath
 
 
 KINDS: dict[str, type[_SourceBase]] = {
@@ -223,10 +285,7 @@ class WebhookSettings(_Strict):
     @field_validator("url")
     @classmethod
     def _http(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            # not echoed: a webhook URL may carry a token
-            raise ValueError("does not start with http:// or https://")
-        return v
+        return _port_and_host(v, echo=False)  # not echoed: a webhook URL may carry a token
 
     @model_validator(mode="after")
     def _one_secret(self) -> WebhookSettings:
@@ -282,8 +341,8 @@ class AlertsSettings(_Strict):
     @field_validator("view_url")
     @classmethod
     def _view(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("http://", "https://")):
-            raise ValueError(f"{v!r} does not start with http:// or https://")
+        if v is not None:
+            _port_and_host(v)
         return v.rstrip("/") if v else v
 
     @model_validator(mode="after")
@@ -350,6 +409,9 @@ class Settings(_Strict):
         self.warehouse = self._abs(self.warehouse)
         if self.warehouse.is_dir():  # its parent is created by the loader, not here
             fail(f"{self.warehouse} is a folder, not a DuckDB file", key="warehouse")
+        problem = _uncreatable(self.warehouse.parent) or _uncreatable(self.warehouse.parent / "landing")
+        if problem:
+            fail(problem, key="warehouse")
 
         seen: set[str] = set()
         for s in self.sources:
@@ -368,7 +430,7 @@ class Settings(_Strict):
                         # connecting would create an empty database and report nothing
                         fail(f"database file {file} does not exist", s, "url")
                     s.url = url.set(database=str(file)).render_as_string(hide_password=False)
-            elif isinstance(s, (DroneFilesSource, LapiFilesSource)):
+            elif isinstance(s, (DroneFilesSource, LapiFilesSource)) and not isinstance(s.path, str):
                 s.path = self._abs(s.path)
                 if not s.path.is_dir():
                     fail(f"folder {s.path} does not exist" if not s.path.exists()
@@ -377,6 +439,7 @@ class Settings(_Strict):
 
     def _abs(self, p: Path) -> Path:
         return (self.base_dir / p.expanduser()).resolve()
+
 
     def source(self, name: str) -> Source:
         for s in self.sources:
@@ -399,6 +462,21 @@ class Settings(_Strict):
         what = ", ".join(f"'{n}'" for n in names)
         return _line(self._label or str(self.config_path),
                      f"unknown source {what} (configured: {known})")
+
+
+def _uncreatable(folder: Path) -> str | None:
+    """Why ``folder`` can neither be used nor created by this user, or None."""
+    probe = folder
+    while not probe.exists():
+        if probe.is_symlink():
+            return f"{probe} is a broken link: the warehouse folder cannot be created"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder: the warehouse folder {folder} cannot be created"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return (f"{probe} is not writable: the warehouse folder cannot be used" if probe == folder
+                else f"{probe} is not writable: the warehouse folder {folder} cannot be created")
+    return None
 
 
 # --- loading --------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ def writer(warehouse: Path, wait_s: float = 0.0) -> Iterator[duckdb.DuckDBPyConn
                 if time.monotonic() >= deadline:
                     raise WarehouseLocked(f"warehouse {warehouse} is locked by another load") from None
                 time.sleep(0.2)
+        _remove_publish_leftovers(warehouse)
         con = duckdb.connect(str(writer_path(warehouse)), config=_engine_config())
         try:
             _configure(con)
@@ -93,10 +94,24 @@ def _engine_config() -> dict:
     return {"custom_user_agent": f"duckdb_engine/{duckdb_engine.__version__}(sqlalchemy/{sqlalchemy.__version__})"}
 
 
+def _publish_tmp(warehouse: Path, pid: int) -> Path:
+    return warehouse.with_name(f".{warehouse.name}.{pid}.tmp")
+
+
+def _remove_publish_leftovers(warehouse: Path) -> None:
+    """Remove the temporary copies of publishes whose process was killed. Under the lock no
+    publish is under way, so every such file is a leftover."""
+    prefix, suffix = f".{warehouse.name}.", ".tmp"
+    for name in os.listdir(warehouse.parent):
+        middle = name[len(prefix):-len(suffix)]
+        if name.startswith(prefix) and name.endswith(suffix) and middle.isdigit():
+            (warehouse.parent / name).unlink(missing_ok=True)
+
+
 def publish(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
     """Replace the published file with a consistent copy of the writer file."""
     con.execute("CHECKPOINT")
-    tmp = warehouse.with_name(f".{warehouse.name}.{os.getpid()}.tmp")
+    tmp = _publish_tmp(warehouse, os.getpid())
     shutil.copyfile(writer_path(warehouse), tmp)
     os.replace(tmp, warehouse)  # atomic: readers see the old file or the new one, never half
 

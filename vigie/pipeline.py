@@ -23,7 +23,7 @@ from typing import Callable
 
 import duckdb
 
-from vigie import contracts, db, rules
+from vigie import contracts, db, leftovers, rules
 from vigie.canonical import Counts, merge
 from vigie.register import load_register
 from vigie.rules import incremental
@@ -77,6 +77,7 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
     selected = settings.select(list(names or []))
     report = RunReport(as_of=as_of or _now())
     with db.writer(settings.warehouse, wait_s=wait_s) as con:
+        leftovers.abandon(con, landing_root(settings), _now())  # batches of a killed load
         report.register_batch = load_register(con, settings.register, _now())
         for source in selected:
             if progress:
@@ -203,18 +204,24 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
             rep.counts += merge(con, stream, table, source.name, rep.batch_id)
         for bad in pulled.unreadable:  # a file that cannot be read at all: one row, kind 'file'
             rep.counts.received += 1
+            sha = bad.sha256  # its bytes' hash, as ref, when it was opened
             known = con.execute(
-                "SELECT 1 FROM quarantine WHERE source = ? AND kind = 'file' AND location = ?", [source.name, bad.name]
-            ).fetchone()
+                "SELECT 1 FROM quarantine WHERE source = ? AND kind = 'file' AND location = ? AND ref IS NOT DISTINCT FROM ?",
+                [source.name, bad.name, sha]).fetchone()
             if known:  # still unreadable since an earlier run
-                con.execute("INSERT INTO duplicates VALUES (?, ?, 'file', NULL, ?, ?, false)",
-                            [source.name, rep.batch_id, bad.name, bad.name])
+                con.execute("INSERT INTO duplicates VALUES (?, ?, 'file', ?, ?, ?, false)",
+                            [source.name, rep.batch_id, sha, bad.name, bad.name])
                 rep.counts.duplicates += 1
             else:
                 con.execute("INSERT INTO quarantine (source, batch_id, kind, ref, location, seq, reason, raw) "
-                            "VALUES (?, ?, 'file', NULL, ?, NULL, ?, NULL)",
-                            [source.name, rep.batch_id, bad.name, bad.reason])
+                            "VALUES (?, ?, 'file', ?, ?, NULL, ?, NULL)",
+                            [source.name, rep.batch_id, sha, bad.name, bad.reason])
                 rep.counts.quarantined += 1
+        for dup in pulled.duplicates:  # the same bytes under another name
+            rep.counts.received += 1
+            rep.counts.duplicates += 1
+            con.execute("INSERT INTO duplicates VALUES (?, ?, 'file', ?, ?, ?, false)",
+                        [source.name, rep.batch_id, dup.sha256, dup.name, dup.first_name])
         c = rep.counts
         if c.received != c.loaded + c.duplicates + c.quarantined:  # never commit a batch that loses rows
             raise RuntimeError(f"reconciliation broken: {c}")
@@ -270,10 +277,12 @@ def _stage(con: duckdb.DuckDBPyConnection, connector, pulled, for_gx: bool) -> l
     not written to the warehouse file (half the cost of staging at 1 M events)."""
     out = []
     for stream in connector.streams:
-        files = [(f.name, f.path) for f in pulled.files if f.stream == stream.name]
-        if not files:
+        mine = [f for f in pulled.files if f.stream == stream.name]
+        if not mine:
             continue
+        files = [(f.name, f.readable) for f in mine]
+        line_errors = [(f.name, line, why) for f in mine for line, why in f.line_errors]
         # For GX in the main schema: its column reflection ignores schemas on DuckDB.
         table = "staging_" + stream.suite.replace(".", "_")
-        out.append((stream, table, stage(con, stream, files, table, temp=not for_gx)))
+        out.append((stream, table, stage(con, stream, files, table, temp=not for_gx, line_errors=line_errors)))
     return out

@@ -13,7 +13,8 @@ from vigie.pipeline import RunReport
 def console(stderr: bool = False) -> Console:
     """A console; wide enough for the summary when output goes to a file or a log."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr) if stream.isatty() else Console(stderr=stderr, width=120)
+    # soft_wrap: a warning or an error stays on one line in a log (tables keep their width).
+    return Console(stderr=stderr) if stream.isatty() else Console(stderr=stderr, width=120, soft_wrap=True)
 
 
 def run_rows(report: RunReport) -> list[tuple]:

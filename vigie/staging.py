@@ -45,8 +45,11 @@ MAX_LINE_BYTES = 8 << 20
 
 
 def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str, Path]],
-               max_line_bytes: int = MAX_LINE_BYTES) -> None:
+               max_line_bytes: int = MAX_LINE_BYTES, line_errors: list[tuple[str, int, str]] = ()) -> None:
     """Create TEMP ``table(file, line, text, error)`` from ``files`` = [(name, landed path)].
+
+    ``line_errors`` = [(name, line, reason)]: lines already known to be unreadable (found
+    while landing, see `vigie.sources.text_files`); their reason wins over what DuckDB says.
 
     A line with ``error`` set keeps in ``text`` what could be read of it (bad bytes replaced).
 
@@ -76,7 +79,7 @@ def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str
     # is numbered from its file's first rowid, with no sort of the lines.
     con.execute("CREATE TEMP TABLE _file_start AS SELECT filename, min(rowid) AS first_row FROM _lines_raw GROUP BY ALL")
     (rejected,) = con.execute("SELECT count(*) FROM _rej_lines").fetchone()
-    if not rejected:
+    if not rejected and not line_errors:
         con.execute(f"""
             CREATE TEMP VIEW {table} AS
             SELECT n.name AS file, l.rowid - f.first_row + 1 AS line, l.text, NULL::VARCHAR AS error
@@ -111,6 +114,12 @@ def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str
             """
         )
         con.execute("DROP TABLE _lines_raw")
+        if line_errors:
+            con.execute("CREATE OR REPLACE TEMP TABLE _line_errors (file VARCHAR, line BIGINT, reason VARCHAR)")
+            insert_rows(con, "_line_errors", [list(e) for e in line_errors])
+            con.execute(f"UPDATE {table} t SET error = e.reason FROM _line_errors e "
+                        "WHERE t.file = e.file AND t.line = e.line")
+            con.execute("DROP TABLE _line_errors")
     con.execute("DROP TABLE IF EXISTS _rej_lines")
     con.execute("DROP TABLE IF EXISTS _rej_scan")
 
@@ -140,7 +149,7 @@ def _scratch(con: duckdb.DuckDBPyConnection, stream) -> None:  # noqa: ANN001
 
 
 def stage(con: duckdb.DuckDBPyConnection, stream, files: list[tuple[str, Path]], table: str,  # noqa: ANN001
-          *, temp: bool = True) -> int:
+          *, temp: bool = True, line_errors: list[tuple[str, int, str]] = ()) -> int:
     """Stage one stream's landed ``files`` into ``table`` and check its contract; return its rows.
 
     ``table`` holds ``ord`` (delivery order: files in name order, then lines), the stream's
@@ -149,7 +158,7 @@ def stage(con: duckdb.DuckDBPyConnection, stream, files: list[tuple[str, Path]],
     are staged, so the batch is not copied once more for it. ``temp``: not written to the
     warehouse file (Great Expectations, which needs a real table in ``main``, sets it False).
     """
-    load_lines(con, "lines", files, stream.max_line_bytes)
+    load_lines(con, "lines", files, stream.max_line_bytes, line_errors)
     # Numbered without sorting every row: a file's rank, then its line.
     con.execute("CREATE OR REPLACE TEMP TABLE _file_order AS "
                 "SELECT file, row_number() OVER (ORDER BY file) AS file_no FROM (SELECT DISTINCT file FROM lines)")

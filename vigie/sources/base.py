@@ -9,10 +9,10 @@ how duplicates and versions are told apart.
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import hashlib
 import os
-import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -31,6 +31,12 @@ class Landed:
     path: Path  # the landed copy
     sha256: str
     bytes: int
+    read_path: Path | None = None  # what the line reader reads, when not `path` (see text_files)
+    line_errors: tuple[tuple[int, str], ...] = ()  # (line, reason) of lines that spoil themselves
+
+    @property
+    def readable(self) -> Path:
+        return self.read_path or self.path
 
 
 @dataclass(frozen=True)
@@ -39,12 +45,24 @@ class Unreadable:
 
     name: str
     reason: str
+    sha256: str | None = None  # None when it was refused without being opened
+
+
+@dataclass(frozen=True)
+class FileDuplicate:
+    """A file whose bytes were already received under another name: one duplicate, kind 'file'."""
+
+    name: str
+    first_name: str
+    sha256: str
 
 
 @dataclass
 class Pull:
     files: list[Landed] = field(default_factory=list)
     unreadable: list[Unreadable] = field(default_factory=list)
+    duplicates: list[FileDuplicate] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # still being written: left for the next run
     cursor: dict = field(default_factory=dict)
 
 
@@ -62,6 +80,10 @@ class Stream:
     # latest: a new version when the content differs from the current one (rows that change in place).
     scratch: tuple[tuple[str, str], ...] = ()  # (temp table, SELECT) made in order before staging_sql
     max_line_bytes: int = MAX_LINE_BYTES  # a longer line is quarantined as too long to read
+    # Folder sources: a file whose bytes were already received under another name is one
+    # duplicate, not read again. False where a delivery's name itself counts (LAPI reads: the
+    # later file wins, even when it repeats an earlier one): its rows are then duplicates one by one.
+    whole_file_duplicates: bool = True
 
 
 class Connector:
@@ -74,18 +96,6 @@ class Connector:
 
     def pull(self, cursor: dict | None, landing: Path) -> Pull:
         raise NotImplementedError
-
-
-def land_copy(src: Path, dest: Path, chunk: int = 1 << 20) -> tuple[str, int]:
-    """Copy ``src`` to ``dest`` while hashing it; return (sha256, bytes)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    digest, size = hashlib.sha256(), 0
-    with open(src, "rb") as fin, open(dest, "wb") as fout:
-        while block := fin.read(chunk):
-            digest.update(block)
-            size += len(block)
-            fout.write(block)
-    return digest.hexdigest(), size
 
 
 def file_digest(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:
@@ -101,43 +111,132 @@ class FolderConnector(Connector):
     """Sources that are a folder of files never edited in place: land each new file once.
 
     The cursor maps each file already landed to its size, mtime and hash, so a re-run only
-    hashes files that are new or changed (a changed file is landed again, as a new delivery).
+    reads files that are new or changed (a changed file is landed again, as a new delivery),
+    and a file whose content was already received under another name is a duplicate.
+    What is refused and why is in `vigie.sources.drops` (what is opened) and
+    `vigie.sources.text_files` (what is read); a file still being written waits (`_settled`).
     """
 
-    patterns: ClassVar[dict[str, str]]  # stream → glob under the folder
+    patterns: ClassVar[dict[str, str]]  # stream → "<subfolder>/<name pattern>": the pattern is ours, names are literal
+
+    def store(self):  # noqa: ANN201
+        """Where the files are: `LocalDrops`, or `ObjectDrops` for an ``s3://`` path."""
+        from vigie.sources.drops import LocalDrops, ObjectDrops
+
+        src = self.source
+        if not isinstance(src.path, str):
+            return LocalDrops(Path(src.path))
+        keys = []
+        for var in (src.access_key_env, src.secret_key_env):
+            if var is not None and not os.environ.get(var):
+                raise SourceError(f"environment variable {var} is not set")  # the name, never a value
+            keys.append(os.environ[var] if var else None)
+        return ObjectDrops(src.path, endpoint_url=src.endpoint_url, key=keys[0], secret=keys[1], region=src.region)
+
+    def _listing(self, store) -> list[tuple]:  # noqa: ANN001
+        """(entry, stream) for every entry whose name matches a stream's pattern, in name order."""
+        out = []
+        for stream, pattern in self.patterns.items():
+            sub, _, name_pattern = pattern.rpartition("/")
+            for entry in store.list(sub):
+                if entry.name == sub:  # the subfolder itself is not a folder (a link): refused
+                    out.append((entry, stream))
+                elif fnmatch.fnmatchcase(entry.name.rpartition("/")[2], name_pattern):
+                    out.append((entry, stream))
+        return sorted(out, key=lambda p: (p[0].name, p[1]))
+
+    def _settled(self, store, listing: list[tuple], seen: dict) -> tuple[list[tuple], list[str]]:  # noqa: ANN001
+        """The stability rule: a new file modified less than ``settle_seconds`` before the
+        listing is listed again once its mtime is that old; if its size or mtime moved, it is
+        still being written and waits for the next run. (Reading it also checks it did not change
+        meanwhile.) Object storage has no such files: an object appears whole."""
+        settle = float(self.source.settle_seconds)
+        if not store.settles or settle <= 0:
+            return listing, []
+        now = time.time_ns()
+        fresh = [e for e, _ in listing if e.kind == "file" and not _same(seen.get(e.name), e)
+                 and now - e.mtime_ns < settle * 1e9]
+        if not fresh:
+            return listing, []
+        # Until the newest of them is `settle` old (a mtime in the future: the full `settle`).
+        time.sleep(min(settle, max((e.mtime_ns - now) / 1e9 + settle for e in fresh)))
+        again = {e.name: e for e, _ in self._listing(store)}
+        moving = {e.name for e in fresh if again.get(e.name) != e}
+        return [(e, s) for e, s in listing if e.name not in moving], sorted(moving)
 
     def pull(self, cursor: dict | None, landing: Path) -> Pull:
+        from vigie.sources.drops import Refused
+        from vigie.sources.text_files import copy_and_check, readable_copy, refusal
+
         seen: dict = dict((cursor or {}).get("files", {}))
-        folder = Path(self.source.path)
-        if not folder.is_dir():
-            raise SourceError(f"folder {folder} is not there")
+        store = self.store()
+        try:
+            there = store.exists()
+        except OSError as exc:
+            raise SourceError(f"drop location cannot be listed: {exc}") from None
+        if not there:
+            raise SourceError(f"folder {self.source.path} is not there")
         out = Pull()
-        # Names as strings relative to the folder (glob's root_dir): tens of thousands of track
-        # files are listed in a fraction of the time pathlib takes.
-        candidates = sorted(
-            (name, stream) for stream, pattern in self.patterns.items()
-            for name in glob.glob(pattern, root_dir=folder, include_hidden=True)
-        )
-        for name, stream in candidates:
-            path = folder / name
+        try:
+            listing, out.waiting = self._settled(store, self._listing(store), seen)
+        except OSError as exc:
+            raise SourceError(f"drop location cannot be listed: {exc}") from None
+        streams = {s.name: s for s in self.streams}
+        first_of = {}  # content hash → the first name it was received under
+        for name, known in sorted(seen.items()):
+            if known.get("sha256"):
+                first_of.setdefault(known["sha256"], name)
+        for n, (entry, stream) in enumerate(listing):
+            name = entry.name
+            if entry.kind == "folder":
+                continue
+            if entry.refusal():
+                out.unreadable.append(Unreadable(name, entry.refusal()))
+                continue
+            known = seen.get(name)
+            if _same(known, entry):
+                continue
+            # Landed under a plain name: DuckDB would read `reads_*.csv` or `reads_[1].csv` as a glob.
+            dest = landing / stream / f"{n:06d}.raw"
             try:
-                st = os.stat(path)  # a dangling link fails here: reported as unreadable, not skipped
-                if stat.S_ISDIR(st.st_mode):
-                    continue
-                known = seen.get(name)
-                if known and known["size"] == st.st_size and known["mtime_ns"] == st.st_mtime_ns:
-                    continue
-                dest = landing / name
-                sha, size = land_copy(path, dest)
+                with store.open(entry) as f:
+                    copied = copy_and_check(f, dest, streams[stream].max_line_bytes)
+                    steady = store.unchanged(entry, f) and copied.bytes == entry.size
+            except Refused as exc:
+                out.unreadable.append(Unreadable(name, str(exc)))
+                continue
             except OSError as exc:
+                dest.unlink(missing_ok=True)
                 out.unreadable.append(Unreadable(name, f"cannot read the file: {exc.strerror or exc}"))
                 continue
+            if not steady:  # written to while it was copied: the next run takes it whole
+                dest.unlink()
+                out.waiting.append(name)
+                continue
+            sha = copied.sha256
             if known and known.get("sha256") == sha:
                 dest.unlink()  # touched, not changed
-                seen[name] = {**known, "mtime_ns": st.st_mtime_ns}
+                seen[name] = {**known, "mtime_ns": entry.mtime_ns}
                 continue
-            seen[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
-            out.files.append(Landed(stream, name, dest, sha, size))
+            seen[name] = {"size": entry.size, "mtime_ns": entry.mtime_ns, "sha256": sha}
+            # The same bytes under another name (an empty file is nothing: no rows, not a copy).
+            first = first_of.setdefault(sha, name) if copied.bytes else name
+            if first != name and streams[stream].whole_file_duplicates:
+                dest.unlink()
+                out.duplicates.append(FileDuplicate(name, first, sha))
+                continue
+            reason = refusal(copied)
+            if reason:  # the raw copy stays in the landing folder, for inspection
+                out.unreadable.append(Unreadable(name, reason, sha))
+                continue
+            read_path, errors = dest, []
+            if copied.needs_readable_copy:
+                read_path = dest.with_suffix(".txt")
+                errors = readable_copy(dest, read_path, streams[stream].max_line_bytes)
+            out.files.append(Landed(stream, name, dest, sha, copied.bytes, read_path, tuple(errors)))
         out.cursor = {"files": seen}
         return out
 
+
+def _same(known: dict | None, entry) -> bool:  # noqa: ANN001
+    return bool(known) and known["size"] == entry.size and known["mtime_ns"] == entry.mtime_ns

@@ -32,7 +32,8 @@ def csv_staging(header: list[str], aliases: dict[str, str] | None = None) -> str
                CASE WHEN contains(l.text, '"') THEN regexp_extract_all(',' || l.text, '{FIELD}', 1)
                     ELSE string_split(l.text, ',') END AS fields
         FROM lines l LEFT JOIN headers h USING (file)
-        WHERE l.line > 1 AND (l.text IS NOT NULL AND l.text <> '' OR l.error IS NOT NULL)),
+        -- a header line that cannot be read is quarantined itself (a file of CR-ended lines is one such line)
+        WHERE l.line > 1 AND (l.text IS NOT NULL AND l.text <> '') OR l.error IS NOT NULL),
     parsed AS (
         SELECT *, CASE
             WHEN error IS NOT NULL THEN error

@@ -20,6 +20,9 @@ READS = Stream(
                  matched = '1' AS matched, deleted_at::TIMESTAMPTZ AS deleted_at, file""",
     key=("read_id", "read_at", "camera_id", "plate_hash", "matched", "deleted_at"),
     policy="immutable",
+    # domain.md: a later file repeating an earlier one undoes a correction; so a copy is read,
+    # and each of its lines is a duplicate (never loaded twice) that still counts as a delivery.
+    whole_file_duplicates=False,
 )
 
 QUERIES = Stream(

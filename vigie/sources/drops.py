@@ -1,0 +1,190 @@
+"""Where a folder source's files are dropped: a local folder, or a prefix on S3-compatible storage.
+
+Both stores answer the same two questions with literal names (no glob, no regex: a file
+called ``reads_[1].csv`` is that file and only it):
+
+- ``list(sub)``: the entries directly under ``sub`` with their type, size and mtime, read
+  without following anything;
+- ``open(entry)``: a binary stream on that very entry, or ``Refused``.
+
+Locally, only regular files inside the folder are read. Everything is opened relative to a
+descriptor of the folder with ``O_NOFOLLOW``: a symbolic link (to ``/proc/self/environ`` or
+anywhere else) is refused without being opened, and so is a subfolder that is a link. A named
+pipe, a device or a socket is refused from its type, and ``O_NONBLOCK`` keeps a pipe swapped in
+after the listing from blocking the run; the opened file must be the one listed (same inode).
+On object storage there are only objects: each is whole once it is visible.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+
+class Refused(Exception):
+    """This entry is not read: the message says why, for the quarantine."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str  # relative to the drop root, '/'-separated, literal
+    kind: str  # file | link | fifo | device | socket | folder | other
+    size: int = 0
+    mtime_ns: int = 0
+    ino: int = 0  # local only: the opened file must be the one listed
+
+    def refusal(self) -> str | None:
+        return {
+            "link": "a symbolic link: not followed (only regular files inside the folder are read)",
+            "fifo": "a named pipe, not a file: not read",
+            "device": "a device, not a file: not read",
+            "socket": "a socket, not a file: not read",
+            "other": "not a regular file: not read",
+        }.get(self.kind)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "other"
+
+
+def _join(sub: str, name: str) -> str:
+    return f"{sub}/{name}" if sub else name
+
+
+class LocalDrops:
+    """A folder on this machine. Files may still be being written: see `settles`."""
+
+    settles = True  # a file's size and mtime must hold still before it is read
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def _dir_fd(self, sub: str) -> int:
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        for part in [p for p in sub.split("/") if p]:
+            try:
+                nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            finally:
+                os.close(fd)
+            fd = nxt
+        return fd
+
+    def list(self, sub: str) -> list[Entry]:
+        """Entries directly under ``sub``; a ``sub`` that is a link is one refused entry."""
+        try:
+            fd = self._dir_fd(sub)
+        except FileNotFoundError:
+            return []
+        except OSError:  # ELOOP / ENOTDIR: `sub` is a link or not a folder
+            try:
+                st = os.lstat(self.root / sub)
+            except OSError:
+                return []
+            return [Entry(sub, _kind(st.st_mode))] if not stat.S_ISDIR(st.st_mode) else []
+        try:
+            out = []
+            for name in os.listdir(fd):
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # gone between listing and stat: the next run will tell
+                out.append(Entry(_join(sub, name), _kind(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino))
+            return out
+        finally:
+            os.close(fd)
+
+    def open(self, entry: Entry) -> BinaryIO:
+        sub, _, name = entry.name.rpartition("/")
+        dir_fd = self._dir_fd(sub)
+        try:
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+            except OSError as exc:
+                raise Refused(f"cannot open the file: {exc.strerror or exc}") from None
+        finally:
+            os.close(dir_fd)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_ino != entry.ino:
+            os.close(fd)
+            raise Refused("the file was replaced while it was being read: not read")
+        return os.fdopen(fd, "rb")
+
+    def unchanged(self, entry: Entry, f: BinaryIO) -> bool:
+        """Whether the file still has the size and mtime it was listed with (after reading it)."""
+        st = os.fstat(f.fileno())
+        return st.st_size == entry.size and st.st_mtime_ns == entry.mtime_ns
+
+
+class ObjectDrops:
+    """A prefix on S3-compatible storage, through fsspec/s3fs. Objects are written whole."""
+
+    settles = False
+
+    def __init__(self, url: str, *, endpoint_url: str | None = None, key: str | None = None,
+                 secret: str | None = None, region: str | None = None) -> None:
+        import s3fs
+
+        self.url = url
+        self.root = url.split("://", 1)[1].rstrip("/")
+        client_kwargs = {"region_name": region} if region else {}
+        # Few retries: an unreachable endpoint fails this source, the others still load.
+        self.fs = s3fs.S3FileSystem(endpoint_url=endpoint_url, key=key, secret=secret,
+                                    client_kwargs=client_kwargs, use_listings_cache=False,
+                                    config_kwargs={"connect_timeout": 10, "read_timeout": 60,
+                                                   "retries": {"max_attempts": 2}})
+
+    def exists(self) -> bool:
+        bucket = self.root.split("/", 1)[0]
+        try:
+            self.fs.info(bucket)  # not `exists`: it answers False when the endpoint is unreachable
+            return True
+        except FileNotFoundError:
+            return False
+        except Exception as exc:  # noqa: BLE001 - botocore's errors are not OSErrors
+            raise OSError(f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+    def list(self, sub: str) -> list[Entry]:
+        prefix = _join(self.root, sub).rstrip("/")
+        try:
+            found = self.fs.ls(prefix, detail=True, refresh=True)
+        except FileNotFoundError:
+            return []
+        except Exception as exc:  # noqa: BLE001
+            raise OSError(f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+        out = []
+        for info in found:
+            name = info["name"][len(self.root) + 1:] if self.root else info["name"]
+            if info.get("type") == "directory":
+                out.append(Entry(name, "folder"))
+                continue
+            modified = info.get("LastModified")
+            mtime_ns = int(modified.timestamp() * 1e9) if modified is not None else 0
+            out.append(Entry(name, "file", int(info.get("size") or 0), mtime_ns))
+        return out
+
+    def open(self, entry: Entry) -> BinaryIO:
+        try:
+            return self.fs.open(_join(self.root, entry.name), "rb")
+        except Exception as exc:  # noqa: BLE001
+            raise OSError(f"cannot open the object: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+    def unchanged(self, entry: Entry, f: BinaryIO) -> bool:
+        return True  # an object is replaced whole, never edited in place: what was read is one version
