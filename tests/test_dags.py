@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+
 from tests.conftest import REPO, copy_samples, read_csv
 from vigie.simulate.bodycam_server import BodycamServer
 from vigie.simulate.receivers import SmtpSink
@@ -41,15 +43,16 @@ print(json.dumps(out))
     assert out["errors"] == {}
     assert out["heavy"] == []  # DuckDB and Great Expectations are imported inside tasks only
     assert set(out["dags"]) == {"vigie_source_vms-lyon", "vigie_source_bodycams", "vigie_source_drones-69",
-                                "vigie_source_lapi-a7", "vigie_oversight"}
+                                "vigie_source_lapi-a7", "vigie_oversight", "vigie_verify"}
     for dag_id, dag in out["dags"].items():
         for task_id, t in dag["tasks"].items():
-            assert t["retries"] >= 1, (dag_id, task_id)
+            assert t["retries"] >= 1 or task_id == "verify", (dag_id, task_id)  # a re-check would say the same
             if task_id in ("ingest", "evaluate"):  # they write the warehouse
                 assert t["pool"] == "vigie_warehouse", (dag_id, task_id)
     # runs when a load has landed, or hourly (feed silence): Airflow 3's asset-or-time schedule
     assert out["dags"]["vigie_oversight"]["schedule"] == "AssetOrTimeSchedule"
     assert out["dags"]["vigie_oversight"]["tasks"]["alert"]["pool"] == "vigie_warehouse"  # writes the ledger
+    assert out["dags"]["vigie_verify"]["tasks"]["verify"]["pool"] == "default_pool"  # lock-free: never waits for loads
     assert out["seconds"] < 20, out["seconds"]
 
 
@@ -99,6 +102,17 @@ def test_source_dags_and_oversight_through_airflow_match_the_expected_findings(t
                              capture_output=True, text=True, timeout=600)
         assert run.returncode == 0 and "state=success" in run.stdout + run.stderr
         assert len(smtp.messages) == sent  # a re-run of the oversight DAG sends nothing new
+
+        # The daily verification holds on what the DAGs loaded, and fails and notifies once a row is deleted.
+        run = subprocess.run([airflow, "dags", "test", "vigie_verify"], env=env, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0 and "state=success" in run.stdout + run.stderr, (run.stdout + run.stderr)[-4000:]
+        with duckdb.connect(str(estate / "var" / "warehouse.duckdb.writer")) as con:
+            con.execute("DELETE FROM vms_audit_log WHERE log_id = (SELECT min(log_id) FROM vms_audit_log)")
+        run = subprocess.run([airflow, "dags", "test", "vigie_verify"], env=env, capture_output=True, text=True, timeout=600)
+        assert "state=failed" in run.stdout + run.stderr, (run.stdout + run.stderr)[-4000:]
+        assert "vms_audit_log" in run.stdout + run.stderr
+        failures = [m for m in smtp.messages[sent:] if "vigie_verify.verify" in m["Subject"]]
+        assert failures and failures[0]["To"] == "controle@control.example"
 
     reports = sorted((estate / "var" / "reports").glob("findings-*.csv"))
     assert len(reports) == 1

@@ -416,7 +416,9 @@ def walk_chain(con: duckdb.DuckDBPyConnection, out: Verification, label: str) ->
         if batch_id in seen:
             out.breaks.append(Break(batch_id, source, where, "batch chained twice"))
         seen.add(batch_id)
-        chain.append(Link(seq, batch_id, m, actual))
+        # The hashed manifest's own batch id is the one to recompute: the column is only an index.
+        sealed_id = m.get("batch_id") if isinstance(m.get("batch_id"), int) else batch_id
+        chain.append(Link(seq, sealed_id, m, actual))
         prev, expected_seq = actual, max(expected_seq, seq + 1)
     return chain
 
