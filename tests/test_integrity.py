@@ -388,3 +388,51 @@ def test_a_failed_batch_is_left_out_of_the_chain(tmp_path: Path) -> None:
     with duckdb.connect(str(estate / "var" / "warehouse.duckdb"), read_only=True) as con:
         statuses = dict(con.execute("SELECT status, count(*) FROM batches GROUP BY 1").fetchall())
     assert statuses["failed"] == 1 and out["batches_checked"] == statuses["loaded"] == 4
+
+
+@pytest.mark.parametrize("lang, label", [("fr", "Tête de la chaîne"), ("en", "Chain head")])
+def test_a_report_states_the_chain_head_it_was_made_at(estate: Path, lang: str, label: str) -> None:
+    """How an inspector ties a filed report to a verified state: the head printed in the report
+    is a checkpoint of the verified log (same position, same manifest hash)."""
+    out = estate.parent / f"report-{lang}.html"
+    vigie("report", "--config", str(estate / "vigie.yml"), "--format", "html", "--lang", lang, "--output", str(out),
+          "--as-of", (estate / "as_of.txt").read_text().strip(), check=True)
+    html = out.read_text()
+    code, verified = verify_json(estate)
+    assert code == 0
+    head = verified["head"]
+    assert label in html and head["manifest_hash"] in html
+    assert (f"lot {head['batch_id']}, manifeste {head['seq']}" if lang == "fr"
+            else f"batch {head['batch_id']}, manifest {head['seq']}") in html
+    log = [json.loads(line) for line in (estate.parent / "outside" / "checkpoints.jsonl").read_text().splitlines()]
+    assert {"seq": head["seq"], "manifest_hash": head["manifest_hash"]}.items() <= log[-1].items()
+
+
+def test_the_daily_digest_carries_the_chain_head(estate: Path) -> None:
+    from vigie.simulate.receivers import SmtpSink
+
+    config = estate / "vigie.yml"
+    with SmtpSink() as smtp, BodycamServer(estate / "bodycam_events.json", token=TOKEN) as server:
+        text = config.read_text()
+        base = text[text.index("base_url: ") + len("base_url: "):].split("\n")[0]
+        config.write_text(text.replace(base, server.url)
+                          + f"alerts:\n  smtp: {{host: 127.0.0.1, port: {smtp.port}, sender: vigie@control.example}}\n"
+                            "  control_body: {email: [controle@control.example]}\n")
+        vigie("run", "--config", str(config), "--as-of", (estate / "as_of.txt").read_text().strip(), env=ENV, check=True)
+        digests = [m for m in smtp.messages if m["X-Vigie-Kind"] == "digest"]
+    assert len(digests) == 1
+    code, verified = verify_json(estate)
+    assert code == 0
+    head = verified["head"]
+    body = digests[0].get_body(("plain",)).get_content()
+    assert f"lot {head['batch_id']}, manifeste {head['seq']}, SHA-256 {head['manifest_hash']}" in body
+    assert head["manifest_hash"] in digests[0].get_body(("html",)).get_content()
+
+
+def test_a_load_with_a_signing_key_variable_unset_stops_before_loading(tmp_path: Path) -> None:
+    estate = copy_samples(tmp_path)
+    config = estate / "vigie.yml"
+    config.write_text(config.read_text() + "integrity:\n  signing_key_env: VIGIE_UNSET_KEY\n")
+    proc = vigie("run", "--config", str(config), env={"BODYCAM_TOKEN": TOKEN, "VIGIE_UNSET_KEY": ""})
+    assert proc.returncode == 2 and "VIGIE_UNSET_KEY" in proc.stderr
+    assert not (estate / "var" / "warehouse.duckdb.writer").exists()
