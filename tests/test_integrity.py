@@ -436,3 +436,17 @@ def test_a_load_with_a_signing_key_variable_unset_stops_before_loading(tmp_path:
     proc = vigie("run", "--config", str(config), env={"BODYCAM_TOKEN": TOKEN, "VIGIE_UNSET_KEY": ""})
     assert proc.returncode == 2 and "VIGIE_UNSET_KEY" in proc.stderr
     assert not (estate / "var" / "warehouse.duckdb.writer").exists()
+
+
+def test_a_warehouse_from_before_the_chain_is_sealed_by_the_next_run(estate: Path) -> None:
+    for name in ("warehouse.duckdb.writer", "warehouse.duckdb"):  # as loaded before migration 011 sealed anything
+        with duckdb.connect(str(estate / "var" / name)) as con:
+            con.execute("DELETE FROM manifests")
+    (estate.parent / "outside" / "checkpoints.jsonl").unlink()
+    code, out = verify_json(estate)
+    assert code == 1 and {x["what"] for x in out["breaks"]} == {"committed batch that is not in the chain"}
+    vigie("run", "--config", str(estate / "vigie.yml"), "--source", "lapi-a7", "--as-of",
+          (estate / "as_of.txt").read_text().strip(), env=ENV, check=True)
+    code, out = verify_json(estate)
+    assert code == 0, out["breaks"]
+    assert out["head"]["seq"] == 6 and out["checkpoints_checked"] == 2  # the old batches sealed as a whole, then the new one

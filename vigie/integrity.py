@@ -69,11 +69,10 @@ def _batch_filter(batch_ids: list[int]) -> str:
 def chained_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """Every table of the warehouse whose rows carry the batch that added them, with its columns."""
     rows = con.execute(
-        """SELECT c.table_name, list(c.column_name ORDER BY c.ordinal_position)
-           FROM information_schema.columns c
-           JOIN information_schema.tables t
-             ON t.table_catalog = c.table_catalog AND t.table_schema = c.table_schema AND t.table_name = c.table_name
-           WHERE c.table_catalog = current_database() AND c.table_schema = 'main' AND t.table_type = 'BASE TABLE'
+        """SELECT c.table_name, list(c.column_name ORDER BY c.column_index)
+           FROM duckdb_columns() c
+           JOIN duckdb_tables() t ON t.table_oid = c.table_oid
+           WHERE c.database_name = current_database() AND c.schema_name = 'main' AND NOT t.temporary
            GROUP BY 1 HAVING list_contains(list(c.column_name), 'batch_id') ORDER BY 1"""
     ).fetchall()
     return {t: cols for t, cols in rows if t not in NOT_CHAINED and not t.startswith("staging_")}
@@ -315,16 +314,19 @@ def purge_landed(con: duckdb.DuckDBPyConnection, settings, now: datetime | None 
            WHERE b.committed_at < ? AND f.batch_id IN (SELECT batch_id FROM main.manifests)
              AND NOT EXISTS (SELECT 1 FROM main.landed_purges p WHERE p.batch_id = f.batch_id AND p.name = f.name)""",
         [now - timedelta(days=days)]).fetchall()
-    folders = set()
+    # Recorded first: a record whose file is still there is merely checked; a file gone without
+    # its record would read as tampering.
+    db.insert_rows(con, "landed_purges", [[b, name, now] for b, name, _ in rows])
+    landing = (settings.warehouse.parent / "landing").resolve()
     for _, _, path in rows:
         Path(path).unlink(missing_ok=True)
-        folders.add(Path(path).parent)
-    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        try:
-            folder.rmdir()  # only when empty: a batch folder whose files are all gone
-        except OSError:
-            pass
-    db.insert_rows(con, "landed_purges", [[b, name, now] for b, name, _ in rows])
+    for folder in sorted({Path(path).parent for _, _, path in rows}, key=lambda p: len(p.parts), reverse=True):
+        while folder != landing and landing in folder.parents:
+            try:
+                folder.rmdir()  # only when empty: a batch folder whose files are all gone
+            except OSError:
+                break
+            folder = folder.parent
     return len(rows)
 
 
@@ -663,6 +665,7 @@ def verify(settings, from_batch: int = 1, key=None) -> Verification:  # noqa: AN
         chain = published
         out.head = head_of(chain)
     check_checkpoints(settings, chain, out, key)
+    out.breaks.sort(key=lambda b: (b.batch_id is None, b.batch_id or 0))  # by batch; stable within one
     return out
 
 

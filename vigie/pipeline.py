@@ -76,6 +76,7 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
     report = RunReport(as_of=as_of or _now())
     integrity.preflight(settings)  # a missing signing key is a configuration error, before anything loads
     with db.writer(settings.warehouse, wait_s=wait_s) as con:
+        integrity.seal(con)  # a warehouse loaded before the chain existed: sealed as it stands (else nothing)
         report.register_batch = load_register(con, settings.register, _now())
         integrity.checkpoint(con, settings)
         for source in selected:
