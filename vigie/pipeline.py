@@ -6,8 +6,10 @@ Per source, one batch:
 2. the connector lands the new raw files; their hashes and sizes are recorded;
 3. each stream's lines are staged into text columns (``staging_*`` tables);
 4. Great Expectations validates the staging tables (results and Data Docs);
-5. in one transaction: quarantine, duplicates, canonical versions, the batch's counts and
-   the source's new cursor. If anything fails, nothing of it is kept and the cursor stays.
+5. in one transaction: quarantine, duplicates, canonical versions, the batch's counts, the
+   source's new cursor and the batch's manifest, chained (vigie/integrity.py). If anything
+   fails, nothing of it is kept and the cursor stays. The chain head is then appended to the
+   checkpoint log, outside the warehouse.
 """
 
 from __future__ import annotations
