@@ -3,8 +3,9 @@
 Declarations only: each task calls `vigie.orchestration`, which imports the pipeline inside
 the task. Tasks that write the warehouse share the one-slot pool `vigie_warehouse`. A source
 DAG publishes its asset when its load has landed; the oversight DAG runs when any has, and
-at least hourly (asset-or-time schedule), so that a silent feed is noticed. A failed task
-notifies the operators through Airflow's SmtpNotifier when vigie.yml configures alerts.
+at least hourly (asset-or-time schedule), so that a silent feed is noticed. `vigie_verify`
+checks the warehouse against its hash chain daily. A failed task notifies the operators
+through Airflow's SmtpNotifier when vigie.yml configures alerts.
 """
 
 from __future__ import annotations
@@ -75,3 +76,20 @@ with DAG(
 
     evaluation = evaluate()
     alert(evaluation) >> report(evaluation)
+
+# Daily tamper check: recomputes every manifest and walks the chain; fails (and notifies) on a break.
+with DAG(
+    dag_id="vigie_verify", schedule=CronTriggerTimetable("30 5 * * *", timezone="UTC"), start_date=START,
+    catchup=False, max_active_runs=1, default_args=DEFAULTS, tags=["vigie", "integrity"],
+    doc_md="`vigie verify`: recompute every batch's manifest from the landed files and the warehouse, walk the "
+           "hash chain, check it against the checkpoint log. Fails when anything was altered.",
+) as verify_dag:
+
+    # Reads a private copy: no need for the writer slot. No retry: the same data gives the same answer.
+    @task(task_id="verify", pool="default_pool", retries=0)
+    def verify() -> dict:
+        from vigie.orchestration import verify as run_verify
+
+        return run_verify(CONFIG)
+
+    verify()

@@ -15,10 +15,11 @@ def test_bench_measures_every_step_and_writes_results(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["n_events"] == 3000
-    for step in ("floor", "first_run", "noop_run", "delta_run", "findings", "report_html", "report_pdf"):
+    for step in ("floor", "first_run", "noop_run", "delta_run", "findings", "report_html", "report_pdf", "verify"):
         assert set(results[step]) >= {"wall_s", "rows_per_s", "peak_rss_mb", "ratio_to_floor"}, step
         assert results[step]["wall_s"] > 0 and results[step]["peak_rss_mb"] > 0
     assert results["floor"]["ratio_to_floor"] == 1.0
+    assert 0 < results["first_run"]["manifest_s"] < results["first_run"]["wall_s"]  # measured, not asserted fast
     assert "first_run" in run.stdout and "x floor" in run.stdout
     # The delta really was new data: the warehouse loaded it.
     import duckdb

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.conftest import REPO, copy_samples, read_csv
@@ -27,7 +28,8 @@ def estate(tmp_path: Path) -> Path:
 
 
 def _airflow_env(home: Path, config: Path, **extra: str) -> dict:
-    return {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+    # PYTHONPATH: the tasks import this checkout's vigie, not whichever one the venv installed.
+    return {**os.environ, "PYTHONPATH": str(REPO), "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "VIGIE_CONFIG": str(config), **extra}
 
 
@@ -52,15 +54,16 @@ print(json.dumps(out))
     assert out["errors"] == {}
     assert out["heavy"] == []  # DuckDB and Great Expectations are imported inside tasks only
     assert set(out["dags"]) == {"vigie_source_vms-lyon", "vigie_source_bodycams", "vigie_source_drones-69",
-                                "vigie_source_lapi-a7", "vigie_oversight"}
+                                "vigie_source_lapi-a7", "vigie_oversight", "vigie_verify"}
     for dag_id, dag in out["dags"].items():
         for task_id, t in dag["tasks"].items():
-            assert t["retries"] >= 1, (dag_id, task_id)
+            assert t["retries"] >= 1 or task_id == "verify", (dag_id, task_id)  # a re-check would say the same
             if task_id in ("ingest", "evaluate"):  # they write the warehouse
                 assert t["pool"] == "vigie_warehouse", (dag_id, task_id)
     # runs when a load has landed, or hourly (feed silence): Airflow 3's asset-or-time schedule
     assert out["dags"]["vigie_oversight"]["schedule"] == "AssetOrTimeSchedule"
     assert out["dags"]["vigie_oversight"]["tasks"]["alert"]["pool"] == "vigie_warehouse"  # writes the ledger
+    assert out["dags"]["vigie_verify"]["tasks"]["verify"]["pool"] == "default_pool"  # lock-free: never waits for loads
     assert out["seconds"] < 20, out["seconds"]
 
 
@@ -119,3 +122,31 @@ def test_source_dags_and_oversight_through_airflow_match_the_expected_findings(t
         (r["rule_code"], r["source"], r["subject_id"]) for r in expected)
     order = [(r["rule_code"], r["subject_id"], r["source"]) for r in from_airflow]
     assert order == sorted(order)
+
+
+def test_the_verify_dag_holds_then_fails_and_notifies_once_a_row_is_deleted(tmp_path: Path) -> None:
+    """`vigie_verify` through `airflow dags test` on a sample estate loaded by the CLI: success,
+    then, after a row is deleted from the warehouse, a failed run whose SmtpNotifier writes."""
+    from tests.conftest import vigie
+
+    estate = copy_samples(tmp_path)
+    with BodycamServer(estate / "bodycam_events.json", token="t") as server, SmtpSink() as smtp:
+        config = estate / "vigie.yml"
+        config.write_text(config.read_text().replace("http://127.0.0.1:PORT", server.url)
+                          + f"alerts:\n  smtp: {{host: 127.0.0.1, port: {smtp.port}, sender: vigie@control.example}}\n"
+                            "  control_body: {email: [controle@control.example], digest: false}\n")
+        vigie("run", "--config", str(config), "--no-alerts", env={"BODYCAM_TOKEN": "t"}, check=True)
+        env = _airflow_env(tmp_path / "airflow", config)
+        airflow = str(Path(sys.executable).parent / "airflow")
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+        run = subprocess.run([airflow, "dags", "test", "vigie_verify"], env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert run.returncode == 0 and "state=success" in run.stdout + run.stderr, (run.stdout + run.stderr)[-4000:]
+        with duckdb.connect(str(estate / "var" / "warehouse.duckdb.writer")) as con:
+            con.execute("DELETE FROM vms_audit_log WHERE log_id = (SELECT min(log_id) FROM vms_audit_log)")
+        run = subprocess.run([airflow, "dags", "test", "vigie_verify"], env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert "state=failed" in run.stdout + run.stderr, (run.stdout + run.stderr)[-4000:]
+        assert "vms_audit_log" in run.stdout + run.stderr
+        failures = [m for m in smtp.messages if "vigie_verify.verify" in m["Subject"]]
+        assert failures and failures[0]["To"] == "controle@control.example", [m["Subject"] for m in smtp.messages]

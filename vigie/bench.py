@@ -8,6 +8,10 @@ as a whole process (start-up included), wall time and peak RSS:
   noop_run    `vigie run` again, nothing new
   delta_run   `vigie run` after 1 % new events
   findings    `vigie findings` over the result
+  verify      `vigie verify`: every manifest recomputed, the chain and the checkpoints walked
+
+The first run's manifests (issue #14) are timed as they are sealed (``manifests.seal_ms``):
+``first_run.manifest_s`` and ``manifest_share`` say what the chain adds to a first load.
 
 Results go to var/bench/results.json and a table on the terminal. Timings are never test
 assertions; tests/test_bench.py runs this harness on a tiny estate to check that it works.
@@ -67,6 +71,17 @@ def floor(estate: Path, out: Path) -> None:
     con.close()
 
 
+def manifest_seconds(warehouse: Path) -> float:
+    """Time the first run spent sealing its batches' manifests, as it recorded it."""
+    from vigie import db
+
+    con = db.reader(warehouse)
+    try:
+        return (con.execute("SELECT coalesce(sum(seal_ms), 0) FROM manifests").fetchone()[0] or 0) / 1000
+    finally:
+        con.close()
+
+
 def add_delta(estate: Path, share: float = 0.01, n_events: int = 0) -> int:
     """Deliver about `share` x n_events new rows: body-camera events, VMS audit rows, a LAPI file."""
     k = max(3, int(n_events * share))
@@ -121,6 +136,11 @@ def main() -> int:
             print(f"{name} ...", end="", flush=True)
             results[name] = measure(args, env) | {"rows": rows}
             print(f" {results[name]['wall_s']} s", flush=True)
+            if name == "first_run":
+                sealing = manifest_seconds(work / "var" / "warehouse.duckdb")
+                results[name] |= {"manifest_s": round(sealing, 3),
+                                  "manifest_share": round(sealing / results[name]["wall_s"], 4)}
+                print(f"  of which manifests {sealing:.2f} s ({results[name]['manifest_share']:.1%})", flush=True)
         delta = add_delta(work, 0.01, n)
         print("delta_run ...", end="", flush=True)
         results["delta_run"] = measure(vigie + ["run", "--config", str(config), "--as-of", as_of], env) | {"rows": delta}
@@ -135,8 +155,11 @@ def main() -> int:
             results[key] = measure(vigie + ["report", "--config", str(config), "--as-of", as_of, "--format", fmt,
                                             "--output", str(out)]) | {"rows": n, "bytes": out.stat().st_size}
             print(f" {results[key]['wall_s']} s, {results[key]['bytes'] / 1e6:.1f} MB", flush=True)
+        print("verify ...", end="", flush=True)
+        results["verify"] = measure(vigie + ["verify", "--config", str(config)]) | {"rows": n}
+        print(f" {results['verify']['wall_s']} s", flush=True)
     floor_s = results["floor"]["wall_s"]
-    steps = ("floor", "first_run", "noop_run", "delta_run", "findings", "report_html", "report_pdf")
+    steps = ("floor", "first_run", "noop_run", "delta_run", "findings", "report_html", "report_pdf", "verify")
     for key in steps:
         r = results[key]
         r["rows_per_s"] = round(r["rows"] / r["wall_s"]) if r["wall_s"] else None

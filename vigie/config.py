@@ -27,7 +27,7 @@ from sqlalchemy.exc import ArgumentError
 __all__ = [
     "ConfigError", "VmsSqlSource", "BodycamApiSource", "DroneFilesSource", "LapiFilesSource",
     "Source", "KINDS", "SmtpSettings", "WebhookSettings", "Recipients", "ControlBody", "AlertsSettings",
-    "parse_duration",
+    "parse_duration", "IntegritySettings",
     "Settings", "find_config", "load_settings", "parse_instant",
 ]
 
@@ -357,6 +357,19 @@ class AlertsSettings(_Strict):
         return self
 
 
+# --- integrity ------------------------------------------------------------------------------
+
+class IntegritySettings(_Strict):
+    """Tamper evidence (vigie/integrity.py). The checkpoint log must live outside the DuckDB
+    files, ideally on another machine or an append-only mount; by default it sits beside the
+    warehouse as ``checkpoints.jsonl``."""
+
+    checkpoints: Annotated[Path | None, BeforeValidator(_blank_to_none)] = None
+    signing_key_env: EnvName = None  # the variable holding the Ed25519 private key
+    public_key: Annotated[Path | None, BeforeValidator(_blank_to_none)] = None  # PEM, to verify without the key
+    keep_landed_days: int | None = Field(None, ge=1)  # purge landed files older than this
+
+
 # --- settings -------------------------------------------------------------------------------
 
 # `register` is the spec's key name; it shadows ABCMeta.register on the class. Field()
@@ -374,6 +387,7 @@ class Settings(_Strict):
     perimeter_tolerance_m: float = Field(50, ge=0)
     sources: list[Source]
     alerts: AlertsSettings | None = None
+    integrity: IntegritySettings = Field(default_factory=IntegritySettings)
 
     _label: str = PrivateAttr("")  # the file as the user named it, for messages
 
@@ -412,6 +426,7 @@ class Settings(_Strict):
         problem = _uncreatable(self.warehouse.parent) or _uncreatable(self.warehouse.parent / "landing")
         if problem:
             fail(problem, key="warehouse")
+        self._resolve_integrity(fail)
 
         seen: set[str] = set()
         for s in self.sources:
@@ -436,6 +451,21 @@ class Settings(_Strict):
                     fail(f"folder {s.path} does not exist" if not s.path.exists()
                          else f"{s.path} is not a folder", s, "path")
         return self
+
+    def _resolve_integrity(self, fail) -> None:  # noqa: ANN001
+        integrity = self.integrity
+        log = self._abs(integrity.checkpoints) if integrity.checkpoints else self.warehouse.parent / "checkpoints.jsonl"
+        duckdb_files = {self.warehouse, self.warehouse.with_name(self.warehouse.name + ".writer")}
+        if log in duckdb_files or log.name.endswith((".duckdb", ".wal", ".writer")):
+            fail(f"{log} is a DuckDB file: the checkpoint log must live outside the warehouse",
+                 key="integrity.checkpoints")
+        if log.is_dir():
+            fail(f"{log} is a folder, not a file", key="integrity.checkpoints")
+        integrity.checkpoints = log
+        if integrity.public_key is not None:
+            integrity.public_key = self._abs(integrity.public_key)
+            if not integrity.public_key.is_file():
+                fail(f"file {integrity.public_key} does not exist", key="integrity.public_key")
 
     def _abs(self, p: Path) -> Path:
         return (self.base_dir / p.expanduser()).resolve()

@@ -11,6 +11,9 @@ So the warehouse is two files:
   and atomically replaces it with a fresh copy, so a reader's open file is never modified
   under it and a load can never make an inspector's query fail.
 
+``vigie verify`` reads a third way, without any lock: a private copy of the writer file (see
+`writer_snapshot`), so that it can check the writer's own state while a load runs.
+
 It is also where duckdb-engine's shared-cursor trap is fixed (see `install_cursor_fix`).
 """
 
@@ -20,6 +23,7 @@ import fcntl
 import os
 import shutil
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,6 +132,55 @@ def reader(warehouse: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(warehouse), read_only=True)
     _configure(con)
     return con
+
+
+class WriterBusy(RuntimeError):
+    """The writer file kept changing while it was being copied."""
+
+
+def _stamp(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+@contextmanager
+def writer_snapshot(warehouse: Path, attempts: int = 5) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection on a private copy of the writer file (and its WAL), taken
+    without the writer lock, so that `vigie verify` can run while a load does.
+
+    A writer never blocks reading the file's bytes, but DuckDB would refuse to open the file
+    itself (and a reader on it would make the next load fail). DuckDB appends committed
+    transactions to the WAL and rewrites the file only at checkpoints, so a copy during which
+    neither file changed is a committed state; otherwise it retries, then raises WriterBusy.
+    """
+    src = writer_path(warehouse)
+    wal = src.with_name(src.name + ".wal")
+    if not src.exists():
+        raise FileNotFoundError(f"warehouse {src} does not exist yet: run `vigie run` first")
+    with tempfile.TemporaryDirectory(dir=warehouse.parent, prefix=".verify-") as tmp:
+        copy = Path(tmp) / "writer.duckdb"
+        copy_wal = copy.with_name(copy.name + ".wal")
+        for attempt in range(attempts):
+            before = (_stamp(src), _stamp(wal))
+            shutil.copyfile(src, copy)
+            try:
+                shutil.copyfile(wal, copy_wal)
+            except FileNotFoundError:
+                copy_wal.unlink(missing_ok=True)
+            if (_stamp(src), _stamp(wal)) == before:
+                break
+            time.sleep(0.2 * (attempt + 1))
+        else:
+            raise WriterBusy(f"warehouse {src} kept changing while being copied ({attempts} attempts)")
+        con = duckdb.connect(str(copy), read_only=True)
+        try:
+            _configure(con)
+            yield con
+        finally:
+            con.close()
 
 
 def migrate(con: duckdb.DuckDBPyConnection, directory: Path = MIGRATIONS_DIR) -> list[str]:

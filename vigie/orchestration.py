@@ -132,6 +132,26 @@ def send_alerts(config: str, as_of: str) -> dict:
     return {"sent": len(a.sent), "pending": len(a.pending), "failed": len(a.failed)}
 
 
+def verify(config: str) -> dict:
+    """`vigie verify` for the daily DAG: raises (so the task fails and its notifier writes)
+    when anything was altered, naming the first break; reads without the writer lock."""
+    from vigie import integrity
+    from vigie.config import load_settings
+
+    settings = load_settings(config)
+    result = integrity.verify(settings, key=integrity.verifying_key(settings))
+    for note in result.notes:
+        log.info("note: %s", note)
+    for b in result.breaks:
+        log.error("altered: %s", b.line())
+    if not result.ok:
+        raise RuntimeError(f"verification broken: {len(result.breaks)} break(s), first: {result.breaks[0].line()}")
+    log.info("verified: chain head %s; %d batch(es), %d landed file(s), %d purged, %d checkpoint(s)",
+             result.head, result.batches_checked, result.files_checked, len(result.purged), result.checkpoints_checked)
+    return {"head": result.head, "batches_checked": result.batches_checked, "files_checked": result.files_checked,
+            "purged": len(result.purged)}
+
+
 # --- failed tasks: Airflow's SmtpNotifier -------------------------------------------------
 
 FAILURE_SUBJECT = "[Vigie] Airflow task {{ ti.dag_id }}.{{ ti.task_id }} failed"

@@ -6,8 +6,10 @@ Per source, one batch:
 2. the connector lands the new raw files; their hashes and sizes are recorded;
 3. each stream's lines are staged into text columns (``staging_*`` tables);
 4. Great Expectations validates the staging tables (results and Data Docs);
-5. in one transaction: quarantine, duplicates, canonical versions, the batch's counts and
-   the source's new cursor. If anything fails, nothing of it is kept and the cursor stays.
+5. in one transaction: quarantine, duplicates, canonical versions, the batch's counts, the
+   source's new cursor and the batch's manifest, chained (vigie/integrity.py). If anything
+   fails, nothing of it is kept and the cursor stays. The chain head is then appended to the
+   checkpoint log, outside the warehouse.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Callable
 
 import duckdb
 
-from vigie import contracts, db, leftovers, rules
+from vigie import contracts, db, integrity, leftovers, rules
 from vigie.canonical import Counts, merge
 from vigie.register import load_register
 from vigie.rules import incremental
@@ -76,16 +78,21 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
     when ``alerts:`` is configured, record the new alerts and send them (``send_alerts``)."""
     selected = settings.select(list(names or []))
     report = RunReport(as_of=as_of or _now())
+    integrity.preflight(settings)  # a missing signing key is a configuration error, before anything loads
     with db.writer(settings.warehouse, wait_s=wait_s) as con:
         leftovers.abandon(con, landing_root(settings), _now())  # batches of a killed load
+        integrity.seal(con)  # a warehouse loaded before the chain existed: sealed as it stands (else nothing)
         report.register_batch = load_register(con, settings.register, _now())
+        integrity.checkpoint(con, settings)
         for source in selected:
             if progress:
                 progress(source.name, "pulling")
             done = ingest(con, settings, source, validate=validate, progress=progress)
+            integrity.checkpoint(con, settings)  # the chain head, outside the warehouse, after each commit
             report.sources.append(done)
             if progress:
                 progress(source.name, "failed" if done.error else f"done: {done.counts.received} rows received")
+        integrity.purge_landed(con, settings)
         rules.install(con, settings)
         if evaluate and not _same_evaluation(con, settings, report):
             _oversee(con, settings, report, validate, progress)
@@ -234,6 +241,7 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
             "INSERT OR REPLACE INTO source_cursors VALUES (?, ?, ?)",
             [source.name, json.dumps(pulled.cursor), rep.batch_id],
         )
+        integrity.seal(con)  # the batch's manifest, chained, in the transaction that commits it
         con.execute("COMMIT")
         # The contract report, for what is new: a batch of duplicates only (a re-served page,
         # cameras pulled in full) changes nothing to report, and GX costs seconds to start.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from vigie import db
+from vigie import db, integrity
 from vigie.config import ConfigError
 from vigie.sources.base import file_digest
 
@@ -148,6 +148,7 @@ def load_register(con: duckdb.DuckDBPyConnection, path: Path, now: datetime) -> 
                VALUES (?, 'register', 'register', ?, ?, 'loaded', ?, ?, 1, ?, ?, ?, 0)""",
             [batch_id, now, now, sha, size, len(entries), changed, len(entries) - changed],
         )
+        integrity.seal(con)  # register versions are batches too: chained like the others
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from vigie import health
+from vigie import health, integrity
 from vigie.alerts import ledger
 from vigie.alerts.ledger import Alert
 
@@ -101,13 +101,16 @@ def alert_id(kind: str, channel: str, recipient: str, topic: str | None, keys: l
 
 
 def _make(kind: str, channel: str, recipient: str, holder: str | None, topic: str | None, found: list,
-          as_of: datetime, now: datetime, view_url: str | None, problem: dict | None = None) -> Alert:
+          as_of: datetime, now: datetime, view_url: str | None, problem: dict | None = None,
+          chain_head: dict | None = None) -> Alert:
     aid = alert_id(kind, channel, recipient, topic, [f.key for f in found] if found else [(topic or "",)])
     body: dict = {"alert_id": aid, "kind": kind, "holder": holder,
                   "findings": [finding_json(f, as_of, view_url) for f in found],
                   "generated_at": _iso(now), "as_of": _iso(as_of)}
     if problem:
         body["problem"] = problem
+    if chain_head:  # the digest carries the warehouse's chain head: a copy of it in a mailbox (issue #14)
+        body["chain_head"] = chain_head
     payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return Alert(aid, kind, channel, recipient, holder, topic, as_of, now, payload, list(found))
 
@@ -160,13 +163,15 @@ def plan(con: duckdb.DuckDBPyConnection, settings, found: list, as_of: datetime,
     if cb:
         # digest: once per local day of the as-of, what the control body has not had in a digest
         day = as_of.astimezone(zone).date().isoformat()
+        chain_head = integrity.head(con)
         if cb.digest:
             for channel, recipient in _channels(cb, CONTROL_BODY):
                 if ledger.has_topic(con, "digest", channel, recipient, day):
                     continue
                 new = new_for("digest", channel, recipient, found)
                 if new:
-                    out.append(_make("digest", channel, recipient, None, day, new, as_of, now, cfg.view_url))
+                    out.append(_make("digest", channel, recipient, None, day, new, as_of, now, cfg.view_url,
+                                     chain_head=chain_head))
         # escalation: retention findings still open N days after they were first alerted
         first = ledger.first_alerted(con)
         due = [f for f in found if is_open(f) and f.key in first

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from vigie import integrity
 from vigie.present import query
 from vigie.present.access_log import os_user
 from vigie.present.i18n import check_lang, environment
@@ -91,7 +92,7 @@ def render_html(con, settings, selection: query.Selection, found: list[query.Fin
         evidence_groups=evidence_groups, link=link, sources=query.sources(con, settings, selection),
         quarantine_total=q_total, quarantine_rows=q_rows, limits=query.limits_in_force(con, selection.as_of),
         config=settings, fingerprint=fingerprint(settings), generated_at=datetime.now(timezone.utc),
-        generated_by=user,
+        generated_by=user, chain_head=integrity.head(con),
     )
 
 

@@ -1,0 +1,452 @@
+"""Tamper evidence (issue #14): a campaign of alterations on a loaded sample estate, each one
+caught by the real `vigie verify` (exit 1, naming the batch and what differs); the untouched
+estate verifies; configuration errors exit 2; verify runs while a load holds the writer."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import copy_samples, vigie
+from vigie import db, integrity
+from vigie.config import load_settings
+from vigie.simulate.bodycam_server import BodycamServer
+
+TOKEN = "sample-token"
+KEY_ENV = "VIGIE_TEST_SIGNING_KEY"
+KEY = base64.b64encode(bytes(range(32))).decode()  # any 32 bytes are an Ed25519 private key
+ENV = {"BODYCAM_TOKEN": TOKEN, KEY_ENV: KEY}
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample estate, loaded once, with signed checkpoints. Each test restores it (`estate`)."""
+    estate = copy_samples(tmp_path_factory.mktemp("integrity"))
+    with BodycamServer(estate / "bodycam_events.json", token=TOKEN) as server:
+        config = estate / "vigie.yml"
+        config.write_text(config.read_text().replace("http://127.0.0.1:PORT", server.url)
+                          + f"integrity:\n  checkpoints: ../outside/checkpoints.jsonl\n  signing_key_env: {KEY_ENV}\n")
+        vigie("run", "--config", str(config), "--as-of", (estate / "as_of.txt").read_text().strip(), env=ENV, check=True)
+    shutil.copytree(estate / "var", estate.parent / "var.orig")
+    shutil.copytree(estate.parent / "outside", estate.parent / "outside.orig")
+    return estate
+
+
+@pytest.fixture
+def estate(loaded: Path):
+    """The loaded estate, put back as loaded after the test (same paths: landed_path is absolute)."""
+    config, register = loaded / "vigie.yml", loaded / "authorisations.json"
+    texts = config.read_text(), register.read_text()
+    yield loaded
+    config.write_text(texts[0])
+    register.write_text(texts[1])
+    for name in ("var", "outside"):
+        shutil.rmtree(loaded.parent / name if name == "outside" else loaded / name)
+        shutil.copytree(loaded.parent / f"{name}.orig", loaded.parent / name if name == "outside" else loaded / name)
+
+
+def verify(estate: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return vigie("verify", "--config", str(estate / "vigie.yml"), *args, env=ENV if env is None else env)
+
+
+def verify_json(estate: Path, *args: str, env: dict | None = None) -> tuple[int, dict]:
+    proc = verify(estate, "--format", "json", *args, env=env)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def writer(estate: Path) -> duckdb.DuckDBPyConnection:
+    """The attacker's own connection on the writer file (not through Vigie)."""
+    return duckdb.connect(str(estate / "var" / "warehouse.duckdb.writer"))
+
+
+def batch_of(estate: Path, source: str) -> int:
+    with writer(estate) as con:
+        return con.execute("SELECT max(batch_id) FROM batches WHERE source = ? AND status = 'loaded'",
+                           [source]).fetchone()[0]
+
+
+def landed(estate: Path, source: str, suffix: str) -> tuple[int, Path]:
+    with writer(estate) as con:
+        b, path = con.execute("SELECT batch_id, landed_path FROM landed_files WHERE source = ? AND name LIKE ? "
+                              "ORDER BY name LIMIT 1", [source, f"%{suffix}"]).fetchone()
+    return b, Path(path)
+
+
+def breaks_of(out: dict) -> list[dict]:
+    return out["breaks"]
+
+
+def test_an_untouched_estate_verifies_in_both_formats(estate: Path) -> None:
+    proc = verify(estate)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "verified" in proc.stdout
+    code, out = verify_json(estate)
+    assert code == 0 and out["ok"] and out["breaks"] == []
+    assert out["copies"] == ["writer", "published copy"]
+    with writer(estate) as con:
+        loaded_batches = con.execute("SELECT count(*) FROM batches WHERE status = 'loaded'").fetchone()[0]
+        files = con.execute("SELECT count(*) FROM landed_files").fetchone()[0]
+    assert out["batches_checked"] == loaded_batches == 5  # the register and the four sources
+    assert out["files_checked"] == files > 100
+    assert out["checkpoints_checked"] == 5
+    assert out["head"]["seq"] == 5 and len(out["head"]["manifest_hash"]) == 64
+    log = [json.loads(line) for line in (estate.parent / "outside" / "checkpoints.jsonl").read_text().splitlines()]
+    assert [c["seq"] for c in log] == [1, 2, 3, 4, 5] and all(c["sig"] for c in log)
+    assert log[-1]["manifest_hash"] == out["head"]["manifest_hash"]
+
+
+def test_a_flipped_byte_in_a_landed_file(estate: Path) -> None:
+    b, path = landed(estate, "lapi-a7", ".csv")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    code, out = verify_json(estate)
+    assert code == 1
+    (brk,) = breaks_of(out)
+    assert brk["batch_id"] == b and brk["what"] == "landed file content changed" and path.name in brk["where"]
+
+
+def test_a_truncated_landed_file(estate: Path) -> None:
+    b, path = landed(estate, "drones-69", ".csv")
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size - 10)
+    proc = verify(estate)
+    assert proc.returncode == 1
+    assert f"batch {b} (drones-69): landing: " in proc.stderr and "size changed" in proc.stderr
+    assert f"expected {size} bytes, found {size - 10} bytes" in proc.stderr
+
+
+def test_a_deleted_canonical_row(estate: Path) -> None:
+    b = batch_of(estate, "vms-lyon")
+    with writer(estate) as con:
+        con.execute("DELETE FROM vms_audit_log WHERE log_id = (SELECT max(log_id) FROM vms_audit_log)")
+    code, out = verify_json(estate)
+    assert code == 1
+    (brk,) = breaks_of(out)
+    assert (brk["batch_id"], brk["source"], brk["where"], brk["what"]) == (b, "vms-lyon", "writer: vms_audit_log",
+                                                                          "1 row(s) deleted")
+    assert brk["expected"].startswith("123 rows") and brk["found"].startswith("122 rows")
+
+
+def test_one_field_of_one_row_edited(estate: Path) -> None:
+    b = batch_of(estate, "bodycams")
+    with writer(estate) as con:
+        con.execute("UPDATE bodycam_events SET justification = 'enquête 2026/114' "
+                    "WHERE event_id = (SELECT min(event_id) FROM bodycam_events)")
+    code, out = verify_json(estate)
+    assert code == 1
+    (brk,) = breaks_of(out)
+    assert (brk["batch_id"], brk["where"], brk["what"]) == (b, "writer: bodycam_events",
+                                                            "row content altered (same number of rows)")
+
+
+def test_a_deleted_quarantine_row(estate: Path) -> None:
+    b = batch_of(estate, "lapi-a7")
+    with writer(estate) as con:
+        con.execute("DELETE FROM quarantine WHERE source = 'lapi-a7' AND location = "
+                    "(SELECT min(location) FROM quarantine WHERE source = 'lapi-a7')")
+    code, out = verify_json(estate)
+    assert code == 1
+    assert [(x["batch_id"], x["where"], x["what"]) for x in breaks_of(out)] == [(b, "writer: quarantine",
+                                                                                "1 row(s) deleted")]
+
+
+def test_a_whole_batch_deleted_with_its_ledger_entry_and_manifest(estate: Path) -> None:
+    b = batch_of(estate, "bodycams")
+    with writer(estate) as con:
+        for (table,) in con.execute("SELECT DISTINCT table_name FROM information_schema.columns "
+                                    "WHERE column_name = 'batch_id' AND table_schema = 'main'").fetchall():
+            con.execute(f'DELETE FROM "{table}" WHERE batch_id = ?', [b])
+    code, out = verify_json(estate)
+    assert code == 1
+    found = {(x["batch_id"], x["what"]) for x in breaks_of(out)}
+    assert (b, f"checkpointed manifest {b} is not in the warehouse's chain") in found  # the log outside names it
+    assert any(x["what"].startswith(f"manifest(s) {b}..{b} missing") for x in breaks_of(out))
+    assert any("chain link broken" in x["what"] for x in breaks_of(out))
+
+
+def test_two_batches_ids_swapped(estate: Path) -> None:
+    a, b = batch_of(estate, "vms-lyon"), batch_of(estate, "bodycams")
+    with writer(estate) as con:
+        tables = [t for (t,) in con.execute("SELECT DISTINCT table_name FROM information_schema.columns "
+                                            "WHERE column_name = 'batch_id' AND table_schema = 'main'").fetchall()]
+        for t in tables:
+            con.execute(f'UPDATE "{t}" SET batch_id = CASE batch_id WHEN ? THEN ? WHEN ? THEN ? END '
+                        f"WHERE batch_id IN (?, ?)", [a, b, b, a, a, b])
+    code, out = verify_json(estate)
+    assert code == 1
+    named = {x["batch_id"] for x in breaks_of(out)}
+    assert {a, b} <= named
+    assert any(x["where"] == "writer: batches.source" for x in breaks_of(out)), breaks_of(out)
+
+
+def _rewrite_chain(estate: Path, sign_with: str | None) -> None:
+    """An attacker with write access to everything: alters a row, re-seals the whole chain with
+    Vigie's own code, republishes, and rewrites the checkpoint log from it."""
+    settings = load_settings(estate / "vigie.yml")
+    with db.writer(settings.warehouse) as con:  # publishes on exit, as a load would
+        con.execute("DELETE FROM vms_audit_log WHERE log_id = (SELECT max(log_id) FROM vms_audit_log)")
+        con.execute("DELETE FROM manifests")
+        integrity.seal(con)
+        _write_log(con, settings.integrity.checkpoints, sign_with)
+
+
+def _write_log(con: duckdb.DuckDBPyConnection, log: Path, sign_with: str | None) -> None:
+    key = integrity.parse_private_key(sign_with, "attacker") if sign_with else None
+    lines = []
+    for seq, batch_id, digest in con.execute("SELECT seq, batch_id, manifest_hash FROM manifests ORDER BY seq").fetchall():
+        entry = {"v": 1, "seq": seq, "batch_id": batch_id, "manifest_hash": digest, "at": "2026-04-30T10:00:00Z"}
+        if key is not None:
+            entry["key"] = integrity.key_id(key.public_key())
+            entry["sig"] = base64.b64encode(key.sign(integrity.canonical(entry).encode())).decode()
+        lines.append(integrity.canonical(entry))
+    log.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("attacker_key", [None, base64.b64encode(b"\x07" * 32).decode()], ids=["unsigned", "own-key"])
+def test_a_checkpoint_log_rewritten_from_the_tampered_warehouse_is_caught_by_the_signatures(
+        estate: Path, attacker_key: str | None) -> None:
+    _rewrite_chain(estate, attacker_key)
+    code, out = verify_json(estate)
+    assert code == 1
+    whats = {x["what"] for x in breaks_of(out)}
+    assert whats == {"checkpoint not signed" if attacker_key is None else "signature does not verify with the public key"}
+    assert len(breaks_of(out)) == 5 and {x["batch_id"] for x in breaks_of(out)} == {1, 2, 3, 4, 5}
+    # Without signatures, the same rewrite is not detectable from the server alone (README):
+    # only a chain head kept elsewhere (a digest e-mail, a filed report) would show it.
+    config = estate / "vigie.yml"
+    config.write_text(config.read_text().replace(f"  signing_key_env: {KEY_ENV}\n", ""))
+    code, out = verify_json(estate, env={})
+    assert code == 0
+    if attacker_key:
+        assert "not checked" in out["notes"][-1]
+
+
+def test_a_row_deleted_in_the_published_copy_only(estate: Path) -> None:
+    b = batch_of(estate, "vms-lyon")
+    with duckdb.connect(str(estate / "var" / "warehouse.duckdb")) as con:
+        con.execute("DELETE FROM vms_recordings WHERE recording_id = (SELECT min(recording_id) FROM vms_recordings)")
+    code, out = verify_json(estate)
+    assert code == 1
+    assert [(x["batch_id"], x["where"], x["what"]) for x in breaks_of(out)] == [
+        (b, "published copy: vms_recordings", "1 row(s) deleted")]
+
+
+def test_from_batch_recomputes_only_the_later_batches(estate: Path) -> None:
+    b = batch_of(estate, "vms-lyon")
+    with writer(estate) as con:
+        con.execute("DELETE FROM vms_audit_log WHERE log_id = (SELECT max(log_id) FROM vms_audit_log)")
+    code, out = verify_json(estate, "--from-batch", str(b + 1))
+    assert code == 0 and out["batches_checked"] == 5 - b
+    code, out = verify_json(estate, "--from-batch", str(b))
+    assert code == 1 and out["batches_checked"] == 5 - b + 1
+
+
+def test_usage_and_configuration_errors_exit_2(estate: Path) -> None:
+    assert verify(estate, "--from-batch", "0").returncode == 2
+    assert verify(estate, "--format", "csv").returncode == 2
+    missing_key = verify(estate, env={KEY_ENV: ""})
+    assert missing_key.returncode == 2 and KEY_ENV in missing_key.stderr
+    bad_key = verify(estate, env={KEY_ENV: "not-a-key"})
+    assert bad_key.returncode == 2 and "Ed25519" in bad_key.stderr
+    config = estate / "vigie.yml"
+    text = config.read_text()
+    config.write_text(text + "  keep_landed_days: 0\n")
+    proc = verify(estate)
+    assert proc.returncode == 2 and "integrity.keep_landed_days" in proc.stderr
+    config.write_text(text.replace("../outside/checkpoints.jsonl", "var/warehouse.duckdb"))
+    proc = verify(estate)
+    assert proc.returncode == 2 and "outside the warehouse" in proc.stderr
+    config.write_text(text.replace(f"  signing_key_env: {KEY_ENV}\n", ""))
+    proc = verify(estate, "--public-key")
+    assert proc.returncode == 2 and "signing_key_env" in proc.stderr
+    config.write_text(text)
+
+
+def test_public_key_lets_an_inspector_verify_without_the_secret(estate: Path) -> None:
+    proc = verify(estate, "--public-key")
+    assert proc.returncode == 0 and proc.stdout.startswith("-----BEGIN PUBLIC KEY-----")
+    pem = estate.parent / "inspector.pem"
+    pem.write_text(proc.stdout)
+    config = estate / "vigie.yml"
+    config.write_text(config.read_text().replace(f"  signing_key_env: {KEY_ENV}\n", f"  public_key: {pem}\n"))
+    code, out = verify_json(estate, env={})
+    assert code == 0 and out["checkpoints_checked"] == 5
+    (estate.parent / "outside" / "checkpoints.jsonl").write_text(
+        (estate.parent / "outside" / "checkpoints.jsonl").read_text().replace('"seq":5,', '"seq":5,"note":"x",'))
+    code, out = verify_json(estate, env={})
+    assert code == 1 and out["breaks"][0]["what"] == "signature does not verify with the public key"
+
+
+def test_purged_landed_files_are_reported_as_purged_not_tampered(estate: Path) -> None:
+    config = estate / "vigie.yml"
+    config.write_text(config.read_text() + "  keep_landed_days: 30\n")
+    settings = load_settings(config)
+    with db.writer(settings.warehouse) as con:
+        files = con.execute("SELECT count(*) FROM landed_files").fetchone()[0]
+        assert integrity.purge_landed(con, settings) == 0  # nothing is old enough yet
+        later = datetime.now(timezone.utc) + timedelta(days=31)
+        assert integrity.purge_landed(con, settings, later) == files
+    assert not list((estate / "var" / "landing").rglob("*.*"))  # the personal data is gone
+    code, out = verify_json(estate)
+    assert code == 0, out["breaks"]
+    assert len(out["purged"]) == files and all(len(p["sha256"]) == 64 for p in out["purged"])
+    # The warehouse is still checked after the purge.
+    with writer(estate) as con:
+        con.execute("DELETE FROM lapi_reads WHERE read_id = (SELECT min(read_id) FROM lapi_reads)")
+    code, out = verify_json(estate)
+    assert code == 1 and [x["where"] for x in out["breaks"]] == ["writer: lapi_reads"]
+
+
+def test_a_deleted_landed_file_disguised_as_an_early_purge_is_a_break(estate: Path) -> None:
+    config = estate / "vigie.yml"
+    config.write_text(config.read_text() + "  keep_landed_days: 30\n")
+    b, path = landed(estate, "bodycams", "")
+    path.unlink()
+    code, out = verify_json(estate)
+    assert code == 1 and [(x["batch_id"], x["what"]) for x in out["breaks"]] == [(b, "landed file missing")]
+    with writer(estate) as con:
+        con.execute("INSERT INTO landed_purges SELECT batch_id, name, now() FROM landed_files WHERE landed_path = ?",
+                    [str(path)])
+    code, out = verify_json(estate)
+    assert code == 1 and "recorded as purged before" in out["breaks"][0]["what"]
+
+
+def test_verify_runs_without_the_lock_while_a_load_holds_the_writer(estate: Path) -> None:
+    """A load holds the writer lock and its DuckDB file, and commits a new register version
+    meanwhile: verify reads the writer's committed state from a private copy and exits 0; the
+    load, for its part, is never blocked by verify."""
+    settings = load_settings(estate / "vigie.yml")
+    register = json.loads(settings.register.read_text())
+    register[0]["holder"] = "Holder renamed"
+    settings.register.write_text(json.dumps(register))
+    holding, release = threading.Event(), threading.Event()
+
+    def load() -> None:
+        from vigie.register import load_register
+
+        with db.writer(settings.warehouse) as con:
+            load_register(con, settings.register, datetime.now(timezone.utc))  # sealed, not checkpointed yet
+            holding.set()
+            release.wait(300)
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    try:
+        assert holding.wait(120)
+        with pytest.raises(db.WarehouseLocked):  # the load really holds the lock
+            with db.writer(settings.warehouse):
+                pass
+        code, out = verify_json(estate)
+        assert code == 0, out["breaks"]
+        assert out["head"]["seq"] == 6 and "writer" in out["copies"]  # the load's own commit, seen without the lock
+        assert any("not checkpointed yet" in n for n in out["notes"])
+    finally:
+        release.set()
+        loader.join()
+    code, out = verify_json(estate)
+    assert code == 0 and out["head"]["seq"] == 6
+
+
+def test_manifests_are_sealed_in_commit_order_over_every_committed_batch(estate: Path) -> None:
+    with writer(estate) as con:
+        rows = con.execute("SELECT m.seq, m.batch_id, b.status, m.manifest FROM manifests m JOIN batches b USING (batch_id) "
+                           "ORDER BY seq").fetchall()
+        unchained = con.execute("SELECT count(*) FROM batches WHERE status = 'loaded' AND batch_id NOT IN "
+                                "(SELECT batch_id FROM manifests)").fetchone()[0]
+    assert unchained == 0 and [r[0] for r in rows] == [1, 2, 3, 4, 5]
+    first = json.loads(rows[0][3])
+    assert first["batch"]["source"] == "register" and first["prev"] == integrity.GENESIS
+    assert first["tables"]["authorisations"]["rows"] == 37
+    lapi = json.loads(rows[-1][3])
+    assert set(lapi["tables"]) >= {"lapi_reads", "quarantine", "duplicates", "landed_files"}
+    assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in lapi["files"])
+
+
+def test_a_failed_batch_is_left_out_of_the_chain(tmp_path: Path) -> None:
+    """Only committed batches are chained: a source that fails leaves a 'failed' batch that
+    verification tolerates."""
+    estate = copy_samples(tmp_path)
+    config = estate / "vigie.yml"
+    config.write_text(config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9"))
+    proc = vigie("run", "--config", str(config), env={"BODYCAM_TOKEN": TOKEN})
+    assert proc.returncode == 1  # the body-camera API is down
+    code, out = verify_json(estate, env={})
+    assert code == 0, out["breaks"]
+    with duckdb.connect(str(estate / "var" / "warehouse.duckdb"), read_only=True) as con:
+        statuses = dict(con.execute("SELECT status, count(*) FROM batches GROUP BY 1").fetchall())
+    assert statuses["failed"] == 1 and out["batches_checked"] == statuses["loaded"] == 4
+
+
+@pytest.mark.parametrize("lang, label", [("fr", "Tête de la chaîne"), ("en", "Chain head")])
+def test_a_report_states_the_chain_head_it_was_made_at(estate: Path, lang: str, label: str) -> None:
+    """How an inspector ties a filed report to a verified state: the head printed in the report
+    is a checkpoint of the verified log (same position, same manifest hash)."""
+    out = estate.parent / f"report-{lang}.html"
+    vigie("report", "--config", str(estate / "vigie.yml"), "--format", "html", "--lang", lang, "--output", str(out),
+          "--as-of", (estate / "as_of.txt").read_text().strip(), check=True)
+    html = out.read_text()
+    code, verified = verify_json(estate)
+    assert code == 0
+    head = verified["head"]
+    assert label in html and head["manifest_hash"] in html
+    assert (f"lot {head['batch_id']}, manifeste {head['seq']}" if lang == "fr"
+            else f"batch {head['batch_id']}, manifest {head['seq']}") in html
+    log = [json.loads(line) for line in (estate.parent / "outside" / "checkpoints.jsonl").read_text().splitlines()]
+    assert {"seq": head["seq"], "manifest_hash": head["manifest_hash"]}.items() <= log[-1].items()
+
+
+def test_the_daily_digest_carries_the_chain_head(estate: Path) -> None:
+    from vigie.simulate.receivers import SmtpSink
+
+    config = estate / "vigie.yml"
+    with SmtpSink() as smtp, BodycamServer(estate / "bodycam_events.json", token=TOKEN) as server:
+        text = config.read_text()
+        base = text[text.index("base_url: ") + len("base_url: "):].split("\n")[0]
+        config.write_text(text.replace(base, server.url)
+                          + f"alerts:\n  smtp: {{host: 127.0.0.1, port: {smtp.port}, sender: vigie@control.example}}\n"
+                            "  control_body: {email: [controle@control.example]}\n")
+        vigie("run", "--config", str(config), "--as-of", (estate / "as_of.txt").read_text().strip(), env=ENV, check=True)
+        digests = [m for m in smtp.messages if m["X-Vigie-Kind"] == "digest"]
+    assert len(digests) == 1
+    code, verified = verify_json(estate)
+    assert code == 0
+    head = verified["head"]
+    body = digests[0].get_body(("plain",)).get_content()
+    assert f"lot {head['batch_id']}, manifeste {head['seq']}, SHA-256 {head['manifest_hash']}" in body
+    assert head["manifest_hash"] in digests[0].get_body(("html",)).get_content()
+
+
+def test_a_load_with_a_signing_key_variable_unset_stops_before_loading(tmp_path: Path) -> None:
+    estate = copy_samples(tmp_path)
+    config = estate / "vigie.yml"
+    config.write_text(config.read_text() + "integrity:\n  signing_key_env: VIGIE_UNSET_KEY\n")
+    proc = vigie("run", "--config", str(config), env={"BODYCAM_TOKEN": TOKEN, "VIGIE_UNSET_KEY": ""})
+    assert proc.returncode == 2 and "VIGIE_UNSET_KEY" in proc.stderr
+    assert not (estate / "var" / "warehouse.duckdb.writer").exists()
+
+
+def test_a_warehouse_from_before_the_chain_is_sealed_by_the_next_run(estate: Path) -> None:
+    for name in ("warehouse.duckdb.writer", "warehouse.duckdb"):  # as loaded before migration 011 sealed anything
+        with duckdb.connect(str(estate / "var" / name)) as con:
+            con.execute("DELETE FROM manifests")
+    (estate.parent / "outside" / "checkpoints.jsonl").unlink()
+    code, out = verify_json(estate)
+    assert code == 1 and {x["what"] for x in out["breaks"]} == {"committed batch that is not in the chain"}
+    vigie("run", "--config", str(estate / "vigie.yml"), "--source", "lapi-a7", "--as-of",
+          (estate / "as_of.txt").read_text().strip(), env=ENV, check=True)
+    code, out = verify_json(estate)
+    assert code == 0, out["breaks"]
+    assert out["head"]["seq"] == 6 and out["checkpoints_checked"] == 2  # the old batches sealed as a whole, then the new one

@@ -1,0 +1,677 @@
+"""Tamper evidence (issue #14): a manifest per committed batch, chained by hash; checkpoints
+of the chain head outside the warehouse, signed with Ed25519; and `vigie verify`.
+
+    seal(con)                  # in the transaction that commits a batch: chain what is new
+    checkpoint(con, settings)  # after the commit: append the head to the checkpoint log
+    verify(settings)           # recompute everything, walk the chain, check the checkpoints
+
+A manifest is canonical JSON (sorted keys, no spaces) holding the batch's ledger row, its
+landed files (name, path, SHA-256, bytes), for each table that has a ``batch_id`` column the
+number and a content hash of the rows the batch added, and the hash of the previous
+manifest. The content hash is computed in DuckDB: SHA-256 of each row's JSON, the row hashes
+sorted within 256 buckets (by their first byte) and hashed, then the buckets hashed in order.
+It is a hash of the *set* of rows, whatever order they are stored in, so it can be
+recomputed years later; the columns hashed are listed in the manifest, so a column added to
+a table by a later migration does not break older manifests.
+
+Only committed batches are chained (status ``loaded``, the register's versions included), in
+commit order; batches in any other status (failed, held, abandoned...) are left alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from vigie import db
+from vigie.config import ConfigError
+
+FORMAT = 1
+GENESIS = "0" * 64
+# The ledger row of a batch, as sealed (everything but the error text of a failed batch).
+LEDGER_FIELDS = ("source", "kind", "started_at", "committed_at", "status", "sha256", "raw_bytes", "files",
+                 "received", "loaded", "duplicates", "quarantined", "cursor_before", "cursor_after")
+# Tables with a batch_id column that are not data a batch added.
+NOT_CHAINED = {"batches", "manifests", "landed_purges", "source_cursors"}
+
+
+def canonical(obj: object) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _batch_filter(batch_ids: list[int]) -> str:
+    """A filter DuckDB can push into the scan (zone maps on batch_id): ids are integers."""
+    ids = sorted({int(b) for b in batch_ids})
+    if len(ids) <= 200:
+        return f"batch_id IN ({', '.join(map(str, ids))})"
+    return f"batch_id >= {ids[0]}"  # the caller keeps only the ids it asked for
+
+
+# --- what a batch added -----------------------------------------------------------------------
+
+def chained_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Every table of the warehouse whose rows carry the batch that added them, with its columns."""
+    rows = con.execute(
+        """SELECT c.table_name, list(c.column_name ORDER BY c.column_index)
+           FROM duckdb_columns() c
+           JOIN duckdb_tables() t ON t.table_oid = c.table_oid
+           WHERE c.database_name = current_database() AND c.schema_name = 'main' AND NOT t.temporary
+           GROUP BY 1 HAVING list_contains(list(c.column_name), 'batch_id') ORDER BY 1"""
+    ).fetchall()
+    return {t: cols for t, cols in rows if t not in NOT_CHAINED and not t.startswith("staging_")}
+
+
+def content_hashes(con: duckdb.DuckDBPyConnection, table: str, columns: list[str],
+                   batch_ids: list[int]) -> dict[int, tuple[int, str]]:
+    """(rows, content hash) per batch of ``table``, over ``columns``; one query, in DuckDB."""
+    row = "{" + ", ".join(f"'{c}': t.{_ident(c)}" for c in columns) + "}"
+    found = con.execute(
+        f"""WITH r AS (SELECT batch_id, sha256(CAST(to_json({row}) AS VARCHAR)) AS h
+                       FROM main.{_ident(table)} t WHERE {_batch_filter(batch_ids)}),
+                 b AS (SELECT batch_id, left(h, 2) AS bucket, count(*) AS n,
+                              sha256(string_agg(h, '' ORDER BY h)) AS bh FROM r GROUP BY ALL)
+            SELECT batch_id, sum(n)::BIGINT, sha256(string_agg(bucket || bh, '' ORDER BY bucket))
+            FROM b GROUP BY batch_id"""
+    ).fetchall()
+    wanted = set(batch_ids)
+    return {b: (n, h) for b, n, h in found if b in wanted}
+
+
+def row_counts(con: duckdb.DuckDBPyConnection, table: str, batch_ids: list[int]) -> dict[int, int]:
+    found = con.execute(f"SELECT batch_id, count(*) FROM main.{_ident(table)} WHERE {_batch_filter(batch_ids)} "
+                        "GROUP BY 1").fetchall()
+    wanted = set(batch_ids)
+    return {b: n for b, n in found if b in wanted}
+
+
+def ledger_rows(con: duckdb.DuckDBPyConnection, batch_ids: list[int]) -> dict[int, dict]:
+    fields = ", ".join(f"'{f}': {_ident(f)}" for f in LEDGER_FIELDS)
+    rows = con.execute(f"SELECT batch_id, CAST(to_json({{{fields}}}) AS VARCHAR) FROM main.batches "
+                       f"WHERE {_batch_filter(batch_ids)}").fetchall()
+    wanted = set(batch_ids)
+    return {b: json.loads(text) for b, text in rows if b in wanted}
+
+
+def landed_rows(con: duckdb.DuckDBPyConnection, batch_ids: list[int]) -> dict[int, list[dict]]:
+    rows = con.execute(f"SELECT batch_id, name, landed_path, sha256, bytes FROM main.landed_files "
+                       f"WHERE {_batch_filter(batch_ids)} ORDER BY batch_id, name, landed_path").fetchall()
+    out: dict[int, list[dict]] = {}
+    wanted = set(batch_ids)
+    for b, name, path, sha, size in rows:
+        if b in wanted:
+            out.setdefault(b, []).append({"name": name, "path": path, "sha256": sha, "bytes": size})
+    return out
+
+
+def build(con: duckdb.DuckDBPyConnection, batch_ids: list[int],
+          tables: dict[str, list[str]]) -> dict[int, dict]:
+    """The manifests of ``batch_ids`` as the warehouse holds them now (without seq and prev)."""
+    ledger = ledger_rows(con, batch_ids)
+    files = landed_rows(con, batch_ids)
+    out = {b: {"format": FORMAT, "batch_id": b, "batch": ledger.get(b), "files": files.get(b, []), "tables": {}}
+           for b in batch_ids}
+    for table, columns in tables.items():
+        for b, (n, h) in content_hashes(con, table, columns, batch_ids).items():
+            out[b]["tables"][table] = {"columns": columns, "rows": n, "sha256": h}
+    return out
+
+
+def seal(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Chain every committed batch not chained yet, in commit order; return their ids.
+
+    Called inside the transaction that commits a batch, so a batch is never loaded without its
+    manifest. On a warehouse from before the chain, the first call seals what it holds then."""
+    started = time.perf_counter()
+    pending = [b for (b,) in con.execute(
+        """SELECT batch_id FROM main.batches WHERE status = 'loaded'
+             AND batch_id NOT IN (SELECT batch_id FROM main.manifests) ORDER BY committed_at, batch_id""").fetchall()]
+    if not pending:
+        return []
+    seq, prev = con.execute("SELECT seq, manifest_hash FROM main.manifests ORDER BY seq DESC LIMIT 1").fetchone() \
+        or (0, GENESIS)
+    manifests = build(con, pending, chained_tables(con))
+    ms = (time.perf_counter() - started) * 1000 / len(pending)
+    now = datetime.now(timezone.utc)
+    rows = []
+    for b in pending:
+        seq += 1
+        m = manifests[b] | {"seq": seq, "prev": prev}
+        text = canonical(m)
+        digest = sha256_text(text)
+        rows.append([seq, b, m["batch"]["source"], text, prev, digest, now, ms])
+        prev = digest
+    db.insert_rows(con, "manifests", rows)
+    return pending
+
+
+def head(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The chain head: the last manifest (seq, batch, hash, when sealed), or None."""
+    try:
+        row = con.execute("SELECT seq, batch_id, source, manifest_hash, sealed_at FROM main.manifests "
+                          "ORDER BY seq DESC LIMIT 1").fetchone()
+    except duckdb.CatalogException:  # a warehouse from before the chain
+        return None
+    if row is None:
+        return None
+    seq, batch_id, source, digest, sealed_at = row
+    return {"seq": seq, "batch_id": batch_id, "source": source, "manifest_hash": digest,
+            "sealed_at": sealed_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")}
+
+
+# --- keys and checkpoints ---------------------------------------------------------------------
+
+def parse_private_key(text: str, where: str):  # noqa: ANN201
+    """An Ed25519 private key: PEM (``openssl genpkey -algorithm ed25519``) or the base64 of
+    its 32 raw bytes (``openssl rand -base64 32``)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    text = text.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = serialization.load_pem_private_key(text.encode(), password=None)
+        else:
+            raw = base64.b64decode(text, validate=True)
+            if len(raw) != 32:
+                raise ValueError(f"{len(raw)} bytes, not 32")
+            key = Ed25519PrivateKey.from_private_bytes(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: not an Ed25519 private key (PEM, or base64 of 32 bytes): {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"{where}: the key is not an Ed25519 key")
+    return key
+
+
+def signing_key(settings):  # noqa: ANN001, ANN201
+    """The private key named by ``integrity.signing_key_env``, or None when signing is off."""
+    name = settings.integrity.signing_key_env
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"{settings.config_path}: key 'integrity.signing_key_env': variable {name} is not set")
+    return parse_private_key(value, f"{settings.config_path}: key 'integrity.signing_key_env': variable {name}")
+
+
+def verifying_key(settings):  # noqa: ANN001, ANN201
+    """The public key that checkpoints must be signed with: ``integrity.public_key`` (an
+    inspector needs no secret), else derived from the signing key; None when signing is off."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    path = settings.integrity.public_key
+    if path is not None:
+        where = f"{settings.config_path}: key 'integrity.public_key': {path}"
+        try:
+            key = serialization.load_pem_public_key(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{where}: not a PEM public key ({exc})") from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise ConfigError(f"{where}: not an Ed25519 public key")
+        return key
+    private = signing_key(settings)
+    return private.public_key() if private else None
+
+
+def public_pem(key) -> str:  # noqa: ANN001
+    from cryptography.hazmat.primitives import serialization
+
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def key_id(public) -> str:  # noqa: ANN001
+    from cryptography.hazmat.primitives import serialization
+
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def preflight(settings) -> None:  # noqa: ANN001
+    """Before a load: the key can be read and the checkpoint log appended to (ConfigError)."""
+    signing_key(settings)
+    log = settings.integrity.checkpoints
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{settings.config_path}: key 'integrity.checkpoints': {log} cannot be appended to "
+                          f"({exc.strerror})") from None
+
+
+def read_checkpoints(log: Path) -> list[tuple[int, str]]:
+    """(line number, text) of each non-empty line."""
+    with open(log, encoding="utf-8", errors="replace") as f:
+        return [(i, line.strip()) for i, line in enumerate(f, 1) if line.strip()]
+
+
+def _last_checkpoint_seq(log: Path) -> int:
+    if not log.exists():
+        return 0
+    with open(log, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 8192))
+        lines = [line for line in f.read().splitlines() if line.strip()]
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["seq"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return 0
+
+
+def checkpoint(con: duckdb.DuckDBPyConnection, settings) -> dict | None:  # noqa: ANN001
+    """Append the chain head to the checkpoint log (signed when a key is configured), unless
+    the log already holds it. Called after a batch commits."""
+    h = head(con)
+    log = settings.integrity.checkpoints
+    if h is None or _last_checkpoint_seq(log) >= h["seq"]:
+        return None
+    entry = {"v": FORMAT, "seq": h["seq"], "batch_id": h["batch_id"], "manifest_hash": h["manifest_hash"],
+             "at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")}
+    key = signing_key(settings)
+    if key is not None:
+        entry["key"] = key_id(key.public_key())
+        entry["sig"] = base64.b64encode(key.sign(canonical(entry).encode())).decode()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (canonical(entry) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return entry
+
+
+# --- retention of the landed copies -----------------------------------------------------------
+
+def purge_landed(con: duckdb.DuckDBPyConnection, settings, now: datetime | None = None) -> int:  # noqa: ANN001
+    """Delete the landed files of chained batches committed more than ``keep_landed_days``
+    ago; their hashes stay in the manifests and the purge is recorded. Returns how many."""
+    days = settings.integrity.keep_landed_days
+    if not days:
+        return 0
+    now = now or datetime.now(timezone.utc)
+    rows = con.execute(
+        """SELECT f.batch_id, f.name, f.landed_path FROM main.landed_files f JOIN main.batches b USING (batch_id)
+           WHERE b.committed_at < ? AND f.batch_id IN (SELECT batch_id FROM main.manifests)
+             AND NOT EXISTS (SELECT 1 FROM main.landed_purges p WHERE p.batch_id = f.batch_id AND p.name = f.name)""",
+        [now - timedelta(days=days)]).fetchall()
+    # Recorded first: a record whose file is still there is merely checked; a file gone without
+    # its record would read as tampering.
+    db.insert_rows(con, "landed_purges", [[b, name, now] for b, name, _ in rows])
+    landing = (settings.warehouse.parent / "landing").resolve()
+    for _, _, path in rows:
+        Path(path).unlink(missing_ok=True)
+    for folder in sorted({Path(path).parent for _, _, path in rows}, key=lambda p: len(p.parts), reverse=True):
+        while folder != landing and landing in folder.parents:
+            try:
+                folder.rmdir()  # only when empty: a batch folder whose files are all gone
+            except OSError:
+                break
+            folder = folder.parent
+    return len(rows)
+
+
+# --- verification -----------------------------------------------------------------------------
+
+@dataclass
+class Break:
+    """One thing that no longer holds: which batch, where (a file, a table, the chain, the
+    checkpoint log, the published copy), what differs."""
+
+    batch_id: int | None
+    source: str | None
+    where: str
+    what: str
+    expected: str = ""
+    found: str = ""
+
+    def line(self) -> str:
+        batch = f"batch {self.batch_id}" + (f" ({self.source})" if self.source else "") if self.batch_id is not None \
+            else "chain"
+        diff = f": expected {self.expected}, found {self.found}" if self.expected or self.found else ""
+        return f"{batch}: {self.where}: {self.what}{diff}"
+
+
+@dataclass
+class Verification:
+    breaks: list[Break] = field(default_factory=list)
+    purged: list[dict] = field(default_factory=list)  # landed files purged by retention
+    notes: list[str] = field(default_factory=list)
+    head: dict | None = None
+    batches_checked: int = 0
+    files_checked: int = 0
+    checkpoints_checked: int = 0
+    copies: list[str] = field(default_factory=list)  # which warehouse files were recomputed
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+    def as_json(self) -> dict:
+        return {"ok": self.ok, "head": self.head, "copies": self.copies, "batches_checked": self.batches_checked,
+                "files_checked": self.files_checked, "checkpoints_checked": self.checkpoints_checked,
+                "breaks": [asdict(b) for b in self.breaks], "purged": self.purged, "notes": self.notes}
+
+
+@dataclass
+class Link:
+    seq: int
+    batch_id: int
+    manifest: dict
+    digest: str
+
+
+def _short(h: str | None) -> str:
+    return (h or "")[:16]
+
+
+def walk_chain(con: duckdb.DuckDBPyConnection, out: Verification, label: str) -> list[Link]:
+    """Each manifest hashes to its recorded hash and names the one before it; no gap."""
+    try:
+        rows = con.execute("SELECT seq, batch_id, source, manifest, prev_hash, manifest_hash FROM main.manifests "
+                           "ORDER BY seq, batch_id").fetchall()
+    except duckdb.CatalogException:
+        out.breaks.append(Break(None, None, f"{label}: manifests", "the table of manifests is missing"))
+        return []
+    chain: list[Link] = []
+    prev, expected_seq, seen = GENESIS, 1, set()
+    for seq, batch_id, source, text, prev_hash, digest in rows:
+        where = f"{label}: manifest {seq}"
+        if seq > expected_seq:
+            out.breaks.append(Break(batch_id, source, where, f"manifest(s) {expected_seq}..{seq - 1} missing: "
+                                    "batches removed from the chain"))
+        elif seq < expected_seq:
+            out.breaks.append(Break(batch_id, source, where, "two manifests with the same position"))
+        actual = sha256_text(text)
+        if actual != digest:
+            out.breaks.append(Break(batch_id, source, where, "manifest edited", _short(digest), _short(actual)))
+        try:
+            m = json.loads(text)
+        except json.JSONDecodeError:
+            out.breaks.append(Break(batch_id, source, where, "manifest is not JSON"))
+            m = {}
+        if m.get("prev") != prev or prev_hash != prev:
+            out.breaks.append(Break(batch_id, source, where, "chain link broken: does not name the manifest before it",
+                                    _short(prev), _short(m.get("prev"))))
+        if m.get("batch_id") != batch_id or m.get("seq") != seq:
+            out.breaks.append(Break(batch_id, source, where, "manifest names another batch or position",
+                                    f"batch {batch_id} at {seq}", f"batch {m.get('batch_id')} at {m.get('seq')}"))
+        if batch_id in seen:
+            out.breaks.append(Break(batch_id, source, where, "batch chained twice"))
+        seen.add(batch_id)
+        # The hashed manifest's own batch id is the one to recompute: the column is only an index.
+        sealed_id = m.get("batch_id") if isinstance(m.get("batch_id"), int) else batch_id
+        chain.append(Link(seq, sealed_id, m, actual))
+        prev, expected_seq = actual, max(expected_seq, seq + 1)
+    return chain
+
+
+def check_warehouse(con: duckdb.DuckDBPyConnection, out: Verification, label: str,
+                    from_batch: int = 1) -> list[Link]:
+    """Walk the chain, then recompute the manifests of batches >= from_batch from the tables."""
+    chain = walk_chain(con, out, label)
+    out.copies.append(label)
+    chained = {link.batch_id for link in chain}
+    for b, source in con.execute("SELECT batch_id, source FROM main.batches WHERE status = 'loaded' AND batch_id >= ? "
+                                 "ORDER BY batch_id", [from_batch]).fetchall():
+        if b not in chained:
+            out.breaks.append(Break(b, source, f"{label}: batches", "committed batch that is not in the chain"))
+    links = [link for link in chain if link.batch_id >= from_batch]
+    if not links:
+        return chain
+    ids = [link.batch_id for link in links]
+    src = {link.batch_id: (link.manifest.get("batch") or {}).get("source") for link in links}
+    ledger = ledger_rows(con, ids)
+    files = landed_rows(con, ids)
+    for link in links:
+        b, m = link.batch_id, link.manifest
+        now = ledger.get(b)
+        if now is None:
+            out.breaks.append(Break(b, src[b], f"{label}: batches", "batch missing from the ledger"))
+        else:
+            for key in LEDGER_FIELDS:
+                was = (m.get("batch") or {}).get(key)
+                if now.get(key) != was:
+                    out.breaks.append(Break(b, src[b], f"{label}: batches.{key}", "ledger field changed",
+                                            canonical(was), canonical(now.get(key))))
+        sealed = {f["name"]: f for f in m.get("files", [])}
+        held = {f["name"]: f for f in files.get(b, [])}
+        for name in sorted(sealed.keys() | held.keys()):
+            if name not in held:
+                out.breaks.append(Break(b, src[b], f"{label}: landed_files", f"record of landed file {name} deleted"))
+            elif name not in sealed:
+                out.breaks.append(Break(b, src[b], f"{label}: landed_files", f"landed file {name} added after sealing"))
+            elif held[name] != sealed[name]:
+                out.breaks.append(Break(b, src[b], f"{label}: landed_files", f"record of landed file {name} changed",
+                                        canonical(sealed[name]), canonical(held[name])))
+    tables = chained_tables(con)
+    expected: dict[str, dict[tuple, list[int]]] = {}  # table -> columns -> batches
+    for link in links:
+        for table, entry in (link.manifest.get("tables") or {}).items():
+            expected.setdefault(table, {}).setdefault(tuple(entry["columns"]), []).append(link.batch_id)
+    by_id = {link.batch_id: link for link in links}
+    for table in sorted(expected.keys() | tables.keys()):
+        if table not in tables:
+            for batches in expected[table].values():
+                for b in batches:
+                    out.breaks.append(Break(b, src[b], f"{label}: {table}", "table missing"))
+            continue
+        present = set(tables[table])
+        for columns, batches in expected.get(table, {}).items():
+            missing = [c for c in columns if c not in present]
+            if missing:
+                for b in batches:
+                    out.breaks.append(Break(b, src[b], f"{label}: {table}", f"column(s) {', '.join(missing)} missing"))
+                continue
+            found = content_hashes(con, table, list(columns), batches)
+            for b in batches:
+                sealed = by_id[b].manifest["tables"][table]
+                n, h = found.get(b, (0, ""))
+                if (n, h) != (sealed["rows"], sealed["sha256"]):
+                    out.breaks.append(Break(b, src[b], f"{label}: {table}", _what_changed(sealed["rows"], n),
+                                            f"{sealed['rows']} rows {_short(sealed['sha256'])}", f"{n} rows {_short(h)}"))
+        # rows added under a chained batch to a table its manifest does not list
+        unlisted = [b for b in ids if table not in (by_id[b].manifest.get("tables") or {})]
+        if unlisted:
+            for b, n in sorted(row_counts(con, table, unlisted).items()):
+                out.breaks.append(Break(b, src[b], f"{label}: {table}", "rows added that the manifest does not list",
+                                        "0 rows", f"{n} rows"))
+    out.batches_checked = max(out.batches_checked, len(links))
+    return chain
+
+
+def _what_changed(sealed: int, found: int) -> str:
+    if found < sealed:
+        return f"{sealed - found} row(s) deleted" if found else "all rows deleted"
+    if found > sealed:
+        return f"{found - sealed} row(s) added"
+    return "row content altered (same number of rows)"
+
+
+def _file_sha256(path: Path) -> tuple[int, str]:
+    with open(path, "rb") as f:
+        return os.fstat(f.fileno()).st_size, hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def check_files(con: duckdb.DuckDBPyConnection, settings, chain: list[Link], out: Verification,  # noqa: ANN001
+                from_batch: int = 1) -> None:
+    """Each landed file still has the bytes and hash its manifest sealed, or was purged by
+    retention: recorded as purged, and only once ``keep_landed_days`` had passed since its
+    batch committed (a purge record for a younger file is a deletion in disguise)."""
+    try:
+        purges = {(b, n): at for b, n, at in con.execute(
+            "SELECT batch_id, name, purged_at FROM main.landed_purges").fetchall()}
+    except duckdb.CatalogException:
+        purges = {}
+    days = settings.integrity.keep_landed_days
+    todo = []
+    for link in chain:
+        if link.batch_id < from_batch:
+            continue
+        source = (link.manifest.get("batch") or {}).get("source")
+        committed = (link.manifest.get("batch") or {}).get("committed_at")
+        for f in link.manifest.get("files", []):
+            todo.append((link.batch_id, source, committed, f))
+
+    def look(item: tuple) -> tuple:
+        path = Path(item[3]["path"])
+        try:
+            return item, _file_sha256(path)
+        except FileNotFoundError:
+            return item, None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        for (b, source, committed, f), got in pool.map(look, todo):
+            out.files_checked += 1
+            where = f"landing: {f['name']}"
+            if got is None:
+                purged_at = purges.get((b, f["name"]))
+                if purged_at is not None and days and committed and purged_at >= _instant(committed) + timedelta(days=days):
+                    out.purged.append({"batch_id": b, "source": source, "file": f["name"], "sha256": f["sha256"],
+                                       "purged_at": purged_at.isoformat()})
+                elif purged_at is not None:
+                    out.breaks.append(Break(b, source, where, "landed file deleted, recorded as purged before "
+                                            "integrity.keep_landed_days had passed"))
+                else:
+                    out.breaks.append(Break(b, source, where, "landed file missing", f"{f['bytes']} bytes", "no file"))
+                continue
+            size, digest = got
+            if size != f["bytes"]:
+                out.breaks.append(Break(b, source, where, "landed file size changed (truncated or extended)",
+                                        f"{f['bytes']} bytes", f"{size} bytes"))
+            elif digest != f["sha256"]:
+                out.breaks.append(Break(b, source, where, "landed file content changed", _short(f["sha256"]),
+                                        _short(digest)))
+
+
+def _instant(text: str) -> datetime:
+    """An instant as DuckDB's to_json writes it (``2026-03-01 10:00:00.123+00``)."""
+    if text[-3] in "+-" and text[-3:].lstrip("+-").isdigit():
+        text += ":00"
+    return datetime.fromisoformat(text)
+
+
+def check_published(settings, writer_chain: list[Link] | None, out: Verification,  # noqa: ANN001
+                    from_batch: int = 1) -> list[Link]:
+    """The published copy (what inspectors and reports read): its own manifests recomputed, and
+    its chain a prefix of the writer's (it lags behind by the loads since it was published).
+    Kept in one function: how the warehouse is published is changing (issue #12)."""
+    if not settings.warehouse.exists():
+        out.notes.append("no published copy yet")
+        return []
+    con = db.reader(settings.warehouse)
+    try:
+        chain = check_warehouse(con, out, "published copy", from_batch)
+    finally:
+        con.close()
+    if writer_chain is not None:
+        writer = {link.seq: link for link in writer_chain}
+        for link in chain:
+            w = writer.get(link.seq)
+            if w is None:
+                out.breaks.append(Break(link.batch_id, None, "published copy",
+                                        f"manifest {link.seq} is not in the writer's chain"))
+            elif (w.batch_id, w.digest) != (link.batch_id, link.digest):
+                out.breaks.append(Break(link.batch_id, None, "published copy",
+                                        f"manifest {link.seq} differs from the writer's",
+                                        f"batch {w.batch_id} {_short(w.digest)}",
+                                        f"batch {link.batch_id} {_short(link.digest)}"))
+    return chain
+
+
+def check_checkpoints(settings, chain: list[Link], out: Verification, key) -> None:  # noqa: ANN001
+    """Every checkpoint names a manifest of the chain, signed when a key is known; the head is
+    checkpointed (a head beyond the last checkpoint is noted: a load may be committing)."""
+    from cryptography.exceptions import InvalidSignature
+
+    log = settings.integrity.checkpoints
+    by_seq = {link.seq: link for link in chain}
+    if not log.exists():
+        if chain:
+            out.breaks.append(Break(None, None, f"checkpoints: {log}", "checkpoint log missing"))
+        return
+    last_seq, signed_unchecked = 0, 0
+    for n, text in read_checkpoints(log):
+        where = f"checkpoints: line {n}"
+        try:
+            entry = json.loads(text)
+            seq, batch_id, digest = int(entry["seq"]), int(entry["batch_id"]), str(entry["manifest_hash"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            out.breaks.append(Break(None, None, where, "not a checkpoint"))
+            continue
+        out.checkpoints_checked += 1
+        if key is not None:
+            sig = entry.pop("sig", None)
+            try:
+                if sig is None:
+                    raise InvalidSignature
+                key.verify(base64.b64decode(sig), canonical(entry).encode())
+            except (InvalidSignature, ValueError):
+                out.breaks.append(Break(batch_id, None, where, "checkpoint not signed" if sig is None
+                                        else "signature does not verify with the public key"))
+        elif "sig" in entry:
+            signed_unchecked += 1
+        if seq <= last_seq:
+            out.breaks.append(Break(batch_id, None, where, "checkpoints out of order", f"after {last_seq}", str(seq)))
+        last_seq = max(last_seq, seq)
+        link = by_seq.get(seq)
+        if link is None:
+            out.breaks.append(Break(batch_id, None, where, f"checkpointed manifest {seq} is not in the warehouse's chain",
+                                    f"batch {batch_id} {_short(digest)}", "none"))
+        elif (link.batch_id, link.digest) != (batch_id, digest):
+            out.breaks.append(Break(batch_id, None, where, f"manifest {seq} differs from its checkpoint",
+                                    f"batch {batch_id} {_short(digest)}", f"batch {link.batch_id} {_short(link.digest)}"))
+    if chain and chain[-1].seq > last_seq:
+        out.notes.append(f"manifests {last_seq + 1}..{chain[-1].seq} are not checkpointed yet "
+                         "(a load committing now, or one that stopped before its checkpoint)")
+    if signed_unchecked:
+        out.notes.append(f"{signed_unchecked} signed checkpoint(s) not checked: no key configured "
+                         "(integrity.public_key or integrity.signing_key_env)")
+
+
+def verify(settings, from_batch: int = 1, key=None) -> Verification:  # noqa: ANN001
+    """Recompute and check everything: the writer's state (a private copy, no lock), the landed
+    files, the published copy, the checkpoint log. ``key`` is the public key (or None)."""
+    out = Verification()
+    chain: list[Link] | None = None
+    try:
+        with db.writer_snapshot(settings.warehouse) as con:
+            chain = check_warehouse(con, out, "writer", from_batch)
+            check_files(con, settings, chain, out, from_batch)
+            out.head = head(con)
+    except db.WriterBusy as exc:
+        out.notes.append(f"{exc}: the writer's state was not checked, only the published copy")
+    published = check_published(settings, chain, out, from_batch)
+    if chain is None:
+        chain = published
+        out.head = head_of(chain)
+    check_checkpoints(settings, chain, out, key)
+    out.breaks.sort(key=lambda b: (b.batch_id is None, b.batch_id or 0))  # by batch; stable within one
+    return out
+
+
+def head_of(chain: list[Link]) -> dict | None:
+    if not chain:
+        return None
+    last = chain[-1]
+    return {"seq": last.seq, "batch_id": last.batch_id, "source": (last.manifest.get("batch") or {}).get("source"),
+            "manifest_hash": last.digest}
