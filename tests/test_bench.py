@@ -10,17 +10,24 @@ from pathlib import Path
 
 
 def test_bench_measures_every_step_and_writes_results(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "vigie.bench"], capture_output=True, text=True, timeout=900,
-                         env={**os.environ, "BENCH_N": "3000", "BENCH_DIR": str(tmp_path)})
+    run = subprocess.run([sys.executable, "-m", "vigie.bench"], capture_output=True, text=True, timeout=1800,
+                         env={**os.environ, "BENCH_SIZES": "1500 3000", "BENCH_DIR": str(tmp_path)})
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["n_events"] == 3000
-    for step in ("floor", "first_run", "noop_run", "delta_run", "findings", "report_html", "report_pdf", "verify"):
+    assert results["n_events"] == 3000  # the last size is the primary one
+    steps = ("floor", "first_run", "noop_run", "delta_run", "findings", "report_html", "report_pdf", "verify")
+    for step in steps:
         assert set(results[step]) >= {"wall_s", "rows_per_s", "peak_rss_mb", "ratio_to_floor"}, step
         assert results[step]["wall_s"] > 0 and results[step]["peak_rss_mb"] > 0
     assert results["floor"]["ratio_to_floor"] == 1.0
     assert 0 < results["first_run"]["manifest_s"] < results["first_run"]["wall_s"]  # measured, not asserted fast
     assert "first_run" in run.stdout and "x floor" in run.stdout
+    # One object per size, each step with its wall time, rows/s and peak RSS.
+    assert [size["n_events"] for size in results["sizes"]] == [1500, 3000]
+    for size in results["sizes"]:
+        for step in steps:
+            assert size[step]["wall_s"] > 0 and size[step]["rows_per_s"] > 0 and size[step]["peak_rss_mb"] > 0
+    assert results["sizes"][1]["first_run"]["wall_s"] == results["first_run"]["wall_s"]
     # The delta really was new data: the warehouse loaded it.
     import duckdb
 

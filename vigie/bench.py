@@ -1,7 +1,8 @@
 """`make bench`: the pipeline's speed and memory against DuckDB's raw load of the same files.
 
-Writes an estate of BENCH_N events (default 1 000 000) with the simulator, then measures, each
-as a whole process (start-up included), wall time and peak RSS:
+For each size of BENCH_SIZES (space-separated event counts, e.g. "1000000 5000000
+20000000"; else BENCH_N, default 1 000 000), writes an estate with the simulator, then
+measures, each as a whole process (start-up included), wall time and peak RSS:
 
   floor       DuckDB alone reading the same sources into tables (the floor)
   first_run   `vigie run` from empty to complete
@@ -13,7 +14,8 @@ as a whole process (start-up included), wall time and peak RSS:
 The first run's manifests (issue #14) are timed as they are sealed (``manifests.seal_ms``):
 ``first_run.manifest_s`` and ``manifest_share`` say what the chain adds to a first load.
 
-Results go to var/bench/results.json and a table on the terminal. Timings are never test
+Results go to var/bench/results.json (the last size's steps at the top level as before, every
+size under "sizes") and tables on the terminal. Timings are never test
 assertions; tests/test_bench.py runs this harness on a tiny estate to check that it works.
 """
 
@@ -107,9 +109,17 @@ def add_delta(estate: Path, share: float = 0.01, n_events: int = 0) -> int:
     return k
 
 
-def main() -> int:
-    n = int(os.environ.get("BENCH_N", "1000000"))
-    root = Path(os.environ.get("BENCH_DIR", REPO / "var" / "bench"))
+STEPS = ("floor", "first_run", "noop_run", "delta_run", "findings", "report_html", "report_pdf", "verify")
+
+
+def sizes() -> list[int]:
+    """BENCH_SIZES (space-separated event counts), else BENCH_N, else one million."""
+    text = os.environ.get("BENCH_SIZES") or os.environ.get("BENCH_N", "1000000")
+    return [int(n.replace("_", "")) for n in text.split()]
+
+
+def bench(n: int, root: Path) -> dict:
+    """Every step on an estate of ``n`` events, in ``root/work``."""
     estate = root / f"estate-{n}"
     marker = estate / ".complete"
     if not marker.exists():
@@ -122,7 +132,7 @@ def main() -> int:
     (work / "var").mkdir(exist_ok=True)
     as_of = (work / "as_of.txt").read_text().strip()
     vigie = [sys.executable, "-m", "vigie.cli"]
-    results: dict = {"n_events": n, "machine": f"{os.cpu_count()} cores, {os.uname().machine}"}
+    results: dict = {"n_events": n}
     with BodycamServer(work / "bodycam_events.jsonl", token=TOKEN) as server:
         config = work / "vigie.yml"
         config.write_text(config.read_text().replace("http://127.0.0.1:PORT", server.url))
@@ -159,17 +169,37 @@ def main() -> int:
         results["verify"] = measure(vigie + ["verify", "--config", str(config)]) | {"rows": n}
         print(f" {results['verify']['wall_s']} s", flush=True)
     floor_s = results["floor"]["wall_s"]
-    steps = ("floor", "first_run", "noop_run", "delta_run", "findings", "report_html", "report_pdf", "verify")
-    for key in steps:
+    for key in STEPS:
         r = results[key]
         r["rows_per_s"] = round(r["rows"] / r["wall_s"]) if r["wall_s"] else None
         r["ratio_to_floor"] = round(r["wall_s"] / floor_s, 2)
+    return results
+
+
+def main() -> int:
+    root = Path(os.environ.get("BENCH_DIR", REPO / "var" / "bench"))
+    machine = f"{os.cpu_count()} cores, {os.uname().machine}"
+    per_size = []
+    for n in sizes():
+        print(f"\n== {n} events", flush=True)
+        per_size.append(bench(n, root))
+    # The last size is the primary one: its steps keep the top-level keys of one-size runs.
+    results = per_size[-1] | {"machine": machine, "sizes": [
+        {"n_events": r["n_events"]} | {k: {f: r[k][f] for f in ("wall_s", "rows", "rows_per_s", "peak_rss_mb")}
+                                       for k in STEPS} for r in per_size]}
     (root / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nn_events = {n}   ({results['machine']})")
-    print(f"{'step':<11} {'wall_s':>8} {'rows/s':>10} {'peak_rss_mb':>12} {'x floor':>8}")
-    for key in steps:
-        r = results[key]
-        print(f"{key:<11} {r['wall_s']:>8} {r['rows_per_s']:>10} {r['peak_rss_mb']:>12} {r['ratio_to_floor']:>8}")
+    for r in per_size:
+        print(f"\nn_events = {r['n_events']}   ({machine})")
+        print(f"{'step':<11} {'wall_s':>8} {'rows/s':>10} {'peak_rss_mb':>12} {'x floor':>8}")
+        for key in STEPS:
+            x = r[key]
+            print(f"{key:<11} {x['wall_s']:>8} {x['rows_per_s']:>10} {x['peak_rss_mb']:>12} {x['ratio_to_floor']:>8}")
+    if len(per_size) > 1:  # how each cost grows: wall s / rows per s / peak RSS MB, one column per size
+        print("\nwall s / rows per s / peak RSS MB")
+        print(f"{'step':<11} " + " ".join(f"{r['n_events']:>28}" for r in per_size))
+        for key in STEPS:
+            cells = [f"{r[key]['wall_s']} / {r[key]['rows_per_s']} / {r[key]['peak_rss_mb']}" for r in per_size]
+            print(f"{key:<11} " + " ".join(f"{c:>28}" for c in cells))
     print(f"\nresults: {root / 'results.json'}")
     return 0
 
