@@ -169,9 +169,10 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
     landing = landing_root(settings) / source.name / str(rep.batch_id)
     try:
         pulled = connector.pull(cursor, landing)
-    except SourceError as exc:
-        rep.error = f"source '{source.name}': {exc}"
-        _fail(con, rep)
+    except Exception as exc:  # noqa: BLE001 - whatever a connector meets, the next sources are pulled
+        rep.error = f"source '{source.name}': {exc}" if isinstance(exc, SourceError) else \
+            f"source '{source.name}': {type(exc).__name__}: {exc}"
+        _fail(con, rep, None if isinstance(exc, SourceError) else traceback.format_exc())
         shutil.rmtree(landing, ignore_errors=True)
         return rep
 
