@@ -23,7 +23,7 @@ from typing import Callable
 
 import duckdb
 
-from vigie import contracts, db, rules
+from vigie import contracts, db, drift, rules
 from vigie.canonical import Counts, merge
 from vigie.register import load_register
 from vigie.sources import CONNECTORS, SourceError
@@ -69,9 +69,11 @@ def gx_root(settings) -> Path:  # noqa: ANN001
 
 def run(settings, names: list[str] | None = None, *, validate: bool = True,  # noqa: ANN001
         progress: Callable[[str, str], None] | None = None, wait_s: float = 0.0,
-        as_of: datetime | None = None, evaluate: bool = True, send_alerts: bool = True) -> RunReport:
+        as_of: datetime | None = None, evaluate: bool = True, send_alerts: bool = True,
+        accept_drift: list[str] | tuple = ()) -> RunReport:
     """Pull the named sources (all when empty) into the warehouse, then evaluate the rules and,
-    when ``alerts:`` is configured, record the new alerts and send them (``send_alerts``)."""
+    when ``alerts:`` is configured, record the new alerts and send them (``send_alerts``).
+    ``accept_drift``: sources whose new shape an operator has reviewed (vigie/drift.py)."""
     selected = settings.select(list(names or []))
     report = RunReport(as_of=as_of or _now())
     with db.writer(settings.warehouse, wait_s=wait_s) as con:
@@ -79,7 +81,8 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
         for source in selected:
             if progress:
                 progress(source.name, "pulling")
-            done = ingest(con, settings, source, validate=validate, progress=progress)
+            done = ingest(con, settings, source, validate=validate, progress=progress,
+                          accept_drift=source.name in accept_drift)
             report.sources.append(done)
             if progress:
                 progress(source.name, "failed" if done.error else f"done: {done.counts.received} rows received")
@@ -156,7 +159,7 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) ->
 
 
 def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool = True,  # noqa: ANN001
-           progress: Callable[[str, str], None] | None = None) -> SourceReport:
+           progress: Callable[[str, str], None] | None = None, accept_drift: bool = False) -> SourceReport:
     connector = CONNECTORS[source.kind](source, settings)
     rep = SourceReport(source.name, source.kind)
     row = con.execute("SELECT cursor FROM source_cursors WHERE source = ?", [source.name]).fetchone()
@@ -195,6 +198,12 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
         if progress:
             progress(source.name, "checking")
         staged = _stage(con, connector, pulled, for_gx=validate)
+        shapes = drift.check(con, source.name, pulled, staged, accept=accept_drift)
+        if any(s.changes for s in shapes) and not accept_drift:  # held whole: nothing loads, the cursor stays
+            rep.error = (f"source '{source.name}': schema drift, batch {rep.batch_id} held: {drift.summary(shapes)}; "
+                         f"once reviewed: vigie run --accept-drift {source.name}")
+            con.execute("UPDATE batches SET status = 'held', error = ? WHERE batch_id = ?", [rep.error, rep.batch_id])
+            return rep
         if progress:
             progress(source.name, "loading")
         con.execute("BEGIN")
@@ -222,6 +231,7 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
                    duplicates = ?, quarantined = ?, cursor_after = ? WHERE batch_id = ?""",
             [_now(), c.received, c.loaded, c.duplicates, c.quarantined, json.dumps(pulled.cursor), rep.batch_id],
         )
+        drift.record(con, source.name, rep.batch_id, shapes)
         con.execute(
             "INSERT OR REPLACE INTO source_cursors VALUES (?, ?, ?)",
             [source.name, json.dumps(pulled.cursor), rep.batch_id],

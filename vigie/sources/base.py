@@ -46,6 +46,7 @@ class Pull:
     files: list[Landed] = field(default_factory=list)
     unreadable: list[Unreadable] = field(default_factory=list)
     cursor: dict = field(default_factory=dict)
+    shapes: dict = field(default_factory=dict)  # stream → its shape at the source, where it declares one (vigie/drift.py)
 
 
 @dataclass(frozen=True)
