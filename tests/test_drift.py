@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import vigie
 from tests.mini_estate import TOKEN, MiniEstate, auth
+from tests.test_vms_servers import server_vms  # noqa: F401 - the fixture
 from vigie import db, pipeline
 from vigie.config import load_settings
 from vigie.simulate.bodycam_server import BodycamServer
@@ -239,3 +240,26 @@ def test_cli_accept_drift(estate: Estate) -> None:
                   "--accept-drift", "cams", env=env)
     assert taken.returncode == 0, taken.stderr
     assert estate.query("SELECT count(*) FROM bodycam_events WHERE event_id = 'e-4'") == [(1,)]
+
+
+def test_drift_on_postgresql_and_mariadb(server_vms: str, tmp_path: Path) -> None:
+    """The same words for the same types on every engine, and a retyped column held."""
+    import sqlalchemy as sa
+
+    (tmp_path / "authorisations.json").write_text("[]")
+    config = tmp_path / "vigie.yml"
+    config.write_text(f"warehouse: var/w.duckdb\nregister: authorisations.json\nsources:\n"
+                      f"  - {{name: vms, kind: vms_sql, url: '{server_vms}'}}\n")
+    settings = load_settings(config)
+    assert not pipeline.run(settings, validate=False, evaluate=False).failed
+    with duckdb.connect(str(db.writer_path(settings.warehouse)), read_only=True) as con:
+        shapes = {t: json.loads(s)["columns"] for t, s in con.execute("SELECT stream, shape FROM source_shapes").fetchall()}
+    assert shapes["audit_log"]["log_id"] == "integer" and shapes["audit_log"]["action"] == "text"
+    assert shapes["recordings"]["started_at"] == "datetime" and shapes["cameras"]["lat"] == "real"
+    engine = sa.create_engine(server_vms)
+    with engine.begin() as c:
+        c.execute(sa.text("ALTER TABLE audit_log ALTER COLUMN log_id TYPE VARCHAR(20)" if engine.dialect.name == "postgresql"
+                          else "ALTER TABLE audit_log MODIFY log_id VARCHAR(20)"))
+    engine.dispose()
+    held = pipeline.run(settings, validate=False, evaluate=False)
+    assert "audit_log: column 'log_id' retyped integer → text" in held.failed[0].error

@@ -136,6 +136,14 @@ def check(con: duckdb.DuckDBPyConnection, source: str, pulled, staged: list[tupl
     return out
 
 
+def declared_changes(con: duckdb.DuckDBPyConnection, source: str, shapes: dict | None) -> list[str]:
+    """The changes in the tables a source declares, for a pull that failed after reading its
+    schema (a retyped key column breaks the incremental query itself): drift, said as such."""
+    recorded = current(con, source)
+    return [c for table, observed in (shapes or {}).items() if table in recorded
+            for c in _table_changes(table, recorded[table], observed)]
+
+
 def record(con: duckdb.DuckDBPyConnection, source: str, batch_id: int, shapes: list[StreamShape]) -> None:
     """In the batch's transaction: the shapes it loaded with, where they are new."""
     now = datetime.now(timezone.utc)

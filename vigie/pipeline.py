@@ -175,7 +175,13 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
     except Exception as exc:  # noqa: BLE001 - whatever a connector meets, the next sources are pulled
         rep.error = f"source '{source.name}': {exc}" if isinstance(exc, SourceError) else \
             f"source '{source.name}': {type(exc).__name__}: {exc}"
-        _fail(con, rep, None if isinstance(exc, SourceError) else traceback.format_exc())
+        changes = [] if accept_drift else drift.declared_changes(con, source.name, getattr(exc, "shapes", None))
+        if changes:  # the pull broke on a changed schema: held as drift, the pull's error after it
+            rep.error = (f"source '{source.name}': schema drift, batch {rep.batch_id} held: {'; '.join(changes)}; "
+                         f"once reviewed: vigie run --accept-drift {source.name} ({exc})")
+            con.execute("UPDATE batches SET status = 'held', error = ? WHERE batch_id = ?", [rep.error, rep.batch_id])
+        else:
+            _fail(con, rep, None if isinstance(exc, SourceError) else traceback.format_exc())
         shutil.rmtree(landing, ignore_errors=True)
         return rep
 

@@ -147,6 +147,8 @@ class VmsSql(Connector):
 
         return connection_uri(self.source.conn_id)
 
+    _shapes: dict | None = None
+
     def pull(self, cursor: dict | None, landing: Path) -> Pull:
         cursor = dict(cursor or {})
         url = sa.engine.make_url(self._url())
@@ -157,7 +159,9 @@ class VmsSql(Connector):
             with engine.connect() as conn:
                 return self._pull(conn, cursor, landing)
         except sa.exc.SQLAlchemyError as exc:
-            raise SourceError(f"database: {str(exc).splitlines()[0]}") from exc
+            error = SourceError(f"database: {str(exc).splitlines()[0]}")
+            error.shapes = self._shapes  # a changed schema may be why: the pipeline says so
+            raise error from exc
         finally:
             if "engine" in locals():
                 engine.dispose()
@@ -166,7 +170,7 @@ class VmsSql(Connector):
         meta = sa.MetaData()
         tables = {n: sa.Table(n, meta, autoload_with=conn) for n in TABLES}
         out = Pull()
-        out.shapes = {n: {"columns": {c.name: type_family(c.type.compile(dialect=conn.dialect)) for c in t.columns}}
+        out.shapes = self._shapes = {n: {"columns": {c.name: type_family(c.type.compile(dialect=conn.dialect)) for c in t.columns}}
                       for n, t in tables.items()}
 
         cams = tables["cameras"]
