@@ -263,3 +263,32 @@ def test_drift_on_postgresql_and_mariadb(server_vms: str, tmp_path: Path) -> Non
     engine.dispose()
     held = pipeline.run(settings, validate=False, evaluate=False)
     assert "audit_log: column 'log_id' retyped integer → text" in held.failed[0].error
+
+
+def test_sources_command_and_view_show_the_same_held_batch(estate: Estate) -> None:
+    """`vigie sources` and the view's sources page read one function (vigie/health.py):
+    a held batch shows in both as the last error, the feed's expected_every too."""
+    from fastapi import Header
+    from fastapi.testclient import TestClient
+
+    from vigie.present.view import create_app
+
+    estate.config.write_text(estate.config.read_text().replace("path: lapi,", "path: lapi, expected_every: 6h,"))
+    estate.bodycam(_event(4, gps=[1, 2]))
+    estate.settings = load_settings(estate.config)
+    estate.run(only=["cams"])
+    rows = {r["source"]: r for r in json.loads(vigie("sources", "--config", str(estate.config), "--format", "json",
+                                                     check=True).stdout)}
+    cams = rows["cams"]
+    assert cams["latest_status"] == "held" and cams["last_error"].startswith("source 'cams': schema drift")
+    assert cams["last_batch_id"] < cams["latest_batch_id"] and cams["failing_runs"] == 1
+    assert rows["lapi"]["expected_every"] == "6h" and rows["lapi"]["silent"] is False
+    assert rows["vms"]["expected_every"] is None and rows["vms"]["silent"] is None
+
+    def who(x_test_user: str | None = Header(None)) -> str:
+        return x_test_user or "inspector"
+
+    page = TestClient(create_app(estate.config, user=who)).get("/sources").text
+    assert 'data-source="cams"' in page and ">held<" in page and "field &#39;gps&#39; is new" in page
+    assert f'>{cams["latest_batch_id"]}<' in page and f'>{cams["last_batch_id"]}<' in page
+    assert 'data-source="register"' in page  # the view shows every source with batches, the register too
