@@ -5,7 +5,9 @@ Per source, one batch:
 1. the batch row is written and committed before anything can fail;
 2. the connector lands the new raw files; their hashes and sizes are recorded;
 3. each stream's lines are staged into text columns (``staging_*`` tables);
-4. Great Expectations validates the staging tables (results and Data Docs);
+4. the batch's shape is checked against the accepted one (vigie/drift.py): a change holds
+   the whole batch (status 'held'), before anything of it loads;
+   Great Expectations validates the staging tables (results and Data Docs);
 5. in one transaction: quarantine, duplicates, canonical versions, the batch's counts and
    the source's new cursor. If anything fails, nothing of it is kept and the cursor stays.
 """

@@ -4,6 +4,10 @@ Each answer page is landed as one line of JSON, as received, so the raw content 
 DuckDB unnests the events. The cursor is the platform's own: when ``next`` is null we stay
 on the cursor of the last page, so the next pull sees that page again and its events are
 recognised as duplicates.
+
+A server that misbehaves is bounded: a deadline per page and per pull (a body that trickles
+ends in a timeout), a cap on a page's bytes, a cursor seen twice in one pull is a loop (an
+error, not a hang), and Retry-After is honoured up to ``max_backoff_s``.
 """
 
 from __future__ import annotations
