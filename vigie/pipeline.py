@@ -179,9 +179,7 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
             f"source '{source.name}': {type(exc).__name__}: {exc}"
         changes = [] if accept_drift else drift.declared_changes(con, source.name, getattr(exc, "shapes", None))
         if changes:  # the pull broke on a changed schema: held as drift, the pull's error after it
-            rep.error = (f"source '{source.name}': schema drift, batch {rep.batch_id} held: {'; '.join(changes)}; "
-                         f"once reviewed: vigie run --accept-drift {source.name} ({exc})")
-            con.execute("UPDATE batches SET status = 'held', error = ? WHERE batch_id = ?", [rep.error, rep.batch_id])
+            _hold(con, rep, f"{'; '.join(changes)}", f" ({exc})")
         else:
             _fail(con, rep, None if isinstance(exc, SourceError) else traceback.format_exc())
         shutil.rmtree(landing, ignore_errors=True)
@@ -208,9 +206,7 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
         staged = _stage(con, connector, pulled, for_gx=validate)
         shapes = drift.check(con, source.name, pulled, staged, accept=accept_drift)
         if any(s.changes for s in shapes) and not accept_drift:  # held whole: nothing loads, the cursor stays
-            rep.error = (f"source '{source.name}': schema drift, batch {rep.batch_id} held: {drift.summary(shapes)}; "
-                         f"once reviewed: vigie run --accept-drift {source.name}")
-            con.execute("UPDATE batches SET status = 'held', error = ? WHERE batch_id = ?", [rep.error, rep.batch_id])
+            _hold(con, rep, drift.summary(shapes))
             return rep
         if progress:
             progress(source.name, "loading")
@@ -272,6 +268,13 @@ def _contract_report(settings, staged: list[tuple]) -> dict:  # noqa: ANN001
                                           {stream.suite: table for stream, table, n in staged if n}, gx_root(settings))
     except Exception as exc:  # noqa: BLE001
         return {"error": f"Great Expectations could not validate: {type(exc).__name__}: {exc}"}
+
+
+def _hold(con: duckdb.DuckDBPyConnection, rep: SourceReport, changes: str, after: str = "") -> None:
+    """Schema drift: the batch is kept on record as 'held', with what changed, on one line."""
+    rep.error = (f"source '{rep.source}': schema drift, batch {rep.batch_id} held: {changes}; "
+                 f"once reviewed: vigie run --accept-drift {rep.source}{after}")
+    con.execute("UPDATE batches SET status = 'held', error = ? WHERE batch_id = ?", [rep.error, rep.batch_id])
 
 
 def _fail(con: duckdb.DuckDBPyConnection, rep: SourceReport, detail: str | None = None) -> None:
