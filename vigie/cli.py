@@ -78,6 +78,8 @@ def run(
     wait: Annotated[float, typer.Option("--wait", help="seconds to wait for another load to finish")] = 0.0,
     alerts: Annotated[bool, typer.Option("--alerts/--no-alerts", help="send the alerts after evaluating "
                                          "(--no-alerts records them as pending)")] = True,
+    accept_drift: Annotated[Optional[list[str]], typer.Option("--accept-drift", help="take this source's new shape "
+                            "(schema drift), once reviewed (repeatable)")] = None,
 ) -> None:
     """Pull every source (or those named), check, load into the warehouse, evaluate, alert."""
     from vigie import db, pipeline
@@ -89,6 +91,7 @@ def run(
         db.without_pandas()
     try:
         settings.select(source or [])
+        settings.select(accept_drift or [])
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -107,7 +110,8 @@ def run(
     try:
         with bars:
             report = pipeline.run(settings, source or [], validate=gx, wait_s=wait,
-                                  progress=progress, as_of=as_of_instant, send_alerts=alerts)
+                                  progress=progress, as_of=as_of_instant, send_alerts=alerts,
+                                  accept_drift=accept_drift or [])
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None

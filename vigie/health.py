@@ -32,14 +32,16 @@ class SourceHealth:
     expected_every: str | None  # as configured (e.g. 6h)
     last_data_at: datetime | None  # when a batch last brought new rows (loaded or quarantined)
     silent: bool | None  # None when the source has no expected_every
-    failing_runs: int  # failed batches in a row, the latest first
+    failing_runs: int  # failed (or held) batches in a row, the latest first
+    latest_batch_id: int | None = None  # the last batch, whatever became of it
+    latest_status: str | None = None  # pulling | landed | loaded | failed | held (schema drift)...
     # not shown: what the pipeline alerts key their episodes on
     last_data_batch: int = 0
     first_failed_batch: int | None = None
 
     COLUMNS = ("source", "kind", "last_batch_id", "last_committed_at", "cursor", "received", "loaded",
                "duplicates", "quarantined", "last_error", "last_error_at", "expected_every", "last_data_at",
-               "silent", "failing_runs")
+               "silent", "failing_runs", "latest_batch_id", "latest_status")
 
     def row(self) -> tuple:
         d = asdict(self)
@@ -70,19 +72,27 @@ def _has_batches(con: duckdb.DuckDBPyConnection) -> bool:
         return False
 
 
-def source_health(con: duckdb.DuckDBPyConnection, settings, now: datetime | None = None) -> list[SourceHealth]:  # noqa: ANN001
-    """One row per configured source, in configuration order, from the batches on record."""
+def source_health(con: duckdb.DuckDBPyConnection, settings, now: datetime | None = None,  # noqa: ANN001
+                  unlisted: bool = False) -> list[SourceHealth]:
+    """One row per configured source, in configuration order, from the batches on record.
+    ``unlisted``: then the others that have batches (the register, a source since removed
+    from vigie.yml), by name: the Oversight view shows everything the warehouse holds."""
     now = now or datetime.now(timezone.utc)
     rows = []
     known = _has_batches(con)
-    for s in settings.sources:
-        every = getattr(s, "expected_every", None)
-        h = SourceHealth(s.name, s.kind, None, None, None, 0, 0, 0, 0, None, None, format_duration(every),
+    listed = [(s.name, s.kind, getattr(s, "expected_every", None)) for s in settings.sources]
+    if unlisted and known:
+        names = {name for name, _, _ in listed}
+        listed += [(name, kind, None) for name, kind in
+                   con.execute("SELECT source, arg_max(kind, batch_id) FROM main.batches GROUP BY 1 ORDER BY 1").fetchall()
+                   if name not in names]
+    for name, kind, every in listed:
+        h = SourceHealth(name, kind, None, None, None, 0, 0, 0, 0, None, None, format_duration(every),
                          None, None, 0)
         if known:
             _fill(con, h)
         if every is not None:
-            reference = h.last_data_at or _first_started(con, s.name) if known else None
+            reference = h.last_data_at or _first_started(con, name) if known else None
             h.silent = reference is not None and now - reference > every
         rows.append(h)
     return rows
@@ -103,7 +113,8 @@ def _fill(con: duckdb.DuckDBPyConnection, h: SourceHealth) -> None:
                            FROM (SELECT * FROM main.batches WHERE source = ? ORDER BY batch_id DESC LIMIT {LAST_BATCHES})""",
                        [h.source]).fetchone()
     h.received, h.loaded, h.duplicates, h.quarantined = (int(v) for v in sums)
-    err = con.execute("""SELECT error, started_at FROM main.batches WHERE source = ? AND status = 'failed'
+    # Any batch that says why it did not load: failed, held on schema drift, abandoned...
+    err = con.execute("""SELECT error, started_at FROM main.batches WHERE source = ? AND error IS NOT NULL
                          ORDER BY batch_id DESC LIMIT 1""", [h.source]).fetchone()
     if err:
         h.last_error = (err[0] or "").splitlines()[0] if err[0] else None
@@ -112,11 +123,16 @@ def _fill(con: duckdb.DuckDBPyConnection, h: SourceHealth) -> None:
                           AND (loaded > 0 OR quarantined > 0) ORDER BY batch_id DESC LIMIT 1""", [h.source]).fetchone()
     if data:
         h.last_data_batch, h.last_data_at = data
-    # Failed batches in a row, the latest first (a batch still pulling is not counted either way).
-    streak = con.execute("""SELECT batch_id, status FROM main.batches WHERE source = ? AND status IN ('loaded', 'failed')
-                            ORDER BY batch_id DESC LIMIT 100""", [h.source]).fetchall()
+    latest = con.execute("SELECT batch_id, status FROM main.batches WHERE source = ? ORDER BY batch_id DESC LIMIT 1",
+                         [h.source]).fetchone()
+    if latest:
+        h.latest_batch_id, h.latest_status = latest
+    # Failed (or held) batches in a row, the latest first (a batch still pulling is not counted either way).
+    streak = con.execute("""SELECT batch_id, status FROM main.batches WHERE source = ?
+                            AND status IN ('loaded', 'failed', 'held') ORDER BY batch_id DESC LIMIT 100""",
+                         [h.source]).fetchall()
     for batch_id, status in streak:
-        if status != "failed":
+        if status == "loaded":
             break
         h.failing_runs += 1
         h.first_failed_batch = batch_id

@@ -5,7 +5,9 @@ Per source, one batch:
 1. the batch row is written and committed before anything can fail;
 2. the connector lands the new raw files; their hashes and sizes are recorded;
 3. each stream's lines are staged into text columns (``staging_*`` tables);
-4. Great Expectations validates the staging tables (results and Data Docs);
+4. the batch's shape is checked against the accepted one (vigie/drift.py): a change holds
+   the whole batch (status 'held'), before anything of it loads;
+   Great Expectations validates the staging tables (results and Data Docs);
 5. in one transaction: quarantine, duplicates, canonical versions, the batch's counts, the
    source's new cursor and the batch's manifest, chained (vigie/integrity.py). If anything
    fails, nothing of it is kept and the cursor stays. The chain head is then appended to the
@@ -25,7 +27,7 @@ from typing import Callable
 
 import duckdb
 
-from vigie import contracts, db, integrity, leftovers, rules
+from vigie import contracts, db, drift, integrity, leftovers, rules
 from vigie.canonical import Counts, merge
 from vigie.register import load_register
 from vigie.rules import incremental
@@ -73,9 +75,11 @@ def gx_root(settings) -> Path:  # noqa: ANN001
 
 def run(settings, names: list[str] | None = None, *, validate: bool = True,  # noqa: ANN001
         progress: Callable[[str, str], None] | None = None, wait_s: float = 0.0,
-        as_of: datetime | None = None, evaluate: bool = True, send_alerts: bool = True) -> RunReport:
+        as_of: datetime | None = None, evaluate: bool = True, send_alerts: bool = True,
+        accept_drift: list[str] | tuple = ()) -> RunReport:
     """Pull the named sources (all when empty) into the warehouse, then evaluate the rules and,
-    when ``alerts:`` is configured, record the new alerts and send them (``send_alerts``)."""
+    when ``alerts:`` is configured, record the new alerts and send them (``send_alerts``).
+    ``accept_drift``: sources whose new shape an operator has reviewed (vigie/drift.py)."""
     selected = settings.select(list(names or []))
     report = RunReport(as_of=as_of or _now())
     integrity.preflight(settings)  # a missing signing key is a configuration error, before anything loads
@@ -87,7 +91,8 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
         for source in selected:
             if progress:
                 progress(source.name, "pulling")
-            done = ingest(con, settings, source, validate=validate, progress=progress)
+            done = ingest(con, settings, source, validate=validate, progress=progress,
+                          accept_drift=source.name in accept_drift)
             integrity.checkpoint(con, settings)  # the chain head, outside the warehouse, after each commit
             report.sources.append(done)
             if progress:
@@ -166,7 +171,7 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  #
 
 
 def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool = True,  # noqa: ANN001
-           progress: Callable[[str, str], None] | None = None) -> SourceReport:
+           progress: Callable[[str, str], None] | None = None, accept_drift: bool = False) -> SourceReport:
     connector = CONNECTORS[source.kind](source, settings)
     rep = SourceReport(source.name, source.kind)
     row = con.execute("SELECT cursor FROM source_cursors WHERE source = ?", [source.name]).fetchone()
@@ -179,9 +184,14 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
     landing = landing_root(settings) / source.name / str(rep.batch_id)
     try:
         pulled = connector.pull(cursor, landing)
-    except SourceError as exc:
-        rep.error = f"source '{source.name}': {exc}"
-        _fail(con, rep)
+    except Exception as exc:  # noqa: BLE001 - whatever a connector meets, the next sources are pulled
+        rep.error = f"source '{source.name}': {exc}" if isinstance(exc, SourceError) else \
+            f"source '{source.name}': {type(exc).__name__}: {exc}"
+        changes = [] if accept_drift else drift.declared_changes(con, source.name, getattr(exc, "shapes", None))
+        if changes:  # the pull broke on a changed schema: held as drift, the pull's error after it
+            _hold(con, rep, f"{'; '.join(changes)}", f" ({exc})")
+        else:
+            _fail(con, rep, None if isinstance(exc, SourceError) else traceback.format_exc())
         shutil.rmtree(landing, ignore_errors=True)
         return rep
 
@@ -204,6 +214,10 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
         if progress:
             progress(source.name, "checking")
         staged = _stage(con, connector, pulled, for_gx=validate)
+        shapes = drift.check(con, source.name, pulled, staged, accept=accept_drift)
+        if any(s.changes for s in shapes) and not accept_drift:  # held whole: nothing loads, the cursor stays
+            _hold(con, rep, drift.summary(shapes))
+            return rep
         if progress:
             progress(source.name, "loading")
         con.execute("BEGIN")
@@ -237,6 +251,7 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
                    duplicates = ?, quarantined = ?, cursor_after = ? WHERE batch_id = ?""",
             [_now(), c.received, c.loaded, c.duplicates, c.quarantined, json.dumps(pulled.cursor), rep.batch_id],
         )
+        drift.record(con, source.name, rep.batch_id, shapes)
         con.execute(
             "INSERT OR REPLACE INTO source_cursors VALUES (?, ?, ?)",
             [source.name, json.dumps(pulled.cursor), rep.batch_id],
@@ -270,6 +285,13 @@ def _contract_report(settings, staged: list[tuple]) -> dict:  # noqa: ANN001
                                           {stream.suite: table for stream, table, n in staged if n}, gx_root(settings))
     except Exception as exc:  # noqa: BLE001
         return {"error": f"Great Expectations could not validate: {type(exc).__name__}: {exc}"}
+
+
+def _hold(con: duckdb.DuckDBPyConnection, rep: SourceReport, changes: str, after: str = "") -> None:
+    """Schema drift: the batch is kept on record as 'held', with what changed, on one line."""
+    rep.error = (f"source '{rep.source}': schema drift, batch {rep.batch_id} held: {changes}; "
+                 f"once reviewed: vigie run --accept-drift {rep.source}{after}")
+    con.execute("UPDATE batches SET status = 'held', error = ? WHERE batch_id = ?", [rep.error, rep.batch_id])
 
 
 def _fail(con: duckdb.DuckDBPyConnection, rep: SourceReport, detail: str | None = None) -> None:

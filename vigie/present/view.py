@@ -83,36 +83,6 @@ def _reader(settings) -> Iterator[Any]:  # noqa: ANN001
             con.close()
 
 
-def source_status(con, settings) -> list[dict]:  # noqa: ANN001
-    """One row per configured source (and the register): its last batch, the last one that
-    loaded and when, counts over its last 10 batches, its last error and when."""
-    rows = con.execute("""
-        WITH ranked AS (
-            SELECT *, row_number() OVER (PARTITION BY source ORDER BY batch_id DESC) AS n FROM oversight.batches)
-        SELECT source,
-               max(batch_id) AS last_batch,
-               arg_max(status, batch_id) AS last_status,
-               arg_max(started_at, batch_id) AS last_started,
-               max(batch_id) FILTER (WHERE status = 'loaded') AS last_loaded_batch,
-               max(committed_at) FILTER (WHERE status = 'loaded') AS last_loaded_at,
-               sum(received) FILTER (WHERE n <= 10) AS received,
-               sum(loaded) FILTER (WHERE n <= 10) AS loaded,
-               sum(duplicates) FILTER (WHERE n <= 10) AS duplicates,
-               sum(quarantined) FILTER (WHERE n <= 10) AS quarantined,
-               arg_max(error, batch_id) FILTER (WHERE error IS NOT NULL) AS last_error,
-               max(started_at) FILTER (WHERE error IS NOT NULL) AS last_error_at
-        FROM ranked GROUP BY source""").fetchall()
-    columns = ["source", "last_batch", "last_status", "last_started", "last_loaded_batch", "last_loaded_at",
-               "received", "loaded", "duplicates", "quarantined", "last_error", "last_error_at"]
-    by_source = {r[0]: dict(zip(columns, r)) for r in rows}
-    kinds = {s.name: s.kind for s in settings.sources}
-    out = []
-    for name in [*kinds, *sorted(set(by_source) - set(kinds))]:
-        row = by_source.get(name) or dict.fromkeys(columns) | {"source": name}
-        out.append(row | {"kind": kinds.get(name, "register" if name == "register" else "")})
-    return out
-
-
 # --- the app -------------------------------------------------------------------------------
 
 def create_app(config: Path | None = None, *, user: Callable[..., str] | None = None) -> FastAPI:
@@ -291,11 +261,8 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
         s = settings()
         from vigie.health import source_health
 
-        with _reader(s) as con:
-            status = source_status(con, s)
-            health = {h.source: h for h in source_health(con, s)}  # feed silence, as alerts see it
-        status = [row | {"expected_every": getattr(health.get(row["source"]), "expected_every", None),
-                         "silent": getattr(health.get(row["source"]), "silent", None)} for row in status]
+        with _reader(s) as con:  # what `vigie sources` and the pipeline alerts read, the register too
+            status = source_health(con, s, unlisted=True)
         access_log.record(s, who, "sources", {})
         return page(request, lang, "view/sources.html", who=who, sources=status,
                     fmt=lambda v: format_instant(v, s.timezone))

@@ -13,7 +13,10 @@ lines, since an estate's file grows between phases.
 The cursor encodes a position in that order. `next` is the cursor after the page's last
 event when more events exist now, and null when the page reaches the end. Fault injection
 for tests: the first `fail_429` requests get 429 with `Retry-After: retry_after_s`, the
-next `fail_5xx` get 503.
+next `fail_5xx` get 503. Misbehaviour, for the connector's bounds (issue #13): `loop_cursor`
+sends the cursors A → B → A'… so a pull that trusts them never ends; `trickle_s` sends each
+byte of a page's body after that delay; `random_429`, `random_503` and `random_drop` (a
+connection closed halfway through a body) hit that share of requests, drawn from `seed`.
 
     python -m vigie.simulate.bodycam_server EVENTS_FILE [--port 8765] [--token T]
 """
@@ -24,7 +27,9 @@ import array
 import base64
 import json
 import os
+import random
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -116,10 +121,15 @@ class BodycamServer:
     """A real HTTP server on loopback, in a daemon thread: start(), url, stop()."""
 
     def __init__(self, events_path: Path, token: str = "test-token", host: str = "127.0.0.1",
-                 port: int = 0, fail_429: int = 0, retry_after_s: float = 0, fail_5xx: int = 0):
+                 port: int = 0, fail_429: int = 0, retry_after_s: float = 0, fail_5xx: int = 0,
+                 loop_cursor: bool = False, trickle_s: float = 0.0, random_429: float = 0.0,
+                 random_503: float = 0.0, random_drop: float = 0.0, seed: int | None = None):
         self.events = _Events(events_path)
         self.token, self.host, self.port = token, host, port
         self.fail_429, self.retry_after_s, self.fail_5xx = fail_429, retry_after_s, fail_5xx
+        self.loop_cursor, self.trickle_s = loop_cursor, trickle_s
+        self.random_429, self.random_503, self.random_drop = random_429, random_503, random_drop
+        self._rng = random.Random(seed)
         self.requests: list[tuple[str, int]] = []  # (path with query, status), for tests
         self._count = 0
         self._lock = threading.Lock()
@@ -162,7 +172,16 @@ class BodycamServer:
                 return 429
             if self._count <= self.fail_429 + self.fail_5xx:
                 return 503
+            draw = self._rng.random()
+            if draw < self.random_429:
+                return 429
+            if draw < self.random_429 + self.random_503:
+                return 503
         return None
+
+    def drop_this_body(self) -> bool:
+        with self._lock:
+            return self.random_drop > 0 and self._rng.random() < self.random_drop
 
     def _log(self, path: str, status: int) -> None:
         with self._lock:
@@ -194,6 +213,8 @@ class BodycamServer:
         except ValueError:
             return _error(400, f"invalid cursor: {after!r}")
         texts, new, more = self.events.page(pos, limit)
+        if self.loop_cursor and more:  # back to the page before, then forward again: A → B → A'
+            new = pos - limit if pos >= limit else new
         nxt = json.dumps(encode_cursor(new)) if more else "null"
         body = b'{"events": [' + b", ".join(texts) + b'], "next": ' + nxt.encode() + b"}"
         return 200, {}, body
@@ -219,7 +240,19 @@ def _handler(server: BodycamServer):
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(body)
+            if status == 200 and server.drop_this_body():
+                self.wfile.write(body[:len(body) // 2])  # and hang up: the client sees a short body
+                self.close_connection = True
+            elif status == 200 and server.trickle_s:
+                try:
+                    for i in range(len(body)):
+                        self.wfile.write(body[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(server.trickle_s)
+                except OSError:  # the client gave up, as it should
+                    self.close_connection = True
+            else:
+                self.wfile.write(body)
 
         def log_message(self, format, *args) -> None:  # quiet: tests and CLIs print enough
             pass

@@ -64,6 +64,7 @@ class Pull:
     duplicates: list[FileDuplicate] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # still being written: left for the next run
     cursor: dict = field(default_factory=dict)
+    shapes: dict = field(default_factory=dict)  # stream → its shape at the source, where it declares one (vigie/drift.py)
 
 
 @dataclass(frozen=True)

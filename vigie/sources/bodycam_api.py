@@ -4,6 +4,10 @@ Each answer page is landed as one line of JSON, as received, so the raw content 
 DuckDB unnests the events. The cursor is the platform's own: when ``next`` is null we stay
 on the cursor of the last page, so the next pull sees that page again and its events are
 recognised as duplicates.
+
+A server that misbehaves is bounded: a deadline per page and per pull (a body that trickles
+ends in a timeout), a cap on a page's bytes, a cursor seen twice in one pull is a loop (an
+error, not a hang), and Retry-After is honoured up to ``max_backoff_s``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import json
 import os
 import re
 import time
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import httpx
@@ -119,32 +125,66 @@ class BodycamApi(Connector):
 
         return connection_url(self.source.conn_id)
 
-    def _get(self, client: httpx.Client, url: str, params: dict) -> dict:
-        """One page, honouring Retry-After on 429 and backing off on 5xx, within bounds."""
+    def _get(self, client: httpx.Client, url: str, params: dict, pull_ends: float) -> tuple[bytes, str | None]:
+        """One page (its body and its ``next``), honouring Retry-After on 429 and backing off on
+        5xx, a dropped connection or a page past its deadline, within bounds: ``max_retries``,
+        ``max_backoff_s`` per wait and the pull's deadline overall."""
         src = self.source
         for attempt in range(src.max_retries + 1):
             try:
-                resp = client.get(url, params=params)
-            except httpx.TransportError as exc:
+                status, headers, body = self._fetch(client, url, params, pull_ends)
+            except (httpx.TransportError, _PageTimeout) as exc:
+                problem = str(exc) or type(exc).__name__
                 if attempt == src.max_retries:
-                    raise SourceError(f"{url}: unreachable after {attempt + 1} attempts ({exc})") from exc
-                time.sleep(min(2**attempt * 0.5, src.max_backoff_s))
+                    what = "unreachable" if isinstance(exc, httpx.TransportError) else "too slow"
+                    raise SourceError(f"{url}: {what} after {attempt + 1} attempts ({problem})") from exc
+                self._wait(url, min(2**attempt * 0.5, src.max_backoff_s), pull_ends, problem)
                 continue
-            if resp.status_code == 200:
-                return {"next": _next_cursor(url, resp.content), "_body": resp.content}
-            if resp.status_code == 401:
+            if status == 200:
+                return body, _next_cursor(url, body)
+            if status == 401:
                 raise SourceError(f"{url}: 401 Unauthorized, the token was refused (check {src.token_env or src.conn_id})")
-            transient = resp.status_code == 429 or resp.status_code >= 500
+            transient = status == 429 or status >= 500
             if not transient or attempt == src.max_retries:
-                raise SourceError(f"{url}: HTTP {resp.status_code} after {attempt + 1} attempts")
+                raise SourceError(f"{url}: HTTP {status} after {attempt + 1} attempts")
             wait = 2**attempt * 0.5
-            if resp.status_code == 429:
-                try:
-                    wait = float(resp.headers.get("Retry-After", wait))
-                except ValueError:
-                    pass
-            time.sleep(min(max(wait, 0.0), src.max_backoff_s))
+            if status == 429:
+                wait = _retry_after(headers.get("Retry-After"), wait)
+            self._wait(url, min(max(wait, 0.0), src.max_backoff_s), pull_ends, f"HTTP {status}")
         raise AssertionError("unreachable")
+
+    def _wait(self, url: str, seconds: float, pull_ends: float, why: str) -> None:
+        if time.monotonic() + seconds > pull_ends:
+            raise SourceError(f"{url}: {why}, and waiting {seconds:g}s more would pass the pull deadline "
+                              f"(pull_deadline_s={self.source.pull_deadline_s:g})")
+        time.sleep(seconds)
+
+    def _fetch(self, client: httpx.Client, url: str, params: dict, pull_ends: float) -> tuple[int, httpx.Headers, bytes]:
+        """GET one page within its deadline and its size cap. A read waits at most ``timeout_s``
+        (and no longer than the deadline left); the deadline is checked after each block, so a
+        body that trickles a byte at a time ends here, not never."""
+        src = self.source
+        started = time.monotonic()
+        page_ends = min(started + src.page_deadline_s, pull_ends)
+        if started >= pull_ends:
+            raise SourceError(f"{url}: the pull took longer than its deadline (pull_deadline_s={src.pull_deadline_s:g})")
+        timeout = httpx.Timeout(max(0.05, min(src.timeout_s, page_ends - started)))
+        with client.stream("GET", url, params=params, timeout=timeout) as resp:
+            if resp.status_code != 200:
+                return resp.status_code, resp.headers, b""  # the body of an error is not needed
+            declared = resp.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > src.max_page_bytes:
+                raise SourceError(f"{url}: a page of {int(declared)} bytes is over max_page_bytes={src.max_page_bytes}")
+            blocks, size = [], 0
+            for block in resp.iter_bytes():
+                size += len(block)
+                if size > src.max_page_bytes:
+                    raise SourceError(f"{url}: a page over max_page_bytes={src.max_page_bytes} bytes")
+                blocks.append(block)
+                if time.monotonic() > page_ends:
+                    raise _PageTimeout(f"page not received within {min(src.page_deadline_s, page_ends - started):g}s "
+                                       f"({size} bytes so far; page_deadline_s={src.page_deadline_s:g})")
+            return 200, resp.headers, b"".join(blocks)
 
     def pull(self, cursor: dict | None, landing: Path) -> Pull:
         after = (cursor or {}).get("after")
@@ -153,18 +193,50 @@ class BodycamApi(Connector):
         landing.mkdir(parents=True, exist_ok=True)
         dest = landing / "pages.jsonl"
         digest, size = hashlib.sha256(), 0
+        pull_ends = time.monotonic() + self.source.pull_deadline_s
+        seen = {after} if after else set()  # cursors of this pull: one seen again is a loop
+        pages = 0
         with httpx.Client(headers=headers, timeout=self.source.timeout_s) as client, open(dest, "wb") as out:
             while True:
                 params = {"limit": self.source.page_size} | ({"after": after} if after else {})
-                page = self._get(client, url, params)
+                body, nxt = self._get(client, url, params, pull_ends)
+                pages += 1
                 # JSON never holds a raw newline inside a string, so this keeps the body exact.
-                line = page["_body"].replace(b"\r", b" ").replace(b"\n", b" ") + b"\n"
+                line = body.replace(b"\r", b" ").replace(b"\n", b" ") + b"\n"
                 digest.update(line)
                 size += len(line)
                 out.write(line)
-                nxt = page.get("next")
                 if not nxt:
                     break
+                if nxt in seen:
+                    raise SourceError(f"{url}: cursor loop, page {pages} sent back cursor {_short(nxt)} "
+                                      "already seen in this pull")
+                seen.add(nxt)
                 after = nxt
         landed = Landed("events", "pages.jsonl", dest, digest.hexdigest(), size)
         return Pull(files=[landed], cursor={"after": after})
+
+
+class _PageTimeout(Exception):
+    """A page that did not arrive whole within its deadline (transient: retried, bounded)."""
+
+
+def _short(cursor: str) -> str:
+    return repr(cursor if len(cursor) <= 40 else cursor[:37] + "...")
+
+
+def _retry_after(value: str | None, default: float) -> float:
+    """Retry-After in seconds or as an HTTP date (RFC 9110); ``default`` when absent or unreadable."""
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return (when - datetime.now(timezone.utc)).total_seconds()

@@ -40,6 +40,8 @@ FLIGHTS = Stream(
     policy="immutable",
 )
 
+TRACK_HEADER = ["t", "lat", "lon", "alt_m"]
+
 TRACKS = Stream(
     name="tracks", row_kind="track", suite="drone_files.tracks", table="drone_track_points",
     # A track point is a short line, and there is one file per flight: a 1 MB line limit (and
@@ -49,7 +51,7 @@ TRACKS = Stream(
         SELECT *, file || ':' || line AS location,
                regexp_extract(file, '([^/]+)\\.csv$', 1) AS flight_id,
                regexp_extract(file, '([^/]+)\\.csv$', 1) AS ref, NULL::BIGINT AS seq
-        FROM ({csv_staging(["t", "lat", "lon", "alt_m"])})""",
+        FROM ({csv_staging(TRACK_HEADER)})""",
     typed_sql="""flight_id, t::TIMESTAMPTZ AS t, lat::DOUBLE AS lat, lon::DOUBLE AS lon,
                  alt_m::DOUBLE AS alt_m""",
     key=("flight_id", "t", "lat", "lon", "alt_m"),

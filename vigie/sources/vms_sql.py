@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -90,12 +91,49 @@ def _text(value: object) -> object:
     return value
 
 
+def type_family(declared: str) -> str:
+    """A column's declared SQL type → its family, in the same words for every engine (SQLite's
+    affinity rules first): what schema drift compares (vigie/drift.py)."""
+    t = (declared or "").upper()
+    if "INT" in t:
+        return "integer"
+    if any(k in t for k in ("CHAR", "CLOB", "TEXT", "STRING", "UUID", "ENUM")):
+        return "text"
+    if "BOOL" in t:
+        return "boolean"
+    if "TIMESTAMP" in t or "DATETIME" in t:
+        return "datetime"
+    if t == "DATE":
+        return "date"
+    if "TIME" in t:
+        return "time"
+    if any(k in t for k in ("REAL", "FLOA", "DOUB")):
+        return "real"
+    if "BLOB" in t or "BINARY" in t or "BYTEA" in t or not t:
+        return "blob"
+    return "numeric"
+
+
+def _sqlite_shapes(path: Path) -> dict:
+    """The declared columns of the three tables, read-only."""
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return {t: {"columns": {name: type_family(declared) for _, name, declared, *_ in
+                                con.execute(f"PRAGMA table_info({t})").fetchall()}}
+                for t in TABLES}
+    finally:
+        con.close()
+
+
 def _instant(value: object) -> datetime | None:
     try:
         dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace(" ", "T"))
     except ValueError:
         return None
     return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+TABLES = ("cameras", "recordings", "audit_log")
 
 
 class VmsSql(Connector):
@@ -109,6 +147,8 @@ class VmsSql(Connector):
 
         return connection_uri(self.source.conn_id)
 
+    _shapes: dict | None = None
+
     def pull(self, cursor: dict | None, landing: Path) -> Pull:
         cursor = dict(cursor or {})
         url = sa.engine.make_url(self._url())
@@ -119,15 +159,19 @@ class VmsSql(Connector):
             with engine.connect() as conn:
                 return self._pull(conn, cursor, landing)
         except sa.exc.SQLAlchemyError as exc:
-            raise SourceError(f"database: {str(exc).splitlines()[0]}") from exc
+            error = SourceError(f"database: {str(exc).splitlines()[0]}")
+            error.shapes = self._shapes  # a changed schema may be why: the pipeline says so
+            raise error from exc
         finally:
             if "engine" in locals():
                 engine.dispose()
 
     def _pull(self, conn: sa.Connection, cursor: dict, landing: Path) -> Pull:
         meta = sa.MetaData()
-        tables = {n: sa.Table(n, meta, autoload_with=conn) for n in ("cameras", "recordings", "audit_log")}
+        tables = {n: sa.Table(n, meta, autoload_with=conn) for n in TABLES}
         out = Pull()
+        out.shapes = self._shapes = {n: {"columns": {c.name: type_family(c.type.compile(dialect=conn.dialect)) for c in t.columns}}
+                      for n, t in tables.items()}
 
         cams = tables["cameras"]
         out.files.append(self._land(conn, sa.select(cams).order_by(cams.c.camera_id), landing, "cameras"))
@@ -197,7 +241,7 @@ class VmsSql(Connector):
             load_extension(con, "sqlite_scanner")
             con.execute("SET sqlite_all_varchar = true")
             con.execute(f"ATTACH '{path.as_posix().replace(chr(39), chr(39) * 2)}' AS vms (TYPE sqlite, READ_ONLY)")
-            out = Pull()
+            out = Pull(shapes=_sqlite_shapes(path))  # read before the rows: what they were written under
             for stream, query in queries.items():
                 dest = landing / f"{stream}.jsonl"
                 used = {k: v for k, v in params.items() if f"${k}" in query}
@@ -210,7 +254,7 @@ class VmsSql(Connector):
             (highest,) = con.execute(
                 "SELECT max(TRY_CAST(log_id AS BIGINT)) FROM read_json(?, columns = {'log_id': 'VARCHAR'})",
                 [str(landing / "audit_log.jsonl")]).fetchone() if (landing / "audit_log.jsonl").stat().st_size else (None,)
-        except duckdb.Error as exc:
+        except (duckdb.Error, sqlite3.Error) as exc:
             raise SourceError(f"database {path}: {str(exc).splitlines()[0]}") from exc
         finally:
             con.close()

@@ -1,0 +1,294 @@
+"""Schema drift (issue #13, item 3): a column or field renamed, added, removed or retyped is
+found before loading, for each kind of source; the whole batch is held with a message naming
+it, nothing of it loads, the cursor stays; `--accept-drift` takes the new shape. A bad value
+in one row of an unchanged shape is still a quarantined row."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import vigie
+from tests.mini_estate import TOKEN, MiniEstate, auth
+from tests.test_vms_servers import server_vms  # noqa: F401 - the fixture
+from vigie import db, pipeline
+from vigie.config import load_settings
+from vigie.simulate.bodycam_server import BodycamServer
+
+AT = "2026-03-01T10:00:00+01:00"
+READ = "read_id,read_at,camera_id,plate_hash,matched,deleted_at"
+CANONICAL = {"vms": "vms_audit_log", "cams": "bodycam_events", "drones": "drone_flights", "lapi": "lapi_reads"}
+
+
+def _event(seq: int, **over) -> dict:
+    return {"seq": seq, "id": f"e-{seq}", "at": AT, "device": {"serial": "BWC-1", "kind": "BWC"},
+            "actor": {"badge": "PN-1", "unit": "Unit"}, "action": "evidence.viewed", "evidence_id": f"ev-{seq}",
+            "purpose": None, "justification": None, "procedure_ref": None, "recipient": None} | over
+
+
+def _flight(fid: str, **over) -> dict:
+    return {"flight_id": fid, "revision": 1, "drone_id": "F-1", "unit": "DDSP", "pilot": "P",
+            "authorisation_ref": None, "purpose": "DR1", "takeoff_at": AT, "landing_at": "2026-03-01T11:00:00+01:00",
+            "audio_recorded": False, "facial_recognition": False,
+            "recordings": [{"recording_id": f"{fid}-r1", "interior": False, "deleted_at": None}],
+            "consultations": []} | over
+
+
+class Estate:
+    """A small estate of the four kinds, loaded once; then one source changes its shape.
+    Each test gets a copy of one loaded estate, with a server of its own."""
+
+    def __init__(self, root: Path) -> None:
+        e = MiniEstate(root)
+        e.register = [auth("AP-1", "VP")]
+        e.cameras = [{"camera_id": "C1", "site": "S", "authorisation_ref": "AP-1", "lat": 45.7, "lon": 4.8}]
+        e.recording("R1", "C1", "2026-03-01T08:00:00Z", "2026-03-01T09:00:00Z")
+        e.log(1, "2026-03-01T09:00:00Z", "LOGIN")
+        e.log(2, "2026-03-01T09:05:00Z", "PLAYBACK", camera_id="C1", recording_id="R1")
+        e.flights = [_flight("FL-1")]
+        e.reads = {"reads_2026-03-01.csv": [{"read_id": "rd-1", "read_at": AT, "camera_id": "L1",
+                                             "plate_hash": "h1", "matched": "0"}]}
+        e.queries = {"queries_2026-03-01.csv": []}
+        e.events = [_event(s) for s in (1, 2, 3)]
+        self.root = root
+        self.events = root / "events.jsonl"
+        root.mkdir(parents=True)
+        self.events.write_text("".join(json.dumps(x) + "\n" for x in e.events))
+        os.environ["MINI_TOKEN"] = TOKEN
+        self.server = BodycamServer(self.events, token=TOKEN).start()
+        self.config = e.write(self.server.url)  # writes the same events again
+        (root / "vms2.sqlite").unlink()
+        self.config.write_text("\n".join(line for line in self.config.read_text().splitlines() if "vms2" not in line) + "\n")
+        self.settings = load_settings(self.config)
+        first = self.run()
+        assert not first.failed, first.failed[0].error
+        self.server.stop()
+
+    def copy(self, root: Path) -> Estate:
+        shutil.copytree(self.root, root)
+        other = copy.copy(self)
+        other.root, other.events, other.config = root, root / "events.jsonl", root / "vigie.yml"
+        other.server = BodycamServer(other.events, token=TOKEN).start()
+        other.config.write_text(self.config.read_text().replace(self.server.url, other.server.url))
+        other.settings = load_settings(other.config)
+        return other
+
+    def run(self, accept: list[str] | tuple = (), only: list[str] | tuple = ()) -> pipeline.RunReport:
+        return pipeline.run(self.settings, list(only), validate=False, evaluate=False, accept_drift=accept)
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        with duckdb.connect(str(db.writer_path(self.settings.warehouse)), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+    def state(self, source: str) -> tuple:
+        """What a held batch must not change: the cursor, the rows, the quarantine."""
+        return (self.query("SELECT cursor, batch_id FROM source_cursors WHERE source = ?", [source]),
+                self.query(f"SELECT count(*) FROM {CANONICAL[source]} WHERE source = ?", [source]),
+                self.query("SELECT count(*) FROM quarantine WHERE source = ?", [source]))
+
+    # --- what changes, per kind of source ------------------------------------------------------
+    def vms(self, sql: str) -> None:
+        with sqlite3.connect(self.root / "vms.sqlite") as con:
+            con.executescript(sql)
+            con.execute("INSERT INTO audit_log (log_id, logged_at, action) VALUES (3, '2026-03-02T10:00:00Z', 'LOGIN')")
+
+    def bodycam(self, *events: dict) -> None:
+        with open(self.events, "a") as f:
+            f.writelines(json.dumps(e) + "\n" for e in events)
+
+    def flights(self, *flights: dict) -> None:
+        (self.root / "drones" / "flights" / "2026-04.jsonl").write_text("".join(json.dumps(f) + "\n" for f in flights))
+
+    def reads(self, header: str, *lines: str) -> None:
+        (self.root / "lapi" / "reads_2026-04-01.csv").write_text("\n".join([header, *lines]) + "\n")
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Estate:
+    return Estate(tmp_path_factory.mktemp("drift") / "estate")
+
+
+@pytest.fixture
+def estate(loaded: Estate, tmp_path: Path):  # noqa: ANN201
+    e = loaded.copy(tmp_path / "estate")
+    yield e
+    e.server.stop()
+
+
+def _retype_log_id(table: str = "audit_log") -> str:
+    return f"""
+        CREATE TABLE _t (log_id TEXT PRIMARY KEY, logged_at TEXT, user_login TEXT NULL, action TEXT,
+            camera_id TEXT NULL, recording_id TEXT NULL, justification TEXT NULL, procedure_ref TEXT NULL,
+            recipient TEXT NULL);
+        INSERT INTO _t SELECT * FROM {table}; DROP TABLE {table}; ALTER TABLE _t RENAME TO {table};"""
+
+
+NEW_READ = "rd-2,2026-04-01T10:00:00+02:00,L1,h2,0,"
+DRIFTS = {
+    # source kind: {change: (source, apply, the message)}
+    "vms_sql": {
+        "added": ("vms", lambda e: e.vms("ALTER TABLE cameras ADD COLUMN zone TEXT;"), "cameras: column 'zone' added"),
+        "removed": ("vms", lambda e: e.vms("ALTER TABLE audit_log DROP COLUMN recipient;"),
+                    "audit_log: column 'recipient' removed"),
+        "renamed": ("vms", lambda e: e.vms("ALTER TABLE cameras RENAME COLUMN site TO site_name;"),
+                    "cameras: column 'site' renamed to 'site_name'?"),
+        "retyped": ("vms", lambda e: e.vms(_retype_log_id()), "audit_log: column 'log_id' retyped integer → text"),
+    },
+    "csv": {
+        "added": ("lapi", lambda e: e.reads(READ + ",source_ip", NEW_READ + ",10.0.0.1"),
+                  "reads: header of reads_2026-04-01.csv: column 'source_ip' added"),
+        "removed": ("lapi", lambda e: e.reads(READ.removesuffix(",deleted_at"), NEW_READ.removesuffix(",")),
+                    "reads: header of reads_2026-04-01.csv: column 'deleted_at' removed"),
+        "renamed": ("lapi", lambda e: e.reads(READ.replace("camera_id", "camera"), NEW_READ),
+                    "reads: header of reads_2026-04-01.csv: column 'camera_id' renamed to 'camera'?"),
+        # CSV carries no types: a value that no longer reads as its type is a quarantined line
+        # (test below); the fourth change a header can make is an order.
+        "moved": ("lapi", lambda e: e.reads("read_at,read_id,camera_id,plate_hash,matched,deleted_at",
+                                            "2026-04-01T10:00:00+02:00,rd-2,L1,h2,0,"),
+                  "reads: header of reads_2026-04-01.csv: columns moved to 'read_at,read_id,"),
+    },
+    "json_files": {
+        "added": ("drones", lambda e: e.flights(_flight("FL-2", weather="rain")), "flights: field 'weather' is new"),
+        "removed": ("drones", lambda e: e.flights({k: v for k, v in _flight("FL-2").items() if k != "pilot"}),
+                    "flights: field 'pilot' is missing from every flight"),
+        "renamed": ("drones", lambda e: e.flights(_flight("FL-2", recordings=[{"recording_id": "r", "indoor": False}])),
+                    "flights: field 'recordings[].interior' renamed to 'recordings[].indoor'?"),
+        "retyped": ("drones", lambda e: e.flights(_flight("FL-2", revision="1"), _flight("FL-3", revision="2")),
+                    "flights: field 'revision' retyped number → string in every flight"),
+    },
+    "json_api": {
+        "added": ("cams", lambda e: e.bodycam(_event(4, gps=[45.7, 4.8])), "events: field 'gps' is new"),
+        "removed": ("cams", lambda e: e.bodycam(*({k: v for k, v in _event(s).items() if k != "evidence_id"} for s in (4, 5))),
+                    "events: field 'evidence_id' is missing from every event"),
+        "renamed": ("cams", lambda e: e.bodycam(_event(4, device={"sn": "BWC-1", "kind": "BWC"})),
+                    "events: field 'device.serial' renamed to 'device.sn'?"),
+        "retyped": ("cams", lambda e: e.bodycam(_event(4) | {"seq": "4"}, _event(5) | {"seq": "5"}),
+                    "events: field 'seq' retyped number → string in every event"),
+    },
+}
+CASES = [(kind, change, *spec) for kind, changes in DRIFTS.items() for change, spec in changes.items()]
+
+
+@pytest.mark.parametrize(("kind", "change", "source", "apply", "message"), CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_drift_holds_the_whole_batch_until_accepted(estate: Estate, kind: str, change: str, source: str, apply,  # noqa: ANN001
+                                                    message: str) -> None:
+    before = estate.state(source)
+    apply(estate)
+    held = estate.run()
+    failed = {s.source: s.error for s in held.failed}
+    assert list(failed) == [source]  # the others load as usual
+    assert message in failed[source] and f"--accept-drift {source}" in failed[source]
+    assert "\n" not in failed[source]
+    (status, error), = estate.query("SELECT status, error FROM batches WHERE source = ? ORDER BY batch_id DESC LIMIT 1",
+                                    [source])
+    assert status == "held" and error == failed[source]
+    assert estate.state(source) == before  # nothing half-loaded, the cursor did not move
+
+    taken = estate.run(accept=[source], only=[source])
+    assert not taken.failed
+    assert estate.state(source) != before  # loaded now, under the contract as it stands
+    (how,), = estate.query("SELECT how FROM oversight.source_shapes WHERE source = ? ORDER BY batch_id DESC LIMIT 1",
+                           [source])
+    assert how == "accepted"
+    estate.reads(READ, NEW_READ) if kind == "csv" else None
+    assert not estate.run(only=[source]).failed  # the new shape stands
+
+
+@pytest.mark.parametrize("source", ["vms", "lapi", "drones", "cams"])
+def test_a_bad_value_in_one_row_of_an_unchanged_shape_is_a_quarantined_row(estate: Estate, source: str) -> None:
+    {"vms": lambda: estate.vms("UPDATE audit_log SET action = action;"
+                               "INSERT INTO audit_log (log_id, logged_at, action) VALUES (4, 'x', 'SNAPSHOT');"),
+     "lapi": lambda: estate.reads(READ, NEW_READ, "rd-3,2026-04-01T10:00:00+02:00,L1,h3,2,"),
+     "drones": lambda: estate.flights(_flight("FL-2"), _flight("FL-3", revision="two")),
+     "cams": lambda: estate.bodycam(_event(4), _event(5) | {"seq": "five"}, _event(6, action="Evidence.Viewed")),
+     }[source]()
+    run = estate.run(only=[source])
+    assert not run.failed
+    (status, loaded, quarantined), = estate.query(
+        "SELECT status, loaded, quarantined FROM batches WHERE source = ? ORDER BY batch_id DESC LIMIT 1", [source])
+    assert status == "loaded" and loaded >= 1 and quarantined == (2 if source == "cams" else 1)
+
+
+def test_first_load_records_each_stream_shape(estate: Estate) -> None:
+    shapes = {(s, t): (json.loads(shape), how) for s, t, shape, how in
+              estate.query("SELECT source, stream, shape, how FROM oversight.source_shapes")}
+    assert shapes[("vms", "audit_log")][0]["columns"]["log_id"] == "integer"
+    assert shapes[("vms", "cameras")][0]["columns"]["lat"] == "real"
+    assert shapes[("lapi", "reads")][0] == {"headers": [READ.split(",")]}
+    assert shapes[("cams", "events")][0]["fields"]["device.serial"] == ["string"]
+    assert "recordings[].interior" in shapes[("drones", "flights")][0]["required"]
+    assert {how for _, how in shapes.values()} == {"first load"}
+
+
+def test_cli_accept_drift(estate: Estate) -> None:
+    estate.bodycam(_event(4, gps=[1, 2]))
+    env = {"MINI_TOKEN": TOKEN}
+    held = vigie("run", "--config", str(estate.config), "--as-of", "2026-04-30T00:00:00Z", "--no-alerts", env=env)
+    assert held.returncode == 1
+    assert "source 'cams': schema drift" in held.stderr and "field 'gps' is new" in held.stderr
+    unknown = vigie("run", "--config", str(estate.config), "--accept-drift", "nope", env=env)
+    assert unknown.returncode == 2 and "nope" in unknown.stderr
+    taken = vigie("run", "--config", str(estate.config), "--as-of", "2026-04-30T00:00:00Z", "--no-alerts",
+                  "--accept-drift", "cams", env=env)
+    assert taken.returncode == 0, taken.stderr
+    assert estate.query("SELECT count(*) FROM bodycam_events WHERE event_id = 'e-4'") == [(1,)]
+
+
+def test_drift_on_postgresql_and_mariadb(server_vms: str, tmp_path: Path) -> None:
+    """The same words for the same types on every engine, and a retyped column held."""
+    import sqlalchemy as sa
+
+    (tmp_path / "authorisations.json").write_text("[]")
+    config = tmp_path / "vigie.yml"
+    config.write_text(f"warehouse: var/w.duckdb\nregister: authorisations.json\nsources:\n"
+                      f"  - {{name: vms, kind: vms_sql, url: '{server_vms}'}}\n")
+    settings = load_settings(config)
+    assert not pipeline.run(settings, validate=False, evaluate=False).failed
+    with duckdb.connect(str(db.writer_path(settings.warehouse)), read_only=True) as con:
+        shapes = {t: json.loads(s)["columns"] for t, s in con.execute("SELECT stream, shape FROM source_shapes").fetchall()}
+    assert shapes["audit_log"]["log_id"] == "integer" and shapes["audit_log"]["action"] == "text"
+    assert shapes["recordings"]["started_at"] == "datetime" and shapes["cameras"]["lat"] == "real"
+    engine = sa.create_engine(server_vms)
+    with engine.begin() as c:
+        c.execute(sa.text("ALTER TABLE audit_log ALTER COLUMN log_id TYPE VARCHAR(20)" if engine.dialect.name == "postgresql"
+                          else "ALTER TABLE audit_log MODIFY log_id VARCHAR(20)"))
+    engine.dispose()
+    held = pipeline.run(settings, validate=False, evaluate=False)
+    assert "audit_log: column 'log_id' retyped integer → text" in held.failed[0].error
+
+
+def test_sources_command_and_view_show_the_same_held_batch(estate: Estate) -> None:
+    """`vigie sources` and the view's sources page read one function (vigie/health.py):
+    a held batch shows in both as the last error, the feed's expected_every too."""
+    from fastapi import Header
+    from fastapi.testclient import TestClient
+
+    from vigie.present.view import create_app
+
+    estate.config.write_text(estate.config.read_text().replace("path: lapi,", "path: lapi, expected_every: 6h,"))
+    estate.bodycam(_event(4, gps=[1, 2]))
+    estate.settings = load_settings(estate.config)
+    estate.run(only=["cams"])
+    rows = {r["source"]: r for r in json.loads(vigie("sources", "--config", str(estate.config), "--format", "json",
+                                                     check=True).stdout)}
+    cams = rows["cams"]
+    assert cams["latest_status"] == "held" and cams["last_error"].startswith("source 'cams': schema drift")
+    assert cams["last_batch_id"] < cams["latest_batch_id"] and cams["failing_runs"] == 1
+    assert rows["lapi"]["expected_every"] == "6h" and rows["lapi"]["silent"] is False
+    assert rows["vms"]["expected_every"] is None and rows["vms"]["silent"] is None
+
+    def who(x_test_user: str | None = Header(None)) -> str:
+        return x_test_user or "inspector"
+
+    page = TestClient(create_app(estate.config, user=who)).get("/sources").text
+    assert 'data-source="cams"' in page and ">held<" in page and "field &#39;gps&#39; is new" in page
+    assert f'>{cams["latest_batch_id"]}<' in page and f'>{cams["last_batch_id"]}<' in page
+    assert 'data-source="register"' in page  # the view shows every source with batches, the register too
