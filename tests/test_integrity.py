@@ -77,10 +77,15 @@ def batch_of(estate: Path, source: str) -> int:
 
 
 def landed(estate: Path, source: str, suffix: str) -> tuple[int, Path]:
+    return landed_named(estate, source, suffix)[:2]
+
+
+def landed_named(estate: Path, source: str, suffix: str) -> tuple[int, Path, str]:
+    """A landed file of ``source``: its batch, its landed copy, and its name at the source."""
     with writer(estate) as con:
-        b, path = con.execute("SELECT batch_id, landed_path FROM landed_files WHERE source = ? AND name LIKE ? "
-                              "ORDER BY name LIMIT 1", [source, f"%{suffix}"]).fetchone()
-    return b, Path(path)
+        b, path, name = con.execute("SELECT batch_id, landed_path, name FROM landed_files WHERE source = ? "
+                                    "AND name LIKE ? ORDER BY name LIMIT 1", [source, f"%{suffix}"]).fetchone()
+    return b, Path(path), name
 
 
 def breaks_of(out: dict) -> list[dict]:
@@ -107,14 +112,14 @@ def test_an_untouched_estate_verifies_in_both_formats(estate: Path) -> None:
 
 
 def test_a_flipped_byte_in_a_landed_file(estate: Path) -> None:
-    b, path = landed(estate, "lapi-a7", ".csv")
+    b, path, name = landed_named(estate, "lapi-a7", ".csv")
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
     code, out = verify_json(estate)
     assert code == 1
     (brk,) = breaks_of(out)
-    assert brk["batch_id"] == b and brk["what"] == "landed file content changed" and path.name in brk["where"]
+    assert brk["batch_id"] == b and brk["what"] == "landed file content changed" and name in brk["where"]
 
 
 def test_a_truncated_landed_file(estate: Path) -> None:
@@ -432,7 +437,8 @@ def test_the_daily_digest_carries_the_chain_head(estate: Path) -> None:
 def test_a_load_with_a_signing_key_variable_unset_stops_before_loading(tmp_path: Path) -> None:
     estate = copy_samples(tmp_path)
     config = estate / "vigie.yml"
-    config.write_text(config.read_text() + "integrity:\n  signing_key_env: VIGIE_UNSET_KEY\n")
+    config.write_text(config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9")
+                      + "integrity:\n  signing_key_env: VIGIE_UNSET_KEY\n")
     proc = vigie("run", "--config", str(config), env={"BODYCAM_TOKEN": TOKEN, "VIGIE_UNSET_KEY": ""})
     assert proc.returncode == 2 and "VIGIE_UNSET_KEY" in proc.stderr
     assert not (estate / "var" / "warehouse.duckdb.writer").exists()

@@ -191,7 +191,10 @@ def _headers(files: list) -> dict[tuple, str]:
         text = first.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
         if not text.strip():
             continue
-        names = tuple(next(csv.reader([text]), []))
+        try:  # a stray CR or a broken quote in the header: the header is no shape, its line is quarantined
+            names = tuple(next(csv.reader([text]), []))
+        except csv.Error:
+            continue
         out.setdefault(names, f.name)
     return out
 
