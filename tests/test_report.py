@@ -28,7 +28,7 @@ def _load(estate: Path) -> None:
     config = estate / "vigie.yml"
     text = config.read_text()
     with BodycamServer(estate / "bodycam_events.jsonl", token=TOKEN) as server:
-        config.write_text(text.replace("http://127.0.0.1:PORT", server.url))
+        config.write_text(re.sub(r"http://127\.0\.0\.1:(PORT|\d+)", server.url, text))
         try:
             vigie("run", "--config", str(config), env={"BODYCAM_TOKEN": TOKEN}, check=True)
         finally:  # a port that parses (reports load this file): the run's server is gone

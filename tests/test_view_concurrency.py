@@ -9,6 +9,8 @@ reads the final state: the same findings as `vigie findings`.
 
 from __future__ import annotations
 
+import re
+
 import csv
 import io
 import multiprocessing
@@ -56,7 +58,7 @@ def _load(estate: Path) -> None:
     config = estate / "vigie.yml"
     text = config.read_text()
     with BodycamServer(estate / "bodycam_events.jsonl", token="sim") as server:
-        _write(config, text.replace("http://127.0.0.1:PORT", server.url))
+        _write(config, re.sub(r"http://127\.0\.0\.1:(PORT|\d+)", server.url, text))
         try:
             run = vigie("run", "--config", str(config), "--wait", "600", env={"BODYCAM_TOKEN": "sim"})
         finally:  # a port that parses (readers load this file): the run's server is gone
