@@ -20,6 +20,14 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def with_closed_port(root: Path) -> Path:
+    """The estate's placeholder port filled in with a closed one: the config parses, and
+    nothing is pulled from the body-camera API."""
+    config = root / "vigie.yml"
+    config.write_text(config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9"))
+    return root
+
+
 def copy_samples(parent: Path) -> Path:
     """A writable copy of shared/samples (read-only in CI)."""
     dest = parent / "estate"

@@ -6,16 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_samples, vigie
+from tests.conftest import copy_samples, vigie, with_closed_port
 
 
 @pytest.fixture
 def estate(tmp_path: Path) -> Path:
     """The sample estate, its placeholder port filled in (a closed one: nothing is pulled from it)."""
-    root = copy_samples(tmp_path)
-    config = root / "vigie.yml"
-    config.write_text(config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9"))
-    return root
+    return with_closed_port(copy_samples(tmp_path))
 
 
 def test_configuration_errors_exit_2_naming_the_key(estate: Path) -> None:

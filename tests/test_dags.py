@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import REPO, copy_samples, read_csv
+from tests.conftest import REPO, copy_samples, read_csv, with_closed_port
 from vigie.simulate.bodycam_server import BodycamServer
 from vigie.simulate.receivers import SmtpSink
 
@@ -21,10 +21,7 @@ DAGS = REPO / "dags"
 @pytest.fixture
 def estate(tmp_path: Path) -> Path:
     """The sample estate, its placeholder port filled in (a closed one: nothing is pulled from it)."""
-    root = copy_samples(tmp_path)
-    config = root / "vigie.yml"
-    config.write_text(config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9"))
-    return root
+    return with_closed_port(copy_samples(tmp_path))
 
 
 def _airflow_env(home: Path, config: Path, **extra: str) -> dict:
