@@ -160,13 +160,19 @@ def test_killed_runs_against_a_flaky_api_lose_and_double_nothing(tmp_path: Path)
     with BodycamServer(events, token=TOKEN, random_503=0.15, random_429=0.1, random_drop=0.1, seed=5) as server:
         config = _config(tmp_path, {"bodycams": server.url}, max_retries=10, max_backoff_s=0.05)
         env = {**os.environ, "VIGIE_TEST_TOKEN": TOKEN}
-        for _ in range(20):
+        for i in range(20):
             _events(events, 15, first=n_events + 1)
             n_events += 15
             proc = subprocess.Popen([sys.executable, "-m", "vigie.cli", "run", "--config", str(config), "--as-of", AS_OF,
                                      "--no-alerts", "--wait", "30"], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.3, 4.0))
+            if i % 2:  # a random point: before, during or after the batch
+                time.sleep(rng.uniform(0.3, 4.0))
+            else:  # surely mid-batch: the batch is 'pulling' once the server sees this run's first page request
+                seen, deadline = len(server.requests), time.monotonic() + 60
+                while len(server.requests) == seen and proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0, 0.05))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         final = vigie("run", "--config", str(config), "--as-of", AS_OF, "--no-alerts", "--wait", "30",
