@@ -54,10 +54,10 @@ def _compare(estate: Path, as_of: datetime) -> None:
     settings_ = load_settings(estate / "vigie.yml")
     con = db.reader(settings_.warehouse)
     try:
-        stored = con.execute("SELECT * EXCLUDE (as_of) FROM run_findings ORDER BY ALL").fetchall()
+        stored = con.execute("SELECT * FROM run_findings ORDER BY ALL").fetchall()
         full = con.execute("SELECT * FROM findings_at(?, 'infinity', ?, ?, ?) ORDER BY ALL",
                            [as_of, settings_.grace_hours, settings_.timezone, settings_.perimeter_tolerance_m]).fetchall()
-        (stored_as_of,) = con.execute("SELECT DISTINCT as_of FROM run_findings").fetchone() or (as_of,)
+        (stored_as_of,) = con.execute("SELECT as_of FROM run_evaluation").fetchone()
     finally:
         con.close()
     assert stored_as_of == as_of

@@ -1,6 +1,7 @@
 """Evaluate the rules for what changed since the last evaluation, not for the whole warehouse.
 
-The findings of a run are kept in ``run_findings``. The next run re-evaluates only the
+The findings of a run are kept in ``run_findings`` (their as-of once, in ``run_evaluation``:
+carrying them forward rewrites no row that did not change). The next run re-evaluates only the
 *scopes* that may have changed and keeps every other stored finding. A scope is a set of rows
 that the rules about subjects only ever read together, so evaluating a scope alone (with the
 small shared tables: batches, register, cameras, limits) gives exactly its findings:
@@ -120,9 +121,8 @@ def _full(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> None:  #
                 "FROM _evaluated WHERE rule_code = $h", {"h": rules.HORIZON})
     con.execute("CREATE OR REPLACE TABLE run_numbers AS SELECT * FROM log_received('infinity')")
     con.execute(
-        "CREATE OR REPLACE TABLE run_findings AS "
-        "SELECT *, $as_of::TIMESTAMPTZ AS as_of FROM _evaluated WHERE rule_code <> $h "
-        "UNION ALL SELECT *, $as_of::TIMESTAMPTZ FROM stored_source_findings_at($as_of, 'infinity', $g, $tz, $tol)",
+        "CREATE OR REPLACE TABLE run_findings AS SELECT * FROM _evaluated WHERE rule_code <> $h "
+        "UNION ALL SELECT * FROM stored_source_findings_at($as_of, 'infinity', $g, $tz, $tol)",
         {"h": rules.HORIZON, "as_of": as_of, "g": settings.grace_hours, "tz": settings.timezone,
          "tol": settings.perimeter_tolerance_m})
     con.execute("DROP TABLE _evaluated")
@@ -156,7 +156,7 @@ def _why_full(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> str 
 
 
 def _incremental(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> Evaluation:  # noqa: ANN001
-    previous, watermark = con.execute("SELECT as_of, watermark FROM main.run_evaluation").fetchone()
+    (watermark,) = con.execute("SELECT watermark FROM main.run_evaluation").fetchone()
     new_watermark = _watermark(con)
     _dirty_scopes(con, watermark, as_of)
     (scopes,) = con.execute("SELECT count(*) FROM _dirty").fetchone()
@@ -171,12 +171,9 @@ def _incremental(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> E
         con.execute("DELETE FROM run_findings WHERE list_contains($rules, rule_code) AND list_contains($src, source)",
                     {"rules": source_rules, "src": gaps})
         con.execute(
-            "INSERT INTO run_findings SELECT *, $as_of::TIMESTAMPTZ "
-            "FROM stored_source_findings_at($as_of, 'infinity', $g, $tz, $tol) WHERE list_contains($src, source)",
+            "INSERT INTO run_findings SELECT * FROM stored_source_findings_at($as_of, 'infinity', $g, $tz, $tol) WHERE list_contains($src, source)",
             {"as_of": as_of, "g": settings.grace_hours, "tz": settings.timezone,
              "tol": settings.perimeter_tolerance_m, "src": gaps})
-    if as_of != previous:
-        con.execute("UPDATE run_findings SET as_of = ?", [as_of])
     con.execute("DROP TABLE IF EXISTS _dirty")
     _record(con, settings, as_of, new_watermark)
     return Evaluation("incremental", f"{scopes} scope(s) and {len(gaps)} source(s) re-evaluated")
@@ -268,8 +265,7 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> No
     con.execute("""
         DELETE FROM main.run_findings f USING _replaced r
         WHERE f.rule_code = r.rule_code AND f.source = r.source AND f.subject_id IS NOT DISTINCT FROM r.subject_id""")
-    con.execute("INSERT INTO main.run_findings SELECT *, ?::TIMESTAMPTZ FROM _evaluated WHERE rule_code <> ?",
-                [as_of, rules.HORIZON])
+    con.execute("INSERT INTO main.run_findings SELECT * FROM _evaluated WHERE rule_code <> ?", [rules.HORIZON])
     con.execute("DELETE FROM main.run_horizon h USING _dirty d WHERE h.source = d.source AND h.scope = d.scope")
     con.execute("INSERT INTO main.run_horizon SELECT source, subject_id, occurred_at FROM _evaluated WHERE rule_code = ?",
                 [rules.HORIZON])
