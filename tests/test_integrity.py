@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import copy_samples, vigie
-from vigie import db, integrity
+from tests.conftest import copy_samples, vigie, with_closed_port
+from vigie import db, integrity, pipeline
 from vigie.config import load_settings
 from vigie.simulate.bodycam_server import BodycamServer
 
@@ -456,3 +456,29 @@ def test_a_warehouse_from_before_the_chain_is_sealed_by_the_next_run(estate: Pat
     code, out = verify_json(estate)
     assert code == 0, out["breaks"]
     assert out["head"]["seq"] == 6 and out["checkpoints_checked"] == 2  # the old batches sealed as a whole, then the new one
+
+
+def test_manifests_sealed_in_an_older_format_still_verify_and_still_catch_tampering(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Format 1 hashed rows as JSON objects; batches sealed so before an upgrade are
+    recomputed the way they were sealed, next to format-2 batches sealed after it."""
+    estate = with_closed_port(copy_samples(tmp_path))
+    settings = load_settings(estate / "vigie.yml")
+    with monkeypatch.context() as m:
+        m.setattr(integrity, "FORMAT", 1)
+        pipeline.run(settings, ["vms-lyon", "lapi-a7"], validate=False, evaluate=False)
+    pipeline.run(settings, ["drones-69"], validate=False, evaluate=False)
+    with duckdb.connect(str(estate / "var" / "warehouse.duckdb"), read_only=True) as con:
+        formats = dict(con.execute("SELECT source, CAST(manifest::JSON ->> 'format' AS INT) FROM manifests").fetchall())
+    assert formats == {"register": 1, "vms-lyon": 1, "lapi-a7": 1, "drones-69": 2}
+    code, out = verify_json(estate, env={})
+    assert code == 0, out["breaks"]
+    for name in ("warehouse.duckdb.writer", "warehouse.duckdb"):
+        with duckdb.connect(str(estate / "var" / name)) as con:
+            con.execute("UPDATE vms_audit_log SET justification = 'edited' WHERE log_id = (SELECT min(log_id) FROM vms_audit_log)")
+            con.execute("UPDATE drone_flights SET pilot = 'edited' WHERE flight_id = (SELECT min(flight_id) FROM drone_flights)")
+    code, out = verify_json(estate, env={})
+    assert code == 1
+    assert {(b["source"], b["where"].split(": ")[1], b["what"]) for b in out["breaks"]} == {
+        ("vms-lyon", "vms_audit_log", "row content altered (same number of rows)"),
+        ("drones-69", "drone_flights", "row content altered (same number of rows)")}
