@@ -177,6 +177,35 @@ def test_unparsable_url_is_an_error_that_does_not_echo_it(deploy):
     assert "s3cret" not in msg
 
 
+@pytest.mark.parametrize("url", [
+    "sqlite:///vms.sqlite", "sqlite:////abs/dir/vms.sqlite?timeout=5", "sqlite+pysqlite:///a%20b/v.sqlite",
+    "sqlite://", "sqlite:///:memory:", "postgresql+psycopg://vigie:p%40ss:w@db.example:5432/vms?sslmode=require",
+    "mysql+pymysql://u@h/vms", "postgresql://[::1]:5433/vms", "postgresql://h:abc/vms", "postgresql://h/",
+    "mariadb://h?x=1", "s3cret-not-a-url"])
+def test_urls_are_read_as_sqlalchemy_reads_them(url):
+    """vigie.dburl spares every command SQLAlchemy's import; it must read URLs as SQLAlchemy does."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from vigie import dburl
+
+    try:
+        theirs = make_url(url)
+    except ArgumentError:
+        with pytest.raises(dburl.InvalidUrl):
+            dburl.parse(url)
+        return
+    except ValueError:  # a port that is not a number
+        with pytest.raises(ValueError):
+            dburl.parse(url).port_number()
+        return
+    ours = dburl.parse(url)
+    assert (ours.backend, ours.port_number(), ours.database) == (theirs.get_backend_name(), theirs.port, theirs.database)
+    assert make_url(ours.render()) == theirs
+    moved = ours.with_database("/srv/vms data/v.sqlite")
+    assert make_url(moved.render()) == theirs.set(database="/srv/vms data/v.sqlite")
+
+
 def test_vms_needs_exactly_one_of_url_and_conn_id(deploy):
     s = load(deploy, with_source(0, url=None, conn_id="vms_lyon_db"))
     assert s.sources[0].conn_id == "vms_lyon_db" and s.sources[0].url is None

@@ -122,3 +122,22 @@ def test_without_pandas_duckdb_binds_every_parameter_kind_we_use() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("supported", [True, False])
+def test_clone_file_copies_every_byte_with_or_without_copy_file_range(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, supported: bool) -> None:
+    """Publication clones the writer file (reflinks where the filesystem has them); where the
+    kernel or filesystem refuses copy_file_range, it copies the bytes itself."""
+    import errno
+    import os
+
+    src = tmp_path / "src"
+    src.write_bytes(os.urandom(3 << 20) + b"tail")
+    if not supported:
+        def refuse(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+    (tmp_path / "dest").write_bytes(b"an older, longer file" * 500_000)
+    db.clone_file(src, tmp_path / "dest")
+    assert (tmp_path / "dest").read_bytes() == src.read_bytes()

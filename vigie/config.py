@@ -21,8 +21,8 @@ from pydantic import (
     BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
     ValidationInfo, field_validator, model_validator,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+
+from vigie import dburl
 
 __all__ = [
     "ConfigError", "VmsSqlSource", "BodycamApiSource", "DroneFilesSource", "LapiFilesSource",
@@ -163,11 +163,9 @@ class VmsSqlSource(_SourceBase):
     @classmethod
     def _parse_url(cls, v: str | None) -> str | None:
         if v is not None:
+            url = dburl.parse(v)  # InvalidUrl does not echo the URL: it may carry a password
             try:
-                port = make_url(v).port
-            except ArgumentError:
-                # The URL is not echoed: it may carry a password.
-                raise ValueError("not a valid SQLAlchemy URL (dialect+driver://user@host/db)")
+                port = url.port_number()
             except ValueError:
                 port = 0
             if port is not None and not 1 <= port <= 65535:
@@ -439,8 +437,8 @@ class Settings(_Strict):
                 fail("another source already has this name", s, "name")
             seen.add(s.name)
             if isinstance(s, VmsSqlSource) and s.url is not None:
-                url = make_url(s.url)
-                if url.get_backend_name() == "sqlite":
+                url = dburl.parse(s.url)
+                if url.backend == "sqlite":
                     db = url.database
                     if not db or db == ":memory:" or db.startswith("file:"):
                         fail("a sqlite URL must name a database file "
@@ -449,7 +447,7 @@ class Settings(_Strict):
                     if not file.is_file():
                         # connecting would create an empty database and report nothing
                         fail(f"database file {file} does not exist", s, "url")
-                    s.url = url.set(database=str(file)).render_as_string(hide_password=False)
+                    s.url = url.with_database(str(file)).render()
             elif isinstance(s, (DroneFilesSource, LapiFilesSource)) and not isinstance(s.path, str):
                 s.path = self._abs(s.path)
                 if not s.path.is_dir():

@@ -14,10 +14,13 @@ import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
+from vigie import dburl
 from vigie.sources.base import Connector, Landed, Pull, SourceError, Stream, file_digest
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 def _json_staging(fields: list[str], table: str, key: str) -> str:
@@ -151,9 +154,11 @@ class VmsSql(Connector):
 
     def pull(self, cursor: dict | None, landing: Path) -> Pull:
         cursor = dict(cursor or {})
-        url = sa.engine.make_url(self._url())
-        if url.get_backend_name() == "sqlite" and url.database:
+        url = dburl.parse(self._url())
+        if url.backend == "sqlite" and url.database:
             return self._pull_sqlite(Path(url.database), cursor, landing)
+        import sqlalchemy as sa  # only to connect to a server: it costs half a second to import
+
         try:
             engine = sa.create_engine(self._url())
             with engine.connect() as conn:
@@ -167,6 +172,8 @@ class VmsSql(Connector):
                 engine.dispose()
 
     def _pull(self, conn: sa.Connection, cursor: dict, landing: Path) -> Pull:
+        import sqlalchemy as sa
+
         meta = sa.MetaData()
         tables = {n: sa.Table(n, meta, autoload_with=conn) for n in TABLES}
         out = Pull()
