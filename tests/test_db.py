@@ -141,3 +141,12 @@ def test_clone_file_copies_every_byte_with_or_without_copy_file_range(
     (tmp_path / "dest").write_bytes(b"an older, longer file" * 500_000)
     db.clone_file(src, tmp_path / "dest")
     assert (tmp_path / "dest").read_bytes() == src.read_bytes()
+
+
+def test_the_writer_config_is_the_one_duckdb_engine_uses() -> None:
+    """Read from package metadata so a load does not import SQLAlchemy; it must still be
+    exactly what duckdb-engine sets, or GX could not share the writer's database."""
+    import duckdb_engine
+
+    assert db._engine_config()["custom_user_agent"] == \
+        f"duckdb_engine/{duckdb_engine.__version__}(sqlalchemy/{sa.__version__})"

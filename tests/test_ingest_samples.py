@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from tests.conftest import copy_samples, read_csv, vigie
+from vigie import pipeline
 from vigie.simulate.bodycam_server import BodycamServer
 
 TOKEN = "sample-token"
@@ -80,6 +83,22 @@ def test_a_second_run_on_unchanged_sources_loads_nothing(sample_estate: Path) ->
                            [before]).fetchone() == (0, 0)
         for table, n in counts.items():
             assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == n, table
+        # A drop folder's cursor (every file landed) is whole in source_cursors; the ledger and the
+        # manifests keep its SHA-256, each batch's cursor_before that of the batch before it.
+        cursors = dict(con.execute("SELECT source, CAST(cursor AS VARCHAR) FROM source_cursors").fetchall())
+        ledger = con.execute("SELECT source, CAST(cursor_before AS VARCHAR), CAST(cursor_after AS VARCHAR) "
+                             "FROM batches WHERE source = 'lapi-a7' AND status = 'loaded' ORDER BY batch_id").fetchall()
+    assert len(cursors["lapi-a7"]) > pipeline.LEDGER_CURSOR_BYTES and len(ledger) == 2
+    digest = json.dumps({"sha256": hashlib.sha256(cursors["lapi-a7"].encode()).hexdigest(),
+                         "bytes": len(cursors["lapi-a7"].encode())})
+    assert ledger == [("lapi-a7", "null", digest), ("lapi-a7", digest, digest)]
+    assert json.loads(cursors["vms-lyon"]) == json.loads(ledger_after(sample_estate, "vms-lyon"))  # small: whole
+
+
+def ledger_after(estate: Path, source: str) -> str:
+    with _warehouse(estate) as con:
+        return con.execute("SELECT CAST(cursor_after AS VARCHAR) FROM batches WHERE source = ? AND status = 'loaded' "
+                           "ORDER BY batch_id DESC LIMIT 1", [source]).fetchone()[0]
 
 
 def test_data_docs_are_built_for_the_validation_run(sample_estate: Path) -> None:

@@ -91,11 +91,11 @@ def writer(warehouse: Path, wait_s: float = 0.0) -> Iterator[duckdb.DuckDBPyConn
 def _engine_config() -> dict:
     """The connection config duckdb-engine uses, so Great Expectations (through SQLAlchemy)
     can share the writer's in-process database: DuckDB refuses a second connection to the
-    same file with a different configuration."""
-    import duckdb_engine
-    import sqlalchemy
+    same file with a different configuration. The versions come from the installed packages'
+    metadata: importing them would cost every load a second (tests/test_db.py compares)."""
+    from importlib.metadata import version
 
-    return {"custom_user_agent": f"duckdb_engine/{duckdb_engine.__version__}(sqlalchemy/{sqlalchemy.__version__})"}
+    return {"custom_user_agent": f"duckdb_engine/{version('duckdb_engine')}(sqlalchemy/{version('sqlalchemy')})"}
 
 
 def _publish_tmp(warehouse: Path, pid: int) -> Path:

@@ -170,6 +170,20 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  #
     return {r.code: counts.get(r.code, 0) for r in rules.catalogue()}
 
 
+# A cursor as the ledger (and so the batch's manifest) records it: whole when small. A drop
+# folder's lists every file ever landed (megabytes after a few thousand files): written and
+# sealed whole by every run, it made each run cost more than the last. Over this size the
+# ledger keeps its SHA-256 and size, which chain each batch's cursor to the one before; the
+# cursor itself is in source_cursors.
+LEDGER_CURSOR_BYTES = 4096
+
+
+def ledger_cursor(text: str) -> str:
+    if len(text) <= LEDGER_CURSOR_BYTES:
+        return text
+    return json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest(), "bytes": len(text.encode())})
+
+
 def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool = True,  # noqa: ANN001
            progress: Callable[[str, str], None] | None = None, accept_drift: bool = False) -> SourceReport:
     connector = CONNECTORS[source.kind](source, settings)
@@ -179,7 +193,7 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
     rep.batch_id = db.next_batch_id(con)
     con.execute(
         "INSERT INTO batches (batch_id, source, kind, started_at, status, cursor_before) VALUES (?, ?, ?, ?, 'pulling', ?)",
-        [rep.batch_id, source.name, source.kind, _now(), json.dumps(cursor)],
+        [rep.batch_id, source.name, source.kind, _now(), ledger_cursor(json.dumps(cursor))],
     )
     landing = landing_root(settings) / source.name / str(rep.batch_id)
     try:
@@ -249,13 +263,12 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
         con.execute(
             """UPDATE batches SET status = 'loaded', committed_at = ?, received = ?, loaded = ?,
                    duplicates = ?, quarantined = ?, cursor_after = ? WHERE batch_id = ?""",
-            [_now(), c.received, c.loaded, c.duplicates, c.quarantined, json.dumps(pulled.cursor), rep.batch_id],
+            [_now(), c.received, c.loaded, c.duplicates, c.quarantined, ledger_cursor(json.dumps(pulled.cursor)),
+             rep.batch_id],
         )
         drift.record(con, source.name, rep.batch_id, shapes)
-        con.execute(
-            "INSERT OR REPLACE INTO source_cursors VALUES (?, ?, ?)",
-            [source.name, json.dumps(pulled.cursor), rep.batch_id],
-        )
+        con.execute("DELETE FROM source_cursors WHERE source = ?", [source.name])  # no INSERT OR REPLACE: DuckLake
+        con.execute("INSERT INTO source_cursors VALUES (?, ?, ?)", [source.name, json.dumps(pulled.cursor), rep.batch_id])
         integrity.seal(con)  # the batch's manifest, chained, in the transaction that commits it
         con.execute("COMMIT")
         # The contract report, for what is new: a batch of duplicates only (a re-served page,

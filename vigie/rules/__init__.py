@@ -70,7 +70,19 @@ def _instant(value, tz: str) -> datetime:  # noqa: ANN001
 
 
 def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
-    """(Re)install parameters, sources, the rule macros and the findings view."""
+    """(Re)install parameters, sources, the rule macros and the findings view, unless the
+    database already holds exactly these (same fingerprint: a second of every run saved)."""
+    digest = fingerprint(settings)
+    try:
+        if con.execute("SELECT fingerprint FROM main.rule_installed").fetchone() == (digest,):
+            return
+    except duckdb.CatalogException:
+        pass
+    _install(con, settings)
+    con.execute("CREATE OR REPLACE TABLE main.rule_installed AS SELECT ?::VARCHAR AS fingerprint", [digest])
+
+
+def _install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
     params = yaml.safe_load(PARAMETERS.read_text())
     tz = settings.timezone
     con.execute("CREATE OR REPLACE TABLE rule_limits (name VARCHAR, value DOUBLE, unit VARCHAR, legal_ref VARCHAR, valid_from TIMESTAMPTZ)")
