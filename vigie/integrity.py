@@ -83,15 +83,20 @@ def chained_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     return {t: cols for t, cols in rows if t not in NOT_CHAINED and not t.startswith("staging_")}
 
 
-def _row_text(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], fmt: int) -> str:
+def column_types(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+    """(table, column) → type, for every table of the warehouse: one query."""
+    return {(t, c): ty for t, c, ty in con.execute(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'main'").fetchall()}
+
+
+def _row_text(table: str, columns: list[str], fmt: int, types: dict[tuple[str, str], str]) -> str:
     """The SQL of a row's hashed text (see the module's doc)."""
     if fmt == 1:
         return "CAST(to_json({" + ", ".join(f"'{c}': t.{_ident(c)}" for c in columns) + "}) AS VARCHAR)"
-    types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
-                             "current_database() AND schema_name = 'main' AND table_name = ?", [table]).fetchall())
 
     def text(c: str) -> str:
-        kind = types.get(c, "")
+        kind = types.get((table, c), "")
         if kind.startswith("TIMESTAMP"):  # an instant, whatever the session's time zone
             return f"CAST(epoch_us(t.{_ident(c)}) AS VARCHAR)"
         if kind.endswith("]") or kind.startswith(("STRUCT", "MAP", "UNION")):
@@ -101,11 +106,14 @@ def _row_text(con: duckdb.DuckDBPyConnection, table: str, columns: list[str], fm
 
 
 def content_hashes(con: duckdb.DuckDBPyConnection, table: str, columns: list[str],
-                   batch_ids: list[int], fmt: int | None = None) -> dict[int, tuple[int, str]]:
+                   batch_ids: list[int], fmt: int | None = None,
+                   types: dict[tuple[str, str], str] | None = None) -> dict[int, tuple[int, str]]:
     """(rows, content hash) per batch of ``table``, over ``columns``, rows hashed as manifest
-    format ``fmt`` (default: the current one); one query, in DuckDB."""
+    format ``fmt`` (default: the current one); one query, in DuckDB. ``types``: column_types,
+    when the caller has it already."""
+    text = _row_text(table, columns, fmt or FORMAT, types if types is not None else column_types(con))
     found = con.execute(
-        f"""WITH r AS (SELECT batch_id, sha256({_row_text(con, table, columns, fmt or FORMAT)}) AS h
+        f"""WITH r AS (SELECT batch_id, sha256({text}) AS h
                        FROM main.{_ident(table)} t WHERE {_batch_filter(batch_ids)}),
                  b AS (SELECT batch_id, left(h, 2) AS bucket, count(*) AS n,
                               sha256(string_agg(h, '' ORDER BY h)) AS bh FROM r GROUP BY ALL)
@@ -149,8 +157,9 @@ def build(con: duckdb.DuckDBPyConnection, batch_ids: list[int],
     files = landed_rows(con, batch_ids)
     out = {b: {"format": FORMAT, "batch_id": b, "batch": ledger.get(b), "files": files.get(b, []), "tables": {}}
            for b in batch_ids}
+    types = column_types(con)
     for table, columns in tables.items():
-        for b, (n, h) in content_hashes(con, table, columns, batch_ids).items():
+        for b, (n, h) in content_hashes(con, table, columns, batch_ids, types=types).items():
             out[b]["tables"][table] = {"columns": columns, "rows": n, "sha256": h}
     return out
 
@@ -485,7 +494,7 @@ def check_warehouse(con: duckdb.DuckDBPyConnection, out: Verification, label: st
             elif held[name] != sealed[name]:
                 out.breaks.append(Break(b, src[b], f"{label}: landed_files", f"record of landed file {name} changed",
                                         canonical(sealed[name]), canonical(held[name])))
-    tables = chained_tables(con)
+    tables, types = chained_tables(con), column_types(con)
     expected: dict[str, dict[tuple, list[int]]] = {}  # table -> (columns, format) -> batches
     for link in links:
         for table, entry in (link.manifest.get("tables") or {}).items():
@@ -505,7 +514,7 @@ def check_warehouse(con: duckdb.DuckDBPyConnection, out: Verification, label: st
                 for b in batches:
                     out.breaks.append(Break(b, src[b], f"{label}: {table}", f"column(s) {', '.join(missing)} missing"))
                 continue
-            found = content_hashes(con, table, list(columns), batches, fmt)
+            found = content_hashes(con, table, list(columns), batches, fmt, types)
             for b in batches:
                 sealed = by_id[b].manifest["tables"][table]
                 n, h = found.get(b, (0, ""))

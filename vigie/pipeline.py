@@ -260,15 +260,15 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
         c = rep.counts
         if c.received != c.loaded + c.duplicates + c.quarantined:  # never commit a batch that loses rows
             raise RuntimeError(f"reconciliation broken: {c}")
+        after = json.dumps(pulled.cursor)
         con.execute(
             """UPDATE batches SET status = 'loaded', committed_at = ?, received = ?, loaded = ?,
                    duplicates = ?, quarantined = ?, cursor_after = ? WHERE batch_id = ?""",
-            [_now(), c.received, c.loaded, c.duplicates, c.quarantined, ledger_cursor(json.dumps(pulled.cursor)),
-             rep.batch_id],
+            [_now(), c.received, c.loaded, c.duplicates, c.quarantined, ledger_cursor(after), rep.batch_id],
         )
         drift.record(con, source.name, rep.batch_id, shapes)
         con.execute("DELETE FROM source_cursors WHERE source = ?", [source.name])  # no INSERT OR REPLACE: DuckLake
-        con.execute("INSERT INTO source_cursors VALUES (?, ?, ?)", [source.name, json.dumps(pulled.cursor), rep.batch_id])
+        con.execute("INSERT INTO source_cursors VALUES (?, ?, ?)", [source.name, after, rep.batch_id])
         integrity.seal(con)  # the batch's manifest, chained, in the transaction that commits it
         con.execute("COMMIT")
         # The contract report, for what is new: a batch of duplicates only (a re-served page,
