@@ -186,3 +186,25 @@ def test_killed_runs_against_a_flaky_api_lose_and_double_nothing(tmp_path: Path)
     assert reads[0] == reads[1] > 0
     assert statuses.get("loaded", 0) >= 2  # some killed runs had loaded already, before the last one
     assert sum(n for status, n in statuses.items() if status != "loaded") >= 1  # and some were killed mid-batch
+
+
+def test_a_long_pull_lands_in_parts_that_load_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages land in parts of PART_BYTES (staging holds one part at a time: DuckDB cannot
+    spill page-sized strings); the events load exactly as from one file, in page order."""
+    from vigie import pipeline
+    from vigie.config import load_settings
+    from vigie.sources import bodycam_api
+
+    monkeypatch.setattr(bodycam_api, "PART_BYTES", 12_000)  # about two pages of 20 events
+    events = _events(tmp_path / "e.jsonl", 300)
+    with BodycamServer(events, token=TOKEN) as server:
+        config = _config(tmp_path, {"bodycams": server.url})
+        report = pipeline.run(load_settings(config), ["bodycams"], validate=False, evaluate=False)
+    assert not report.failed
+    with duckdb.connect(str(config.parent / "var" / "warehouse.duckdb"), read_only=True) as con:
+        names = [r[0] for r in con.execute("SELECT name FROM landed_files ORDER BY name").fetchall()]
+        seqs = [r[0] for r in con.execute("SELECT seq FROM bodycam_events ORDER BY ord").fetchall()]
+        (received,) = con.execute("SELECT received FROM batches WHERE source = 'bodycams'").fetchone()
+    assert names[0] == "pages.jsonl" and names[1:] == [f"pages.jsonl.{k:04d}" for k in range(2, len(names) + 1)]
+    assert len(names) >= 6
+    assert seqs == list(range(1, 301)) and received == 300  # every event once, in delivery order

@@ -130,10 +130,26 @@ def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str
 SLICE_BYTES = 8 << 20
 
 
-def _scratch(con: duckdb.DuckDBPyConnection, stream) -> None:  # noqa: ANN001
-    """Make the stream's scratch tables, each from ``slice_lines``: ``lines`` a slice at a time."""
-    if not stream.scratch:
-        return
+def _scratch_by_file(con: duckdb.DuckDBPyConnection, stream, files: list[tuple[str, Path]],  # noqa: ANN001
+                     line_errors: list[tuple[str, int, str]]) -> None:
+    """Fill the stream's scratch tables one landed file at a time, then leave ``lines`` empty
+    and ``_file_order`` as `stage` makes it: DuckDB cannot spill lines as long as API pages,
+    so only one file (a part of at most PART_BYTES, see bodycam_api) is held at a time."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _files_read (file VARCHAR)")
+    for k, (name, path) in enumerate(sorted(files) or [(None, None)]):
+        group = [(name, path)] if path is not None else []
+        load_lines(con, "lines", group, stream.max_line_bytes, [e for e in line_errors if e[0] == name])
+        con.execute("INSERT INTO _files_read SELECT DISTINCT file FROM lines")
+        _scratch(con, stream, create=k == 0)
+    con.execute("CREATE OR REPLACE TEMP TABLE _file_order AS "
+                "SELECT file, row_number() OVER (ORDER BY file) AS file_no FROM (SELECT DISTINCT file FROM _files_read)")
+    con.execute("DROP TABLE _files_read")
+    load_lines(con, "lines", [])  # what staging reads of the lines is in the scratch tables
+
+
+def _scratch(con: duckdb.DuckDBPyConnection, stream, create: bool = True) -> None:  # noqa: ANN001
+    """Fill the stream's scratch tables (made when ``create``) from ``slice_lines``: ``lines``
+    a slice at a time."""
     n, total = con.execute("SELECT count(*), coalesce(sum(strlen(text)), 0) FROM lines").fetchone()
     per_slice = max(1, min(2048, SLICE_BYTES * n // max(total, 1)))
     con.execute("CREATE OR REPLACE TEMP TABLE _slices AS SELECT file, line, "
@@ -143,7 +159,7 @@ def _scratch(con: duckdb.DuckDBPyConnection, stream) -> None:  # noqa: ANN001
         con.execute("CREATE OR REPLACE TEMP VIEW slice_lines AS "
                     f"SELECT l.* FROM lines l SEMI JOIN (SELECT file, line FROM _slices WHERE slice = {k}) s USING (file, line)")
         for name, select in stream.scratch:
-            con.execute(f"CREATE TEMP TABLE {name} AS {select}" if k == 0 else f"INSERT INTO {name} {select}")
+            con.execute(f"CREATE TEMP TABLE {name} AS {select}" if k == 0 and create else f"INSERT INTO {name} {select}")
     con.execute("DROP VIEW slice_lines")
     con.execute("DROP TABLE _slices")
 
@@ -158,11 +174,13 @@ def stage(con: duckdb.DuckDBPyConnection, stream, files: list[tuple[str, Path]],
     are staged, so the batch is not copied once more for it. ``temp``: not written to the
     warehouse file (Great Expectations, which needs a real table in ``main``, sets it False).
     """
-    load_lines(con, "lines", files, stream.max_line_bytes, line_errors)
-    # Numbered without sorting every row: a file's rank, then its line.
-    con.execute("CREATE OR REPLACE TEMP TABLE _file_order AS "
-                "SELECT file, row_number() OVER (ORDER BY file) AS file_no FROM (SELECT DISTINCT file FROM lines)")
-    _scratch(con, stream)
+    if stream.scratch:
+        _scratch_by_file(con, stream, files, line_errors)
+    else:
+        load_lines(con, "lines", files, stream.max_line_bytes, line_errors)
+        # Numbered without sorting every row: a file's rank, then its line.
+        con.execute("CREATE OR REPLACE TEMP TABLE _file_order AS "
+                    "SELECT file, row_number() OVER (ORDER BY file) AS file_no FROM (SELECT DISTINCT file FROM lines)")
     con.execute(
         f"CREATE OR REPLACE {'TEMP TABLE' if temp else 'TABLE'} {table} AS "
         f"SELECT *, {reason_sql(stream.suite)} AS reason FROM ("

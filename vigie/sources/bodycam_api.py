@@ -48,14 +48,16 @@ EVENTS = Stream(
     name="events", row_kind="event", suite="bodycam_api.events", table="bodycam_events",
     # Pages are checked, then unnested into a table of their own before any field is read:
     # DuckDB unnests and extracts four times faster in two steps than in one (5 M events).
-    # Scratch statements read `slice_lines`, a few MB of pages at a time (vigie/staging.py).
+    # Scratch statements read `slice_lines`, a few MB of pages at a time, one landed part
+    # after the other (vigie/staging.py); a page's text is kept only when it is quarantined.
     scratch=(
         ("_pages", """
-            SELECT file, line, CASE
-                WHEN error IS NOT NULL THEN error
-                WHEN NOT json_valid(text) THEN 'page is not valid JSON'
-                WHEN json_type(text, '$.events') IS DISTINCT FROM 'ARRAY' THEN 'page has no events list' END AS page_error
-            FROM slice_lines WHERE text IS NOT NULL OR error IS NOT NULL"""),
+            SELECT file, line, page_error, CASE WHEN page_error IS NOT NULL THEN text END AS raw FROM (
+                SELECT file, line, text, CASE
+                    WHEN error IS NOT NULL THEN error
+                    WHEN NOT json_valid(text) THEN 'page is not valid JSON'
+                    WHEN json_type(text, '$.events') IS DISTINCT FROM 'ARRAY' THEN 'page has no events list' END AS page_error
+                FROM slice_lines WHERE text IS NOT NULL OR error IS NOT NULL)"""),
         ("_events", """
             SELECT l.file, l.line, unnest(CAST(json_extract(l.text, '$.events') AS JSON[])) AS j,
                    unnest(generate_series(1, CAST(json_array_length(l.text, '$.events') AS BIGINT))) AS i
@@ -74,9 +76,9 @@ EVENTS = Stream(
         FROM (SELECT file, line, i, j, json_extract_string(j, [{_PATHS}]) AS v,
                      json_type(j, [{_TYPE_PATHS}]) AS t FROM _events)
         UNION ALL BY NAME  -- a page that could not be read, or holds no list of events, is kept, not lost
-        SELECT p.file, p.line * 100000 AS line, p.page_error AS parse_error, l.text AS raw,
+        SELECT p.file, p.line * 100000 AS line, p.page_error AS parse_error, p.raw,
                p.file || ':' || p.line AS location
-        FROM _pages p JOIN lines l USING (file, line) WHERE p.page_error IS NOT NULL""",
+        FROM _pages p WHERE p.page_error IS NOT NULL""",
     typed_sql="""event_id, seq, event_at::TIMESTAMPTZ AS event_at, device_serial, device_kind,
                  actor_badge, actor_unit, action, evidence_id, purpose, justification,
                  procedure_ref, recipient""",
@@ -191,21 +193,17 @@ class BodycamApi(Connector):
         url = self._base_url().rstrip("/") + "/v1/audit-events"
         headers = {"Authorization": f"Bearer {self._token()}"}
         landing.mkdir(parents=True, exist_ok=True)
-        dest = landing / "pages.jsonl"
-        digest, size = hashlib.sha256(), 0
         pull_ends = time.monotonic() + self.source.pull_deadline_s
         seen = {after} if after else set()  # cursors of this pull: one seen again is a loop
         pages = 0
-        with httpx.Client(headers=headers, timeout=self.source.timeout_s) as client, open(dest, "wb") as out:
+        parts = _Parts(landing)
+        with httpx.Client(headers=headers, timeout=self.source.timeout_s) as client, parts:
             while True:
                 params = {"limit": self.source.page_size} | ({"after": after} if after else {})
                 body, nxt = self._get(client, url, params, pull_ends)
                 pages += 1
                 # JSON never holds a raw newline inside a string, so this keeps the body exact.
-                line = body.replace(b"\r", b" ").replace(b"\n", b" ") + b"\n"
-                digest.update(line)
-                size += len(line)
-                out.write(line)
+                parts.write(body.replace(b"\r", b" ").replace(b"\n", b" ") + b"\n")
                 if not nxt:
                     break
                 if nxt in seen:
@@ -213,8 +211,48 @@ class BodycamApi(Connector):
                                       "already seen in this pull")
                 seen.add(nxt)
                 after = nxt
-        landed = Landed("events", "pages.jsonl", dest, digest.hexdigest(), size)
-        return Pull(files=[landed], cursor={"after": after})
+        return Pull(files=parts.landed, cursor={"after": after})
+
+
+# Pages are landed in parts of about this size: staging holds one part's pages in memory at
+# a time, and DuckDB cannot spill strings of a page's size (330 KB): a first pull of 20 M
+# events (1.7 GB of pages) in one file ran out of its 1 GB.
+PART_BYTES = 128 << 20
+
+
+class _Parts:
+    """``pages.jsonl``, then ``pages.jsonl.0002``... (names sort in page order), each hashed."""
+
+    def __init__(self, landing: Path) -> None:
+        self.landing, self.landed, self._out = landing, [], None
+
+    def _open(self) -> None:
+        n = len(self.landed) + 1
+        self._name = "pages.jsonl" if n == 1 else f"pages.jsonl.{n:04d}"
+        self._out, self._digest, self._size = open(self.landing / self._name, "wb"), hashlib.sha256(), 0
+        self.landed.append(None)
+
+    def _close(self) -> None:
+        self._out.close()
+        self.landed[-1] = Landed("events", self._name, self.landing / self._name, self._digest.hexdigest(), self._size)
+        self._out = None
+
+    def write(self, line: bytes) -> None:
+        if self._out is not None and self._size + len(line) > PART_BYTES:
+            self._close()
+        if self._out is None:
+            self._open()
+        self._digest.update(line)
+        self._size += len(line)
+        self._out.write(line)
+
+    def __enter__(self) -> "_Parts":
+        self._open()  # an empty pull still lands its (empty) first part
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        if self._out is not None:
+            self._close()
 
 
 class _PageTimeout(Exception):
