@@ -150,3 +150,21 @@ def test_the_writer_config_is_the_one_duckdb_engine_uses() -> None:
 
     assert db._engine_config()["custom_user_agent"] == \
         f"duckdb_engine/{duckdb_engine.__version__}(sqlalchemy/{sa.__version__})"
+
+
+def test_rules_are_installed_again_only_when_their_fingerprint_changes(tmp_path: Path) -> None:
+    """Installing the rules cost a second of every run; an unchanged fingerprint skips it,
+    and any change of rules or settings installs them afresh."""
+    from tests.conftest import copy_samples, with_closed_port
+    from vigie import rules
+    from vigie.config import load_settings
+
+    settings = load_settings(with_closed_port(copy_samples(tmp_path)) / "vigie.yml")
+    with db.writer(settings.warehouse) as con:
+        rules.install(con, settings)
+        con.execute("DROP TABLE rule_limits")  # a marker: only a real install brings it back
+        rules.install(con, settings)
+        assert not con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'rule_limits'").fetchall()
+        rules.install(con, settings.model_copy(update={"grace_hours": 48}))
+        assert con.execute("SELECT count(*) FROM rule_limits").fetchone()[0] > 0
+        assert con.execute("SELECT grace_hours FROM rule_settings").fetchone() == (48,)

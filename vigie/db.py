@@ -48,9 +48,9 @@ def lock_path(warehouse: Path) -> Path:
 
 # DuckDB's memory cap; past it, it spills to `<file>.tmp`. DuckDB's default (80 % of RAM)
 # let a first load of 5 M events take 8 GB. With 1 GB the full rule evaluation at 20 M ran
-# out of memory (not everything spills); 1.5 GB keeps a process under the 2 GB budget at
-# every size benchmarked (README, Performance). Raise it with VIGIE_DUCKDB_MEMORY_LIMIT on a
-# bigger machine.
+# out of memory (not everything spills); with 1.5 GB it runs, the first load peaking at
+# 1.75 GB at 5 M but 2.24 GB at 20 M, over the 2 GB budget (README, Performance). Raise it
+# with VIGIE_DUCKDB_MEMORY_LIMIT on a bigger machine.
 MEMORY_LIMIT = os.environ.get("VIGIE_DUCKDB_MEMORY_LIMIT", "1536MB")
 
 

@@ -13,7 +13,7 @@ sorted within 256 buckets (by their first byte) and hashed, then the buckets has
 A row's text is a JSON list of its values, each as DuckDB casts it to text (instants as
 microseconds since the epoch, nested values as JSON): format 2. Format 1 hashed the row as a
 JSON object (column names repeated in every row, instants formatted in the session's time
-zone), three times as slow; its manifests still verify as they were sealed.
+zone), nearly twice as slow; its manifests still verify as they were sealed.
 It is a hash of the *set* of rows, whatever order they are stored in, so it can be
 recomputed years later; the columns hashed are listed in the manifest, so a column added to
 a table by a later migration does not break older manifests.
