@@ -13,12 +13,15 @@ SYSDEPS := chromium fonts-dejavu-core poppler-utils
 
 setup: $(STAMP)
 
-# uv itself is pinned in the lock; pip only bootstraps that pinned version.
-$(STAMP): requirements.lock pyproject.toml
+# uv itself is pinned in the lock; pip only bootstraps that pinned version. Byte code is
+# compiled once here: where PYTHONDONTWRITEBYTECODE is set (containers, this CI), every
+# `vigie` process otherwise compiles what it imports, 0.35 s of each run's start.
+$(STAMP): requirements.lock pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --no-deps "$$(grep -oE '^uv==[0-9.]+' requirements.lock)"
-	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
+	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python --require-hashes requirements.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(BIN)/python -m compileall -q vigie dags plugins
 	touch $(STAMP)
 
 sysdeps:

@@ -167,6 +167,42 @@ def test_vms_pulls_incrementally(tmp_path: Path) -> None:
     assert len(_jsonl(files["cameras"].path)) == n_cam  # cameras in full
 
 
+
+@pytest.mark.parametrize("log_id_type", ["INTEGER PRIMARY KEY", "INTEGER", "TEXT", "", "NUMERIC"])
+def test_vms_sqlite_incremental_filter_keeps_what_the_cursor_asks(tmp_path: Path, log_id_type: str) -> None:
+    """SQLite narrows an incremental pull before DuckDB reads it; what it keeps must include
+    every row that the exact filter (on each value's text) keeps, whatever the columns'
+    declared types and whatever SQLite holds in them: text sorts after numbers, and a TEXT
+    column would compare '10' < '9'."""
+    db_path = tmp_path / "odd.sqlite"
+    with sqlite3.connect(db_path) as con:
+        con.execute("CREATE TABLE cameras (camera_id TEXT PRIMARY KEY, site TEXT, authorisation_ref TEXT, lat REAL, lon REAL)")
+        con.execute("CREATE TABLE recordings (recording_id TEXT PRIMARY KEY, camera_id TEXT, started_at TEXT, ended_at TEXT, "
+                    "deleted_at TEXT, hold_set_at TEXT, hold_ref TEXT, hold_released_at TEXT, updated_at)")
+        con.execute(f"CREATE TABLE audit_log (log_id {log_id_type}, logged_at TEXT, user_login TEXT, action TEXT, "
+                    "camera_id TEXT, recording_id TEXT, justification TEXT, procedure_ref TEXT, recipient TEXT)")
+        con.executemany("INSERT INTO audit_log (log_id, action) VALUES (?, 'LOGIN')", [(i,) for i in range(1, 10)])
+        con.executemany("INSERT INTO recordings (recording_id, updated_at) VALUES (?, ?)",
+                        [("r-old", "2026-04-01T00:00:00Z"), ("r-new", "2026-04-20 10:00:00"), ("r-z", "2026-04-20T09:00:00Z")])
+    connector = VmsSql(VmsSqlSource(name="vms", kind="vms_sql", url=f"sqlite:///{db_path}"), settings=None)
+    first = connector.pull(None, tmp_path / "b1")
+    assert first.cursor["audit_log_id"] == 9
+    with sqlite3.connect(db_path) as con:
+        # 10 and 11 as numbers, then as text; '12' as text that reads as a number; a value
+        # that is no number at all (skipped, as before: it reads as no id)
+        rows = [(10,), (11,)] if "PRIMARY KEY" in log_id_type else [(10,), ("11",), ("12",), ("x13",)]
+        con.executemany("INSERT INTO audit_log (log_id, action) VALUES (?, 'LOGIN')", rows)
+        con.execute("INSERT INTO recordings (recording_id, updated_at) VALUES ('r-late', '2026-04-20 11:00:00')")
+        con.executemany("INSERT INTO recordings (recording_id, updated_at) VALUES (?, ?)", [("r-1000", 1000), ("r-2026", 20260420)])
+    second = connector.pull(first.cursor, tmp_path / "b2")
+    files = {f.stream: f for f in second.files}
+    wanted = [10, 11] if "PRIMARY KEY" in log_id_type else [10, 11, 12]
+    assert [int(r["log_id"]) for r in _jsonl(files["audit_log"].path)] == wanted
+    assert second.cursor["audit_log_id"] == wanted[-1]
+    # within the lookback (24 h) of the watermark 2026-04-20T10:00, compared as text: not
+    # r-old, nor the number 1000 ('1000' < '2026-04-19T10:00:00'), but 20260420 ('0' > '-')
+    assert [r["recording_id"] for r in _jsonl(files["recordings"].path)] == ["r-2026", "r-late", "r-new", "r-z"]
+
 def test_vms_sqlite_values_of_the_wrong_type_are_landed_as_they_are(tmp_path: Path) -> None:
     """SQLite does not enforce column types: text in a DOUBLE column must reach the contract."""
     db_path, connector = _vms(tmp_path)

@@ -139,6 +139,32 @@ def _instant(value: object) -> datetime | None:
 TABLES = ("cameras", "recordings", "audit_log")
 
 
+# An incremental pull from a SQLite VMS filters inside SQLite (``sqlite_query``), so that the
+# rows it skips are never converted for DuckDB: a no-op run at 5 M events scanned 1.7 M rows
+# (0.8 s) to keep a few thousand. What SQLite keeps is a superset of what the pull wants; the
+# exact filter, on the text of each value as before, runs in DuckDB on what comes back.
+
+
+def _in_sqlite(query: str) -> str:
+    return f"sqlite_query('vms', '{query.replace(chr(39), chr(39) * 2)}')"
+
+
+def _recordings_since(start: str) -> str:
+    """Rows whose text form is at or after ``start``; values that are not text (SQLite
+    enforces no type) always come back, their text as DuckDB reads it decides."""
+    return ("SELECT * FROM recordings WHERE typeof(updated_at) <> 'text' "
+            f"OR replace(replace(updated_at, ' ', 'T'), 'Z', '') >= '{start}'")
+
+
+def _log_after(last: int, shapes: dict) -> str:
+    """Rows after ``last``, by the key's index. In SQLite a text value sorts after every
+    number, so a value that is not an integer always comes back; but a column of text
+    affinity would compare the number as text, so there nothing is filtered in SQLite."""
+    if shapes["audit_log"]["columns"].get("log_id") == "text":
+        return "SELECT * FROM audit_log"
+    return f"SELECT * FROM audit_log WHERE log_id > {int(last)}"
+
+
 class VmsSql(Connector):
     kind = "vms_sql"
     streams = (CAMERAS, RECORDINGS, AUDIT_LOG)
@@ -234,21 +260,24 @@ class VmsSql(Connector):
         start = ((datetime.fromisoformat(since) - timedelta(minutes=self.source.lookback_minutes))
                  .strftime("%Y-%m-%dT%H:%M:%S") if since else "")
         last = cursor.get("audit_log_id")
-        queries = {
-            "cameras": "SELECT * FROM vms.cameras ORDER BY camera_id",
-            "recordings": "SELECT * FROM vms.recordings WHERE replace(replace(updated_at, ' ', 'T'), 'Z', '') >= $start "
-                          "ORDER BY recording_id" if since else "SELECT * FROM vms.recordings ORDER BY recording_id",
-            "audit_log": "SELECT * FROM vms.audit_log WHERE TRY_CAST(log_id AS BIGINT) > $last ORDER BY TRY_CAST(log_id AS BIGINT)"
-                         if last is not None else "SELECT * FROM vms.audit_log ORDER BY TRY_CAST(log_id AS BIGINT)",
-        }
         params = {"start": start, "last": last}
         con = duckdb.connect()
         try:
+            shapes = _sqlite_shapes(path)  # read before the rows: what they were written under
+            queries = {
+                "cameras": "SELECT * FROM vms.cameras ORDER BY camera_id",
+                "recordings": f"SELECT * FROM {_in_sqlite(_recordings_since(start))} "
+                              "WHERE replace(replace(updated_at, ' ', 'T'), 'Z', '') >= $start ORDER BY recording_id"
+                              if since else "SELECT * FROM vms.recordings ORDER BY recording_id",
+                "audit_log": f"SELECT * FROM {_in_sqlite(_log_after(int(last), shapes))} "
+                             "WHERE TRY_CAST(log_id AS BIGINT) > $last ORDER BY TRY_CAST(log_id AS BIGINT)"
+                             if last is not None else "SELECT * FROM vms.audit_log ORDER BY TRY_CAST(log_id AS BIGINT)",
+            }
             con.execute("SET TimeZone = 'UTC'")
             load_extension(con, "sqlite_scanner")
             con.execute("SET sqlite_all_varchar = true")
             con.execute(f"ATTACH '{path.as_posix().replace(chr(39), chr(39) * 2)}' AS vms (TYPE sqlite, READ_ONLY)")
-            out = Pull(shapes=_sqlite_shapes(path))  # read before the rows: what they were written under
+            out = Pull(shapes=shapes)
             for stream, query in queries.items():
                 dest = landing / f"{stream}.jsonl"
                 used = {k: v for k, v in params.items() if f"${k}" in query}
