@@ -94,3 +94,41 @@ def test_incremental_was_exercised() -> None:
     if not MODES:
         pytest.skip("runs after test_incremental_equals_full")
     assert "incremental" in MODES and "full" in MODES, MODES
+
+
+
+def test_sequence_numbers_that_fill_split_and_extend_gaps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOG-01 is re-evaluated on the range that new numbers fall into (vigie/rules/
+    incremental.py): late body-camera events whose numbers close a gap at its start, split
+    one, fill one exactly, come before the first number or far after the last, and a number
+    seen again with an earlier time, give exactly the findings of a full evaluation."""
+    monkeypatch.setenv("BODYCAM_TOKEN", "sim")
+    estate = generate(tmp_path / "estate", n_events=2500, seed=7).out_dir
+    config = estate / "vigie.yml"
+    config.write_text(config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9"))
+    tz = load_settings(config).timezone
+    as_of = parse_instant((estate / "as_of.txt").read_text().strip(), tz)
+    _run(estate, as_of)
+    events_file = estate / "bodycam_events.jsonl"
+    events = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
+    seqs = sorted({e["seq"] for e in events if isinstance(e.get("seq"), int)})
+    holes = [(p, q) for p, q in zip(seqs, seqs[1:]) if q - p > 1]
+    wide = max(holes, key=lambda h: h[1] - h[0])
+    assert wide[1] - wide[0] > 4, holes  # the simulator leaves gaps in the numbering
+    single = next(((p, q) for p, q in holes if q - p == 2), None)
+    inside = [wide[0] + 1, wide[0] + 3] + ([single[0] + 1] if single else [])
+    model = next(e for e in events if isinstance(e.get("seq"), int) and isinstance(e.get("at"), str))
+    first = next(e for e in events if e.get("seq") == wide[0])
+    earlier = (datetime.fromisoformat(first["at"].replace("Z", "+00:00")) - timedelta(days=1)).isoformat()
+    deliveries = [  # inside the known numbers first (the range is bounded by its neighbours), then outside
+        [model | {"seq": n, "id": f"e-late-{n}"} for n in inside],
+        # the number that opens the widest gap, seen again (another event) a day earlier
+        [model | {"seq": wide[0], "id": "e-late-again", "at": earlier}],
+        [model | {"seq": n, "id": f"e-late-{n}"} for n in (seqs[0] - 2, seqs[-1] + 1, seqs[-1] + 9)],
+    ]
+    for delivery in deliveries:
+        with open(events_file, "a") as f:
+            f.writelines(json.dumps(e) + "\n" for e in delivery)
+        report = _run(estate, as_of)
+        assert report.evaluation.startswith("incremental"), report.evaluation
+        _compare(estate, as_of)

@@ -120,6 +120,10 @@ def _install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
     con.execute("CREATE TABLE IF NOT EXISTS main.run_numbers (source VARCHAR, n BIGINT, seen_at TIMESTAMPTZ)")
     _findings_macro(con, "stored_source_findings_at", [(r.code, r.sql().replace(*STORED_NUMBERS))
                                                        for r in rules if r.scope == "source"])
+    # ... and over a range of them per source (``run_number_ranges``): where new numbers fell.
+    con.execute("CREATE TABLE IF NOT EXISTS main.run_number_ranges (source VARCHAR, lo BIGINT, hi BIGINT)")
+    _findings_macro(con, "ranged_source_findings_at", [(r.code, r.sql().replace(*RANGED_NUMBERS))
+                                                       for r in rules if r.scope == "source"])
     con.execute("""
         CREATE OR REPLACE VIEW oversight.findings AS
         SELECT * FROM main.findings_at(now(), 'infinity'::TIMESTAMPTZ,
@@ -131,6 +135,8 @@ def _install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
 SIGNATURE = "(as_of, known_at, grace_hours, tz, tolerance_m)"
 # LOG-01 reads the sequence numbers received; the pipeline keeps them in a table.
 STORED_NUMBERS = ("log_received(known_at)", "main.run_numbers")
+RANGED_NUMBERS = ("log_received(known_at)", "(SELECT r.* FROM main.run_numbers r JOIN main.run_number_ranges g "
+                                            "ON g.source = r.source AND r.n BETWEEN g.lo AND g.hi)")
 
 
 def _findings_macro(con: duckdb.DuckDBPyConnection, name: str, parts: list[tuple[str, str]]) -> None:

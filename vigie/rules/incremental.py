@@ -21,7 +21,11 @@ A scope is re-evaluated when
   (an event becoming visible, a lawful-keeping instant passing; see horizon.sql).
 
 Rules whose findings span a whole source (``scope: source`` in catalogue.yml, sequence gaps)
-are re-evaluated for each source that received rows.
+read its sequence numbers, and each finding only two consecutive ones. For each source whose
+new batches brought numbers, they are re-evaluated on the *range* from the last number kept
+below the new ones to the first kept above them: a gap lies wholly inside that range or
+wholly outside it, and outside it nothing changed. New numbers at the end of a sequence make
+a range of a few numbers, not the source's millions.
 
 A full evaluation is done instead, and said so, when there is no usable stored evaluation,
 when the rules, limits, settings or schema changed (the fingerprint), when the as-of is earlier
@@ -167,22 +171,33 @@ def _incremental(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> E
         _reevaluate(con, settings, as_of)
     source_rules = [r.code for r in rules.catalogue() if r.scope == "source"]
     if gaps and source_rules:
-        _add_numbers(con, watermark)
-        con.execute("DELETE FROM run_findings WHERE list_contains($rules, rule_code) AND list_contains($src, source)",
-                    {"rules": source_rules, "src": gaps})
-        con.execute(
-            "INSERT INTO run_findings SELECT * FROM stored_source_findings_at($as_of, 'infinity', $g, $tz, $tol) WHERE list_contains($src, source)",
-            {"as_of": as_of, "g": settings.grace_hours, "tz": settings.timezone,
-             "tol": settings.perimeter_tolerance_m, "src": gaps})
+        _renumber(con, settings, as_of, watermark, source_rules)
     con.execute("DROP TABLE IF EXISTS _dirty")
     _record(con, settings, as_of, new_watermark)
     return Evaluation("incremental", f"{scopes} scope(s) and {len(gaps)} source(s) re-evaluated")
 
 
-def _add_numbers(con: duckdb.DuckDBPyConnection, watermark: int) -> None:
-    """Add to ``run_numbers`` the sequence numbers the batches after ``watermark`` brought
-    (a number seen again keeps its earliest time)."""
+def _renumber(con: duckdb.DuckDBPyConnection, settings, as_of: datetime, watermark: int,  # noqa: ANN001
+              source_rules: list[str]) -> None:
+    """Add to ``run_numbers`` the sequence numbers the batches after ``watermark`` brought (a
+    number seen again keeps its earliest time), and re-evaluate the source rules on the range
+    of numbers they fall into, per source (see the module's doc)."""
     con.execute("CREATE OR REPLACE TEMP TABLE _added AS SELECT * FROM log_numbers('infinity', ?)", [watermark])
+    con.execute("DELETE FROM main.run_number_ranges")
+    con.execute("""
+        INSERT INTO main.run_number_ranges
+        SELECT a.source,
+               coalesce((SELECT max(r.n) FROM main.run_numbers r WHERE r.source = a.source AND r.n < a.lo), a.lo),
+               coalesce((SELECT min(r.n) FROM main.run_numbers r WHERE r.source = a.source AND r.n > a.hi), a.hi)
+        FROM (SELECT source, min(n) AS lo, max(n) AS hi FROM _added WHERE n IS NOT NULL GROUP BY source) a""")
+    params = {"as_of": as_of, "g": settings.grace_hours, "tz": settings.timezone,
+              "tol": settings.perimeter_tolerance_m, "rules": source_rules}
+    ranged = "SELECT * FROM ranged_source_findings_at($as_of, 'infinity', $g, $tz, $tol) WHERE list_contains($rules, rule_code)"
+    # What the ranges held before the new numbers, as stored: replaced by what they hold after.
+    con.execute(f"""
+        DELETE FROM main.run_findings f USING ({ranged}) o
+        WHERE f.rule_code = o.rule_code AND f.source = o.source AND f.subject_id IS NOT DISTINCT FROM o.subject_id""",
+                params)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _merged AS
         SELECT source, n, min(seen_at) AS seen_at FROM (
@@ -192,6 +207,8 @@ def _add_numbers(con: duckdb.DuckDBPyConnection, watermark: int) -> None:
         GROUP BY source, n""")
     con.execute("DELETE FROM main.run_numbers r USING _merged m WHERE r.source = m.source AND r.n IS NOT DISTINCT FROM m.n")
     con.execute("INSERT INTO main.run_numbers SELECT * FROM _merged")
+    con.execute(f"INSERT INTO main.run_findings {ranged}", params)
+    con.execute("DELETE FROM main.run_number_ranges")
     con.execute("DROP TABLE _added")
     con.execute("DROP TABLE _merged")
 
