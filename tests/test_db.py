@@ -168,3 +168,23 @@ def test_rules_are_installed_again_only_when_their_fingerprint_changes(tmp_path:
         rules.install(con, settings.model_copy(update={"grace_hours": 48}))
         assert con.execute("SELECT count(*) FROM rule_limits").fetchone()[0] > 0
         assert con.execute("SELECT grace_hours FROM rule_settings").fetchone() == (48,)
+
+
+def test_scratch_is_capped_and_spills_where_it_is_told(tmp_path: Path) -> None:
+    """Work beside the writer (landing a SQLite VMS) is capped, and a sort larger than the cap
+    spills into the folder given, not into the current directory."""
+    con = db.scratch(tmp_path / "spill")
+    try:
+        (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert float(limit.split()[0]) <= 512 and limit.endswith("MiB"), limit
+        assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(tmp_path / "spill")
+        con.execute("SET memory_limit = '100MB'")  # smaller than the sort below (about 300 MB)
+        out = tmp_path / "sorted.csv"
+        con.execute(f"COPY (SELECT md5(i::VARCHAR) || repeat('x', 60) AS t FROM range(3000000) r(i) ORDER BY t) "
+                    f"TO '{out}' (HEADER false)")
+        with open(out) as f:
+            head = [next(f) for _ in range(3)]
+        assert head == sorted(head) and head[0].startswith("0000")
+        assert out.stat().st_size == 3_000_000 * 93
+    finally:
+        con.close()

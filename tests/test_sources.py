@@ -165,6 +165,7 @@ def test_vms_pulls_incrementally(tmp_path: Path) -> None:
     assert "2026-04-20T09:00:00" in [r["deleted_at"] for r in changed]
     assert len(changed) < n_rec  # only rows within the lookback of the watermark
     assert len(_jsonl(files["cameras"].path)) == n_cam  # cameras in full
+    assert not list(tmp_path.glob("*.spill"))  # DuckDB's spill folder goes with the pull
 
 
 

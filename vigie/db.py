@@ -100,6 +100,20 @@ def _engine_config() -> dict:
     return {"custom_user_agent": f"duckdb_engine/{version('duckdb_engine')}(sqlalchemy/{version('sqlalchemy')})"}
 
 
+# The cap of `scratch`, which runs beside the writer's DuckDB and must leave it room.
+SCRATCH_MEMORY_LIMIT = os.environ.get("VIGIE_SCRATCH_MEMORY_LIMIT", "512MB")
+
+
+def scratch(spill: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for work outside the warehouse (landing a SQLite VMS), capped and
+    spilling into ``spill``: uncapped, the first pull of a 20 M estate's VMS sorted 4.5 M audit
+    rows in memory and took the process to 1.8 GB, the peak of the whole load."""
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"temp_directory": str(spill), "memory_limit": SCRATCH_MEMORY_LIMIT})
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
 def _publish_tmp(warehouse: Path, pid: int) -> Path:
     return warehouse.with_name(f".{warehouse.name}.{pid}.tmp")
 

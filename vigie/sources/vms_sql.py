@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -253,7 +254,7 @@ class VmsSql(Connector):
         SQLite does not enforce column types and a bad value must reach the contract check."""
         import duckdb
 
-        from vigie.db import load_extension
+        from vigie.db import load_extension, scratch
 
         landing.mkdir(parents=True, exist_ok=True)
         since = cursor.get("recordings_updated_at")
@@ -261,7 +262,8 @@ class VmsSql(Connector):
                  .strftime("%Y-%m-%dT%H:%M:%S") if since else "")
         last = cursor.get("audit_log_id")
         params = {"start": start, "last": last}
-        con = duckdb.connect()
+        spill = landing.with_name(landing.name + ".spill")
+        con = scratch(spill)
         try:
             shapes = _sqlite_shapes(path)  # read before the rows: what they were written under
             queries = {
@@ -273,7 +275,6 @@ class VmsSql(Connector):
                              "WHERE TRY_CAST(log_id AS BIGINT) > $last ORDER BY TRY_CAST(log_id AS BIGINT)"
                              if last is not None else "SELECT * FROM vms.audit_log ORDER BY TRY_CAST(log_id AS BIGINT)",
             }
-            con.execute("SET TimeZone = 'UTC'")
             load_extension(con, "sqlite_scanner")
             con.execute("SET sqlite_all_varchar = true")
             con.execute(f"ATTACH '{path.as_posix().replace(chr(39), chr(39) * 2)}' AS vms (TYPE sqlite, READ_ONLY)")
@@ -294,6 +295,7 @@ class VmsSql(Connector):
             raise SourceError(f"database {path}: {str(exc).splitlines()[0]}") from exc
         finally:
             con.close()
+            shutil.rmtree(spill, ignore_errors=True)
         previous = _instant(since) if since else None
         watermark = max((w for w in (watermark, previous) if w is not None), default=None)
         out.cursor = {
