@@ -88,6 +88,10 @@ def test_a_second_run_on_unchanged_sources_loads_nothing(sample_estate: Path) ->
         cursors = dict(con.execute("SELECT source, CAST(cursor AS VARCHAR) FROM source_cursors").fetchall())
         ledger = con.execute("SELECT source, CAST(cursor_before AS VARCHAR), CAST(cursor_after AS VARCHAR) "
                              "FROM batches WHERE source = 'lapi-a7' AND status = 'loaded' ORDER BY batch_id").fetchall()
+        # an unchanged cursor is not written again: it keeps the batch that moved it
+        moved = dict(con.execute("SELECT source, batch_id FROM source_cursors").fetchall())
+        first_lapi = con.execute("SELECT min(batch_id) FROM batches WHERE source = 'lapi-a7' AND status = 'loaded'").fetchone()[0]
+    assert moved["lapi-a7"] == first_lapi <= before
     assert len(cursors["lapi-a7"]) > pipeline.LEDGER_CURSOR_BYTES and len(ledger) == 2
     digest = json.dumps({"sha256": hashlib.sha256(cursors["lapi-a7"].encode()).hexdigest(),
                          "bytes": len(cursors["lapi-a7"].encode())})

@@ -189,7 +189,8 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
     connector = CONNECTORS[source.kind](source, settings)
     rep = SourceReport(source.name, source.kind)
     row = con.execute("SELECT cursor FROM source_cursors WHERE source = ?", [source.name]).fetchone()
-    cursor = json.loads(row[0]) if row and row[0] else None
+    stored_cursor = row[0] if row else None
+    cursor = json.loads(stored_cursor) if stored_cursor else None
     rep.batch_id = db.next_batch_id(con)
     con.execute(
         "INSERT INTO batches (batch_id, source, kind, started_at, status, cursor_before) VALUES (?, ?, ?, ?, 'pulling', ?)",
@@ -267,8 +268,11 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
             [_now(), c.received, c.loaded, c.duplicates, c.quarantined, ledger_cursor(after), rep.batch_id],
         )
         drift.record(con, source.name, rep.batch_id, shapes)
-        con.execute("DELETE FROM source_cursors WHERE source = ?", [source.name])  # no INSERT OR REPLACE: DuckLake
-        con.execute("INSERT INTO source_cursors VALUES (?, ?, ?)", [source.name, after, rep.batch_id])
+        # Unchanged, it is not written again (its batch_id stays that of the batch that moved it):
+        # a drop folder's lists every file, megabytes rewritten by every run for nothing.
+        if after != stored_cursor:
+            con.execute("DELETE FROM source_cursors WHERE source = ?", [source.name])  # no INSERT OR REPLACE: DuckLake
+            con.execute("INSERT INTO source_cursors VALUES (?, ?, ?)", [source.name, after, rep.batch_id])
         integrity.seal(con)  # the batch's manifest, chained, in the transaction that commits it
         con.execute("COMMIT")
         # The contract report, for what is new: a batch of duplicates only (a re-served page,
