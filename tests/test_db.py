@@ -188,3 +188,20 @@ def test_scratch_is_capped_and_spills_where_it_is_told(tmp_path: Path) -> None:
         assert out.stat().st_size == 3_000_000 * 93
     finally:
         con.close()
+
+
+def test_memory_limit_is_raised_for_a_block_and_restored(tmp_path: Path) -> None:
+    """The full rule evaluation runs under its own, larger cap; the connection's comes back,
+    even when the block fails."""
+    con = duckdb.connect()
+    try:
+        db._configure(con)
+        (before,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        with db.memory_limit(con, "300MB"):
+            assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0].startswith("286")  # MiB
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
+        with pytest.raises(duckdb.Error), db.memory_limit(con, "300MB"):
+            con.execute("SELECT * FROM no_such_table")
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
+    finally:
+        con.close()

@@ -40,7 +40,7 @@ from datetime import datetime
 
 import duckdb
 
-from vigie import rules
+from vigie import db, rules
 
 # Each table of rows about subjects → the SQL of its rows' scope (unique within a source).
 # Putting two things in one scope is always correct (a prefix collision only evaluates more);
@@ -119,8 +119,9 @@ def _record(con: duckdb.DuckDBPyConnection, settings, as_of: datetime, watermark
 
 def _full(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> None:  # noqa: ANN001
     watermark = _watermark(con)
-    con.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT * FROM subject_findings_at(?, ?, ?, ?, ?)",
-                _params(settings, as_of))
+    with db.memory_limit(con, db.EVALUATION_MEMORY_LIMIT):  # not every operator of it spills
+        con.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT * FROM subject_findings_at(?, ?, ?, ?, ?)",
+                    _params(settings, as_of))
     con.execute("CREATE OR REPLACE TABLE run_horizon AS SELECT source, subject_id AS scope, occurred_at AS next_at "
                 "FROM _evaluated WHERE rule_code = $h", {"h": rules.HORIZON})
     con.execute("CREATE OR REPLACE TABLE run_numbers AS SELECT * FROM log_received('infinity')")
@@ -252,8 +253,6 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> No
     con.execute(f"ATTACH ':memory:' AS {SCRATCH}")
     try:
         con.execute(f"USE {SCRATCH}")
-        from vigie import db
-
         db.migrate(con)
         rules.install(con, settings)
         for table in WHOLE:
