@@ -205,3 +205,18 @@ def test_memory_limit_is_raised_for_a_block_and_restored(tmp_path: Path) -> None
         assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
     finally:
         con.close()
+
+
+def test_no_cap_means_duckdb_default_throughout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VIGIE_DUCKDB_MEMORY_LIMIT set to nothing lifts the cap; a block under another cap then
+    changes nothing instead of failing."""
+    monkeypatch.setattr(db, "MEMORY_LIMIT", "")
+    con = duckdb.connect()
+    try:
+        db._configure(con)
+        (default,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        with db.memory_limit(con, "300MB"):
+            assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == default
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == default
+    finally:
+        con.close()

@@ -62,6 +62,9 @@ EVALUATION_MEMORY_LIMIT = os.environ.get(
 def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
     """Run a block under another memory cap, then restore ``MEMORY_LIMIT`` (the cap of every
     connection `_configure` set up: DuckDB reports its setting rounded, so it is not read back)."""
+    if not (limit and MEMORY_LIMIT):  # a cap set to nothing: DuckDB's own default throughout
+        yield
+        return
     con.execute(f"SET memory_limit = '{limit}'")
     try:
         yield
