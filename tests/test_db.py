@@ -220,3 +220,25 @@ def test_no_cap_means_duckdb_default_throughout(monkeypatch: pytest.MonkeyPatch)
         assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == default
     finally:
         con.close()
+
+
+def test_readers_have_the_evaluation_cap_from_the_start(tmp_path: Path) -> None:
+    """Readers may evaluate every rule afresh; their cap is set when they open, never per
+    evaluation: connections of one process to one file share it, and the Oversight view
+    evaluates on several at once (a block that lowered it back failed a neighbour's query)."""
+    warehouse = tmp_path / "w.duckdb"
+    with db.writer(warehouse):
+        pass
+    expected = duckdb.connect()
+    try:
+        expected.execute(f"SET memory_limit = '{db.EVALUATION_MEMORY_LIMIT}'")
+        (cap,) = expected.execute("SELECT current_setting('memory_limit')").fetchone()
+    finally:
+        expected.close()
+    first, second = db.reader(warehouse), db.reader(warehouse)
+    try:
+        for con in (first, second):
+            assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == cap
+    finally:
+        first.close()
+        second.close()

@@ -204,6 +204,38 @@ def test_vms_sqlite_incremental_filter_keeps_what_the_cursor_asks(tmp_path: Path
     # r-old, nor the number 1000 ('1000' < '2026-04-19T10:00:00'), but 20260420 ('0' > '-')
     assert [r["recording_id"] for r in _jsonl(files["recordings"].path)] == ["r-2026", "r-late", "r-new", "r-z"]
 
+
+@pytest.mark.parametrize("schema", [
+    # a view whose key is text (its declared type reads as none, its affinity is TEXT)
+    ["CREATE TABLE log_rows (log_id INTEGER, action TEXT)",
+     "CREATE VIEW audit_log AS SELECT CAST(log_id AS TEXT) AS log_id, NULL AS logged_at, NULL AS user_login, action, "
+     "NULL AS camera_id, NULL AS recording_id, NULL AS justification, NULL AS procedure_ref, NULL AS recipient FROM log_rows"],
+    # a primary key that is not the rowid
+    ["CREATE TABLE log_rows (log_id INTEGER PRIMARY KEY, action TEXT) WITHOUT ROWID",
+     "CREATE VIEW audit_log AS SELECT log_id, NULL AS logged_at, NULL AS user_login, action, NULL AS camera_id, "
+     "NULL AS recording_id, NULL AS justification, NULL AS procedure_ref, NULL AS recipient FROM log_rows"],
+])
+def test_vms_sqlite_incremental_filter_on_views_and_other_keys(tmp_path: Path, schema: list[str]) -> None:
+    """The audit log as a view, or keyed otherwise than by the rowid: SQLite's filter still
+    keeps every row after the cursor (10, 11 and 100 after 9, compared as numbers)."""
+    db_path = tmp_path / "view.sqlite"
+    with sqlite3.connect(db_path) as con:
+        con.execute("CREATE TABLE cameras (camera_id TEXT PRIMARY KEY, site TEXT, authorisation_ref TEXT, lat REAL, lon REAL)")
+        con.execute("CREATE TABLE recordings (recording_id TEXT PRIMARY KEY, camera_id TEXT, started_at TEXT, ended_at TEXT, "
+                    "deleted_at TEXT, hold_set_at TEXT, hold_ref TEXT, hold_released_at TEXT, updated_at TEXT)")
+        for statement in schema:
+            con.execute(statement)
+        con.executemany("INSERT INTO log_rows VALUES (?, 'LOGIN')", [(i,) for i in range(1, 10)])
+    connector = VmsSql(VmsSqlSource(name="vms", kind="vms_sql", url=f"sqlite:///{db_path}"), settings=None)
+    first = connector.pull(None, tmp_path / "b1")
+    assert first.cursor["audit_log_id"] == 9
+    with sqlite3.connect(db_path) as con:
+        con.executemany("INSERT INTO log_rows VALUES (?, 'LOGIN')", [(10,), (11,), (100,)])
+    second = connector.pull(first.cursor, tmp_path / "b2")
+    log = {f.stream: f for f in second.files}["audit_log"].path
+    assert [int(r["log_id"]) for r in _jsonl(log)] == [10, 11, 100]
+
+
 def test_vms_sqlite_values_of_the_wrong_type_are_landed_as_they_are(tmp_path: Path) -> None:
     """SQLite does not enforce column types: text in a DOUBLE column must reach the contract."""
     db_path, connector = _vms(tmp_path)

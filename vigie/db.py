@@ -60,8 +60,10 @@ EVALUATION_MEMORY_LIMIT = os.environ.get(
 
 @contextmanager
 def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
-    """Run a block under another memory cap, then restore ``MEMORY_LIMIT`` (the cap of every
-    connection `_configure` set up: DuckDB reports its setting rounded, so it is not read back)."""
+    """Run a block of the writer under another memory cap, then restore ``MEMORY_LIMIT`` (DuckDB
+    reports its setting rounded, so it is not read back). Only for the writer: the cap belongs
+    to the DuckDB instance, which every connection of the process to that file shares, and a
+    writer runs one statement at a time."""
     if not (limit and MEMORY_LIMIT):  # a cap set to nothing: DuckDB's own default throughout
         yield
         return
@@ -72,11 +74,11 @@ def memory_limit(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
 
 
-def _configure(con: duckdb.DuckDBPyConnection) -> None:
+def _configure(con: duckdb.DuckDBPyConnection, limit: str = MEMORY_LIMIT) -> None:
     # All instants are stored and compared in UTC; local time only in calendar arithmetic.
     con.execute("SET TimeZone = 'UTC'")
-    if MEMORY_LIMIT:
-        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    if limit:
+        con.execute(f"SET memory_limit = '{limit}'")
     # Memory DuckDB frees goes back to the system sooner: staging 90 000 drone files at 20 M
     # left 0.9 GB of freed memory in the process, outside the cap, when the rules ran; these
     # settings took it to 0.7 GB.
@@ -190,7 +192,10 @@ def reader(warehouse: Path) -> duckdb.DuckDBPyConnection:
     if not warehouse.exists():
         raise FileNotFoundError(f"warehouse {warehouse} does not exist yet: run `vigie run` first")
     con = duckdb.connect(str(warehouse), read_only=True)
-    _configure(con)
+    # A reader loads nothing but may evaluate every rule afresh (`vigie findings`, reports).
+    # Its cap is set once, not per evaluation: the connections of one process to one file
+    # share it, and the Oversight view evaluates on several at once.
+    _configure(con, EVALUATION_MEMORY_LIMIT if MEMORY_LIMIT else "")
     return con
 
 

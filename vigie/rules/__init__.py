@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 import duckdb
 import yaml
 
-from vigie import db
 from vigie.db import MIGRATIONS_DIR
 
 RULES_DIR = Path(__file__).resolve().parent
@@ -249,6 +248,5 @@ def evaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # noqa:
         return con.execute(
             "SELECT rule_code, source, device_class, device_id, subject_id, vg_iso(occurred_at) AS occurred_at, "
             "detail, legal_ref, holder FROM main.run_findings ORDER BY rule_code, subject_id, source").fetchall()
-    with db.memory_limit(con, db.EVALUATION_MEMORY_LIMIT):  # not every operator of it spills
-        return con.execute(findings_query(), [as_of, known_at or "infinity", settings.grace_hours,
-                                              settings.timezone, settings.perimeter_tolerance_m]).fetchall()
+    return con.execute(findings_query(), [as_of, known_at or "infinity", settings.grace_hours,
+                                          settings.timezone, settings.perimeter_tolerance_m]).fetchall()

@@ -144,26 +144,49 @@ TABLES = ("cameras", "recordings", "audit_log")
 # rows it skips are never converted for DuckDB: a no-op run at 5 M events scanned 1.7 M rows
 # (0.8 s) to keep a few thousand. What SQLite keeps is a superset of what the pull wants; the
 # exact filter, on the text of each value as before, runs in DuckDB on what comes back.
+# SQLite compares across types (NULL < numbers < text < blob) and applies a column's
+# affinity to the other operand (a TEXT column compares 10 with '9' as text): the filters
+# below keep every value that is not what they can compare exactly.
 
 
 def _in_sqlite(query: str) -> str:
     return f"sqlite_query('vms', '{query.replace(chr(39), chr(39) * 2)}')"
 
 
-def _recordings_since(start: str) -> str:
-    """Rows whose text form is at or after ``start``; values that are not text (SQLite
-    enforces no type) always come back, their text as DuckDB reads it decides."""
+def _sqlite_filters(path: Path) -> tuple[bool, bool]:
+    """(whether ``audit_log.log_id`` is the table's rowid, whether the file stores UTF-8)."""
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        kind = con.execute("SELECT type FROM sqlite_master WHERE name = 'audit_log'").fetchone()
+        keys = [(name.lower(), declared.upper()) for _, name, declared, _, _, pk in
+                con.execute("PRAGMA table_info(audit_log)").fetchall() if pk]
+        # WITHOUT ROWID: the primary key is an index of origin 'pk', and not the rowid
+        clustered = any(origin == "pk" for *_, origin, _ in con.execute("PRAGMA index_list(audit_log)").fetchall())
+        rowid = kind == ("table",) and keys == [("log_id", "INTEGER")] and not clustered
+        (encoding,) = con.execute("PRAGMA encoding").fetchone()
+        return rowid, encoding.upper() == "UTF-8"
+    finally:
+        con.close()
+
+
+def _recordings_since(start: str, utf8: bool) -> str:
+    """Rows whose text form is at or after ``start``. Values that are not text (SQLite
+    enforces no type) always come back, their text as DuckDB reads it decides; so does text
+    with other than printable ASCII in a file stored as UTF-16, where SQLite's order of
+    text is not that of UTF-8."""
+    odd = "" if utf8 else " OR updated_at GLOB '*[^ -~]*'"
     return ("SELECT * FROM recordings WHERE typeof(updated_at) <> 'text' "
-            f"OR replace(replace(updated_at, ' ', 'T'), 'Z', '') >= '{start}'")
+            f"OR replace(replace(updated_at, ' ', 'T'), 'Z', '') >= '{start}'{odd}")
 
 
-def _log_after(last: int, shapes: dict) -> str:
-    """Rows after ``last``, by the key's index. In SQLite a text value sorts after every
-    number, so a value that is not an integer always comes back; but a column of text
-    affinity would compare the number as text, so there nothing is filtered in SQLite."""
-    if shapes["audit_log"]["columns"].get("log_id") == "text":
-        return "SELECT * FROM audit_log"
-    return f"SELECT * FROM audit_log WHERE log_id > {int(last)}"
+def _log_after(last: int, rowid: bool) -> str:
+    """Rows after ``last``. When ``log_id`` is the rowid, every value is an integer and the
+    rowid's order reads them directly. Otherwise, in one scan: the integers above ``last``
+    compared without the column's affinity (``+log_id``), and every value that is not an
+    integer (text, a REAL that DuckDB's text of it may round, a blob)."""
+    if rowid:
+        return f"SELECT * FROM audit_log WHERE log_id > {int(last)}"
+    return f"SELECT * FROM audit_log WHERE typeof(log_id) <> 'integer' OR +log_id > {int(last)}"
 
 
 class VmsSql(Connector):
@@ -266,12 +289,13 @@ class VmsSql(Connector):
         con = scratch(spill)
         try:
             shapes = _sqlite_shapes(path)  # read before the rows: what they were written under
+            rowid, utf8 = _sqlite_filters(path)
             queries = {
                 "cameras": "SELECT * FROM vms.cameras ORDER BY camera_id",
-                "recordings": f"SELECT * FROM {_in_sqlite(_recordings_since(start))} "
+                "recordings": f"SELECT * FROM {_in_sqlite(_recordings_since(start, utf8))} "
                               "WHERE replace(replace(updated_at, ' ', 'T'), 'Z', '') >= $start ORDER BY recording_id"
                               if since else "SELECT * FROM vms.recordings ORDER BY recording_id",
-                "audit_log": f"SELECT * FROM {_in_sqlite(_log_after(int(last), shapes))} "
+                "audit_log": f"SELECT * FROM {_in_sqlite(_log_after(int(last), rowid))} "
                              "WHERE TRY_CAST(log_id AS BIGINT) > $last ORDER BY TRY_CAST(log_id AS BIGINT)"
                              if last is not None else "SELECT * FROM vms.audit_log ORDER BY TRY_CAST(log_id AS BIGINT)",
             }
