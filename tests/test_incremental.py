@@ -96,7 +96,6 @@ def test_incremental_was_exercised() -> None:
     assert "incremental" in MODES and "full" in MODES, MODES
 
 
-
 def test_sequence_numbers_that_fill_split_and_extend_gaps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """LOG-01 is re-evaluated on the range that new numbers fall into (vigie/rules/
     incremental.py): late body-camera events whose numbers close a gap at its start, split

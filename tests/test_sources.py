@@ -236,6 +236,30 @@ def test_vms_sqlite_incremental_filter_on_views_and_other_keys(tmp_path: Path, s
     assert [int(r["log_id"]) for r in _jsonl(log)] == [10, 11, 100]
 
 
+def test_vms_sqlite_in_utf16_keeps_recordings_its_order_would_drop(tmp_path: Path) -> None:
+    """A SQLite file stored as UTF-16 orders text by UTF-16 code units, not as DuckDB does:
+    a value with a character beyond ASCII must still reach the exact filter (here
+    '2026-04-2Ā' sorts after the lookback's start, 2026-04-20T09:00:00, in UTF-8, before it in
+    UTF-16LE)."""
+    db_path = tmp_path / "utf16.sqlite"
+    with sqlite3.connect(db_path) as con:
+        con.execute("PRAGMA encoding = 'UTF-16le'")
+        con.execute("CREATE TABLE cameras (camera_id TEXT PRIMARY KEY, site TEXT, authorisation_ref TEXT, lat REAL, lon REAL)")
+        con.execute("CREATE TABLE recordings (recording_id TEXT PRIMARY KEY, camera_id TEXT, started_at TEXT, ended_at TEXT, "
+                    "deleted_at TEXT, hold_set_at TEXT, hold_ref TEXT, hold_released_at TEXT, updated_at TEXT)")
+        con.execute("CREATE TABLE audit_log (log_id INTEGER PRIMARY KEY, logged_at TEXT, user_login TEXT, action TEXT, "
+                    "camera_id TEXT, recording_id TEXT, justification TEXT, procedure_ref TEXT, recipient TEXT)")
+        con.execute("INSERT INTO recordings (recording_id, updated_at) VALUES ('r-1', '2026-04-21T09:00:00')")
+    connector = VmsSql(VmsSqlSource(name="vms", kind="vms_sql", url=f"sqlite:///{db_path}"), settings=None)
+    first = connector.pull(None, tmp_path / "b1")
+    with sqlite3.connect(db_path) as con:
+        con.executemany("INSERT INTO recordings (recording_id, updated_at) VALUES (?, ?)",
+                        [("r-odd", "2026-04-2\u0100"), ("r-old", "2026-04-01T00:00:00")])
+    second = connector.pull(first.cursor, tmp_path / "b2")
+    recordings = {f.stream: f for f in second.files}["recordings"].path
+    assert [r["recording_id"] for r in _jsonl(recordings)] == ["r-1", "r-odd"]
+
+
 def test_vms_sqlite_values_of_the_wrong_type_are_landed_as_they_are(tmp_path: Path) -> None:
     """SQLite does not enforce column types: text in a DOUBLE column must reach the contract."""
     db_path, connector = _vms(tmp_path)
