@@ -11,11 +11,13 @@ from pathlib import Path
 
 def test_bench_measures_every_step_and_writes_results(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "vigie.bench"], capture_output=True, text=True, timeout=1800,
-                         env={**os.environ, "BENCH_SIZES": "1500 3000", "BENCH_DIR": str(tmp_path)})
+                         env={**os.environ, "BENCH_SIZES": "1500 3000", "BENCH_DIR": str(tmp_path),
+                              "BENCH_DELTA_EVENTS": "30"})
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["n_events"] == 3000  # the last size is the primary one
-    steps = ("floor", "first_run", "noop_run", "delta_run", "findings", "report_html", "report_pdf", "verify")
+    steps = ("floor", "first_run", "noop_run", "delta_run", "delta_same", "findings", "report_html", "report_pdf",
+             "verify")
     for step in steps:
         assert set(results[step]) >= {"wall_s", "rows_per_s", "peak_rss_mb", "ratio_to_floor"}, step
         assert results[step]["wall_s"] > 0 and results[step]["peak_rss_mb"] > 0
@@ -28,8 +30,11 @@ def test_bench_measures_every_step_and_writes_results(tmp_path: Path) -> None:
         for step in steps:
             assert size[step]["wall_s"] > 0 and size[step]["rows_per_s"] > 0 and size[step]["peak_rss_mb"] > 0
     assert results["sizes"][1]["first_run"]["wall_s"] == results["first_run"]["wall_s"]
-    # The delta really was new data: the warehouse loaded it.
+    # Both deltas really were new data: the warehouse loaded them; the second the same at each size.
+    assert [size["delta_same"]["rows"] for size in results["sizes"]] == [30, 30]
     import duckdb
 
     with duckdb.connect(str(tmp_path / "work" / "var" / "warehouse.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM oversight.lapi_reads WHERE read_id LIKE 'rd-delta-%'").fetchone()[0] > 0
+        for tag in ("delta", "same"):
+            assert con.execute(f"SELECT count(*) FROM oversight.lapi_reads WHERE read_id LIKE 'rd-{tag}-%'").fetchone()[0] > 0
+            assert con.execute(f"SELECT count(*) FROM oversight.bodycam_events WHERE event_id LIKE 'e-{tag}-%'").fetchone()[0] > 0

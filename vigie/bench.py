@@ -8,6 +8,9 @@ measures, each as a whole process (start-up included), wall time and peak RSS:
   first_run   `vigie run` from empty to complete
   noop_run    `vigie run` again, nothing new
   delta_run   `vigie run` after 1 % new events
+  delta_same  `vigie run` after BENCH_DELTA_EVENTS new events (default 50 000, 1 % of 5 M)
+              whatever the size: how a run's cost grows with the warehouse, new data held
+              constant (issue #12 compares it across sizes)
   findings    `vigie findings` over the result
   verify      `vigie verify`: every manifest recomputed, the chain and the checkpoints walked
 
@@ -84,8 +87,9 @@ def manifest_seconds(warehouse: Path) -> float:
         con.close()
 
 
-def add_delta(estate: Path, share: float = 0.01, n_events: int = 0) -> int:
-    """Deliver about `share` x n_events new rows: body-camera events, VMS audit rows, a LAPI file."""
+def add_delta(estate: Path, share: float = 0.01, n_events: int = 0, tag: str = "delta") -> int:
+    """Deliver about `share` x n_events new rows: body-camera events, VMS audit rows, a LAPI file.
+    ``tag`` names the new events and reads, so that a second delivery is new too."""
     k = max(3, int(n_events * share))
     events = estate / "bodycam_events.jsonl"
     with open(events, "rb") as f:  # the last lines give the shape and the highest seq
@@ -96,20 +100,25 @@ def add_delta(estate: Path, share: float = 0.01, n_events: int = 0) -> int:
         for i in range(k // 3):
             e = dict(tail[i % len(tail)])
             seq += 1
-            e.update(seq=seq, id=f"e-delta-{seq}")
+            e.update(seq=seq, id=f"e-{tag}-{seq}")
             f.write(json.dumps(e) + "\n")
     with sqlite3.connect(estate / "vms.sqlite") as con:
         (top,) = con.execute("SELECT max(log_id) FROM audit_log").fetchone()
         con.executemany("INSERT INTO audit_log (log_id, logged_at, user_login, action) VALUES (?, '2026-04-30T10:00:00', 'bench', 'LOGIN')",
                         [(top + 1 + i,) for i in range(k // 3)])
-    with open(estate / "lapi" / "reads_2026-12-31_delta.csv", "w") as f:
+    with open(estate / "lapi" / f"reads_2026-12-31_{tag}.csv", "w") as f:
         f.write("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n")
         for i in range(k - 2 * (k // 3)):
-            f.write(f"rd-delta-{i},2026-04-30T10:00:00+02:00,LAPI-A7-01,{i:016x},0,\n")
+            f.write(f"rd-{tag}-{i},2026-04-30T10:00:00+02:00,LAPI-A7-01,{i:016x},0,\n")
     return k
 
 
-STEPS = ("floor", "first_run", "noop_run", "delta_run", "findings", "report_html", "report_pdf", "verify")
+STEPS = ("floor", "first_run", "noop_run", "delta_run", "delta_same", "findings", "report_html", "report_pdf", "verify")
+
+# New events of `delta_same`: the same number at every size (1 % of 5 M). `delta_run` brings
+# 1 % of each size, so 4 times more data at 20 M than at 5 M; a cost that follows the new data
+# and not the warehouse shows as a flat `delta_same` across sizes.
+DELTA_EVENTS = int(os.environ.get("BENCH_DELTA_EVENTS", "50000").replace("_", ""))
 
 
 def sizes() -> list[int]:
@@ -155,6 +164,10 @@ def bench(n: int, root: Path) -> dict:
         print("delta_run ...", end="", flush=True)
         results["delta_run"] = measure(vigie + ["run", "--config", str(config), "--as-of", as_of], env) | {"rows": delta}
         print(f" {results['delta_run']['wall_s']} s", flush=True)
+        same = add_delta(work, 1.0, DELTA_EVENTS, tag="same")
+        print("delta_same ...", end="", flush=True)
+        results["delta_same"] = measure(vigie + ["run", "--config", str(config), "--as-of", as_of], env) | {"rows": same}
+        print(f" {results['delta_same']['wall_s']} s", flush=True)
         print("findings ...", end="", flush=True)
         results["findings"] = measure(vigie + ["findings", "--config", str(config), "--as-of", as_of]) | {"rows": n}
         print(f" {results['findings']['wall_s']} s", flush=True)
@@ -200,6 +213,11 @@ def main() -> int:
         for key in STEPS:
             cells = [f"{r[key]['wall_s']} / {r[key]['rows_per_s']} / {r[key]['peak_rss_mb']}" for r in per_size]
             print(f"{key:<11} " + " ".join(f"{c:>28}" for c in cells))
+        # Cost against the warehouse's size, new data held constant (issue #12: within 1.3x).
+        base = per_size[0]
+        for r in per_size[1:]:
+            print(f"delta_same at {r['n_events']} events: {r['delta_same']['wall_s'] / base['delta_same']['wall_s']:.2f} x "
+                  f"the one at {base['n_events']}")
     print(f"\nresults: {root / 'results.json'}")
     return 0
 
