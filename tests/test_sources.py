@@ -236,6 +236,53 @@ def test_vms_sqlite_incremental_filter_on_views_and_other_keys(tmp_path: Path, s
     assert [int(r["log_id"]) for r in _jsonl(log)] == [10, 11, 100]
 
 
+def test_vms_sqlite_text_updated_at_takes_the_cheaper_filter_and_loses_nothing(tmp_path: Path) -> None:
+    """A TEXT ``updated_at`` in a UTF-8 file is narrowed in SQLite by one ``replace`` per row
+    (vms_sql._recordings_since). On values made to trip it (spaces and 'Z' anywhere, prefixes
+    of the date, letters, numbers stored as text, non-ASCII), the pull returns exactly the rows
+    whose normalised text is at or after the lookback's start; a blob still reaches DuckDB."""
+    import random
+
+    from vigie.sources.vms_sql import _recordings_since, _sqlite_filters
+
+    db_path = tmp_path / "text.sqlite"
+    with sqlite3.connect(db_path) as con:
+        con.execute("CREATE TABLE cameras (camera_id TEXT PRIMARY KEY, site TEXT, authorisation_ref TEXT, lat REAL, lon REAL)")
+        con.execute("CREATE TABLE recordings (recording_id TEXT PRIMARY KEY, camera_id TEXT, started_at TEXT, ended_at TEXT, "
+                    "deleted_at TEXT, hold_set_at TEXT, hold_ref TEXT, hold_released_at TEXT, updated_at VARCHAR(32))")
+        con.execute("CREATE TABLE audit_log (log_id INTEGER PRIMARY KEY, logged_at TEXT, user_login TEXT, action TEXT, "
+                    "camera_id TEXT, recording_id TEXT, justification TEXT, procedure_ref TEXT, recipient TEXT)")
+        con.execute("INSERT INTO recordings (recording_id, updated_at) VALUES ('r-seed', '2026-04-20T10:00:00')")
+    assert _sqlite_filters(db_path)[1:] == (True, True)  # UTF-8, TEXT affinity: the cheaper filter
+    connector = VmsSql(VmsSqlSource(name="vms", kind="vms_sql", url=f"sqlite:///{db_path}"), settings=None)
+    first = connector.pull(None, tmp_path / "b1")
+    start = "2026-04-19T10:00:00"  # the watermark less the lookback (24 h)
+
+    rng = random.Random(12)
+    odd = ["Z", " ", "T", "-", ":", "a", "z", "/", "\u00e9", "0", "9", "1"]
+    values = [20260420, 2026, "", " ", "Z", "2026-04-19 10:00:00", "2026-04-19T10:00:00Z", "2026 04-19", "2026-04-1Z9",
+              "20269-04-19T10:00:00", "infinity"]  # instants Python cannot hold: they broke the pull
+    for _ in range(3000):
+        text = list(start[:rng.randrange(len(start) + 1)])
+        for _ in range(rng.randrange(4)):  # insert, replace or add odd characters anywhere
+            text.insert(rng.randrange(len(text) + 1), rng.choice(odd))
+        if text and rng.random() < 0.5:
+            text[rng.randrange(len(text))] = rng.choice(odd)
+        values.append("".join(text))
+    with sqlite3.connect(db_path) as con:
+        con.executemany("INSERT INTO recordings (recording_id, updated_at) VALUES (?, ?)",
+                        [(f"r-{i:05d}", v) for i, v in enumerate(values)])
+        con.execute("INSERT INTO recordings (recording_id, updated_at) VALUES ('r-blob', X'323032362D30342D3230')")
+        kept_by_sqlite = {r for (r,) in con.execute(_recordings_since(start, True, True).replace("*", "recording_id", 1))}
+    assert "r-blob" in kept_by_sqlite
+    second = connector.pull(first.cursor, tmp_path / "b2")
+    got = {r["recording_id"] for r in _jsonl({f.stream: f for f in second.files}["recordings"].path)} - {"r-blob"}
+    wanted = {"r-seed"} | {f"r-{i:05d}" for i, v in enumerate(values)
+                           if str(v).replace(" ", "T").replace("Z", "") >= start}
+    assert 300 < len(wanted) < len(values) - 300  # the values straddle the start
+    assert got == wanted
+
+
 def test_vms_sqlite_in_utf16_keeps_recordings_its_order_would_drop(tmp_path: Path) -> None:
     """A SQLite file stored as UTF-16 orders text by UTF-16 code units, not as DuckDB does:
     a value with a character beyond ASCII must still reach the exact filter (here
