@@ -186,29 +186,36 @@ CREATE OR REPLACE MACRO lapi_known_queries(as_of, known_at) AS TABLE
 -- a later batch can never take the place of an earlier delivery, so the numbers of a
 -- warehouse are those it had plus those its new batches add (vigie/rules/incremental.py).
 -- seen_at: the row's time when readable.
+-- The loaded rows are a macro, not a CTE: DuckDB materialised the CTE, every row of both
+-- tables, where the filter on `after_batch` lets the scans skip all but the new batches.
+CREATE OR REPLACE MACRO log_loaded(known_at, after_batch) AS TABLE
+    SELECT source, CAST(log_id AS VARCHAR) AS id, log_id AS n, batch_id, ord, logged_at AS seen_at
+    FROM main.vms_audit_log_at(known_at) WHERE batch_id > after_batch
+    UNION ALL
+    SELECT source, event_id, seq, batch_id, ord, event_at FROM main.bodycam_events_at(known_at)
+    WHERE batch_id > after_batch;
+
 CREATE OR REPLACE MACRO log_numbers(known_at, after_batch) AS TABLE
     WITH quarantined AS (
-        SELECT q.source, q.ref AS id, q.seq AS n, q.batch_id, coalesce(q.ord, 9223372036854775807) AS ord, CASE
+        SELECT q.source, q.ref AS id, q.seq AS n, q.batch_id, coalesce(q.ord, 9223372036854775807) AS ord,
+               q.kind, q.raw
+        FROM main.quarantine q
+        WHERE q.seq IS NOT NULL AND q.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at))),
+    requeued AS (  -- the few loaded rows whose id was also quarantined in the batches listed:
+                   -- only they can come first
+        SELECT l.* FROM log_loaded(known_at, -1) l
+        SEMI JOIN quarantined q ON q.source = l.source AND q.id = l.id AND q.batch_id > after_batch)
+    -- first deliveries only: nothing of the same id was received before
+    SELECT l.source, l.n, l.seen_at FROM log_loaded(known_at, after_batch) l
+    WHERE NOT EXISTS (SELECT 1 FROM quarantined q WHERE q.source = l.source AND q.id = l.id
+                      AND (q.batch_id < l.batch_id OR (q.batch_id = l.batch_id AND q.ord < l.ord)))
+    UNION ALL
+    SELECT q.source, q.n, CASE  -- read from the raw row, only for the rows listed
             WHEN q.kind = 'audit_log' AND vg_utc_problem(json_extract_string(q.raw, '$.logged_at')) IS NULL
                 THEN TRY_CAST(json_extract_string(q.raw, '$.logged_at') AS TIMESTAMPTZ)
             WHEN q.kind = 'event' AND vg_instant_problem(json_extract_string(q.raw, '$.at')) IS NULL
                 THEN TRY_CAST(json_extract_string(q.raw, '$.at') AS TIMESTAMPTZ) END AS seen_at
-        FROM main.quarantine q
-        WHERE q.seq IS NOT NULL AND q.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at))),
-    loaded AS NOT MATERIALIZED (  -- read twice; inlined so that `after_batch` reaches the scans
-        SELECT source, CAST(log_id AS VARCHAR) AS id, log_id AS n, batch_id, ord, logged_at AS seen_at
-        FROM main.vms_audit_log_at(known_at)
-        UNION ALL
-        SELECT source, event_id, seq, batch_id, ord, event_at FROM main.bodycam_events_at(known_at)),
-    requeued AS (  -- the few loaded rows whose id was also quarantined: only they can come first
-        SELECT l.* FROM loaded l SEMI JOIN quarantined q ON q.source = l.source AND q.id = l.id)
-    -- first deliveries only: nothing of the same id was received before
-    SELECT l.source, l.n, l.seen_at FROM loaded l
-    WHERE l.batch_id > after_batch
-      AND NOT EXISTS (SELECT 1 FROM quarantined q WHERE q.source = l.source AND q.id = l.id
-                      AND (q.batch_id < l.batch_id OR (q.batch_id = l.batch_id AND q.ord < l.ord)))
-    UNION ALL
-    SELECT q.source, q.n, q.seen_at FROM quarantined q
+    FROM quarantined q
     WHERE q.batch_id > after_batch AND (q.id IS NULL OR (
         NOT EXISTS (SELECT 1 FROM requeued l WHERE l.source = q.source AND l.id = q.id
                     AND (l.batch_id < q.batch_id OR (l.batch_id = q.batch_id AND l.ord < q.ord)))
