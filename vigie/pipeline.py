@@ -194,7 +194,7 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
     rep.batch_id = db.next_batch_id(con)
     con.execute(
         "INSERT INTO batches (batch_id, source, kind, started_at, status, cursor_before) VALUES (?, ?, ?, ?, 'pulling', ?)",
-        [rep.batch_id, source.name, source.kind, _now(), ledger_cursor(json.dumps(cursor))],
+        [rep.batch_id, source.name, source.kind, _now(), ledger_cursor(stored_cursor or json.dumps(cursor))],
     )
     landing = landing_root(settings) / source.name / str(rep.batch_id)
     try:
@@ -261,7 +261,8 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
         c = rep.counts
         if c.received != c.loaded + c.duplicates + c.quarantined:  # never commit a batch that loses rows
             raise RuntimeError(f"reconciliation broken: {c}")
-        after = json.dumps(pulled.cursor)
+        # Not encoded again when it did not move: a drop folder's lists every file (14 MB at 20 M).
+        after = stored_cursor if stored_cursor and pulled.cursor == cursor else json.dumps(pulled.cursor)
         con.execute(
             """UPDATE batches SET status = 'loaded', committed_at = ?, received = ?, loaded = ?,
                    duplicates = ?, quarantined = ?, cursor_after = ? WHERE batch_id = ?""",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,12 +140,13 @@ class FolderConnector(Connector):
         out = []
         for stream, pattern in self.patterns.items():
             sub, _, name_pattern = pattern.rpartition("/")
+            matches = re.compile(fnmatch.translate(name_pattern)).match
             for entry in store.list(sub):
                 if entry.name == sub:  # the subfolder itself is not a folder (a link): refused
                     out.append((entry, stream))
-                elif fnmatch.fnmatchcase(entry.name.rpartition("/")[2], name_pattern):
+                elif matches(entry.name.rpartition("/")[2]):
                     out.append((entry, stream))
-        return sorted(out, key=lambda p: (p[0].name, p[1]))
+        return sorted(out)  # by name (unique), then stream
 
     def _settled(self, store, listing: list[tuple], seen: dict) -> tuple[list[tuple], list[str]]:  # noqa: ANN001
         """The stability rule: a new file modified less than ``settle_seconds`` before the
@@ -155,8 +157,9 @@ class FolderConnector(Connector):
         if not store.settles or settle <= 0:
             return listing, []
         now = time.time_ns()
-        fresh = [e for e, _ in listing if e.kind == "file" and not _same(seen.get(e.name), e)
-                 and now - e.mtime_ns < settle * 1e9]
+        since = now - settle * 1e9
+        # The mtime first: the cheapest test, and the one almost every listed file fails.
+        fresh = [e for e, _ in listing if e.mtime_ns > since and e.kind == "file" and not _same(seen.get(e.name), e)]
         if not fresh:
             return listing, []
         # Until the newest of them is `settle` old (a mtime in the future: the full `settle`).
@@ -183,20 +186,23 @@ class FolderConnector(Connector):
         except OSError as exc:
             raise SourceError(f"drop location cannot be listed: {exc}") from None
         streams = {s.name: s for s in self.streams}
-        first_of = {}  # content hash → the first name it was received under
-        for name, known in sorted(seen.items()):
-            if known.get("sha256"):
-                first_of.setdefault(known["sha256"], name)
+        first_of: dict | None = None  # content hash → the first name it was received under
         for n, (entry, stream) in enumerate(listing):
             name = entry.name
             if entry.kind == "folder":
                 continue
-            if entry.refusal():
-                out.unreadable.append(Unreadable(name, entry.refusal()))
+            refused = entry.refusal()
+            if refused:
+                out.unreadable.append(Unreadable(name, refused))
                 continue
             known = seen.get(name)
             if _same(known, entry):
                 continue
+            if first_of is None:  # only when something is new: a run that brings nothing skips it
+                first_of = {}
+                for earlier, known_file in sorted(seen.items()):
+                    if known_file.get("sha256"):
+                        first_of.setdefault(known_file["sha256"], earlier)
             # Landed under a plain name: DuckDB would read `reads_*.csv` or `reads_[1].csv` as a glob.
             dest = landing / stream / f"{n:06d}.raw"
             try:
