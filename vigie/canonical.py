@@ -80,6 +80,11 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
     keys = ", ".join(key)
     content_hash = f"hash({', '.join(content)})"
     on_key = _same(key, "e", "t")
+    equal_key = " AND ".join(f"e.{k} = t.{k}" for k in key)
+
+    def any_null(prefix: str) -> str:
+        return " OR ".join(f"{prefix}{k} IS NULL" for k in key)
+
     latest = stream.policy == "latest"
     # immutable: the first delivery of a key wins, in the batch and against the warehouse.
     # latest: the last delivery in the batch is the candidate, compared to the current version.
@@ -96,8 +101,16 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
             FROM typed t WINDOW w AS (PARTITION BY {keys} ORDER BY {in_batch})),
         prior AS (  -- only the keys of this batch are looked up in the warehouse
             SELECT {e_keys}, e.location AS prior_loc, hash({', '.join('e.' + c for c in content)}) AS prior_h
-            FROM {stream.table} e SEMI JOIN (SELECT DISTINCT {keys} FROM typed) t ON {on_key}
-            WHERE e.source = $source
+            FROM (
+                -- keys without NULL by equality: DuckDB then prunes the scan to the row
+                -- groups within the batch's range of keys (new log ids, sequential ids);
+                -- IS NOT DISTINCT FROM read every key of the table
+                SELECT e.* FROM {stream.table} e SEMI JOIN (SELECT DISTINCT {keys} FROM typed) t ON {equal_key}
+                WHERE e.source = $source
+                UNION ALL  -- keys holding a NULL, which equality never matches
+                SELECT e.* FROM {stream.table} e
+                SEMI JOIN (SELECT DISTINCT {keys} FROM typed WHERE {any_null('')}) t ON {on_key}
+                WHERE e.source = $source AND ({any_null('e.')})) e
             QUALIFY row_number() OVER (PARTITION BY {e_keys} ORDER BY {in_warehouse}) = 1)
         SELECT r.*, CASE
                 WHEN rn > 1 THEN 'duplicate'

@@ -1,0 +1,42 @@
+"""Telling a batch's rows apart from what the warehouse holds (vigie/canonical.py), at the edges
+the sources do not reach through their contracts."""
+
+from __future__ import annotations
+
+import duckdb
+
+from vigie import db
+from vigie.canonical import merge
+from vigie.sources.base import Stream
+
+THINGS = Stream(name="things", row_kind="thing", suite="none", table="things", staging_sql="", typed_sql="k1, k2, v",
+                key=("k1", "k2"), policy="immutable")
+
+
+def _batch(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE staging_things (ord BIGINT, location VARCHAR, ref VARCHAR, seq BIGINT, "
+                "reason VARCHAR, raw VARCHAR, k1 VARCHAR, k2 VARCHAR, v VARCHAR)")
+    for i, (k1, k2, v) in enumerate(rows, start=1):
+        con.execute("INSERT INTO staging_things VALUES (?, ?, ?, NULL, NULL, ?, ?, ?, ?)",
+                    [i, f"f:{i}", k1, f"{k1},{k2},{v}", k1, k2, v])
+
+
+def test_a_key_holding_null_is_found_again_in_the_warehouse() -> None:
+    """The lookup of a batch's keys matches by equality (so DuckDB can prune the scan) and
+    takes keys holding a NULL apart, as IS NOT DISTINCT FROM: delivered again, such a row is a
+    duplicate, not a second load."""
+    con = duckdb.connect()
+    db.migrate(con)
+    con.execute("CREATE TABLE things (source VARCHAR, batch_id BIGINT, ord BIGINT, location VARCHAR, "
+                "k1 VARCHAR, k2 VARCHAR, v VARCHAR)")
+    _batch(con, [("a", None, "x"), ("b", "1", "y")])
+    first = merge(con, THINGS, "staging_things", "src", 1)
+    assert (first.loaded, first.duplicates) == (2, 0)
+
+    _batch(con, [("a", None, "x"), ("b", "1", "y"), ("a", None, "z"), ("c", None, "w")])
+    again = merge(con, THINGS, "staging_things", "src", 2)
+    assert (again.received, again.loaded, again.duplicates) == (4, 1, 3)
+    assert con.execute("SELECT k1, k2, v FROM things WHERE batch_id = 2").fetchall() == [("c", None, "w")]
+    # (a, NULL) again with other content conflicts with the first delivery; the same content does not
+    assert sorted(con.execute("SELECT ref, conflicting FROM duplicates WHERE batch_id = 2").fetchall()) == \
+        [("a", False), ("a", True), ("b", False)]
