@@ -136,7 +136,7 @@ class FolderConnector(Connector):
         return ObjectDrops(src.path, endpoint_url=src.endpoint_url, key=keys[0], secret=keys[1], region=src.region)
 
     def _listing(self, store) -> list[tuple]:  # noqa: ANN001
-        """(entry, stream) for every entry whose name matches a stream's pattern, in name order."""
+        """(entry, stream) for every entry whose name matches a stream's pattern, in no order."""
         out = []
         for stream, pattern in self.patterns.items():
             sub, _, name_pattern = pattern.rpartition("/")
@@ -146,7 +146,7 @@ class FolderConnector(Connector):
                     out.append((entry, stream))
                 elif matches(entry.name.rpartition("/")[2]):
                     out.append((entry, stream))
-        return sorted(out)  # by name (unique), then stream
+        return out
 
     def _settled(self, store, listing: list[tuple], seen: dict) -> tuple[list[tuple], list[str]]:  # noqa: ANN001
         """The stability rule: a new file modified less than ``settle_seconds`` before the
@@ -187,17 +187,17 @@ class FolderConnector(Connector):
             raise SourceError(f"drop location cannot be listed: {exc}") from None
         streams = {s.name: s for s in self.streams}
         first_of: dict | None = None  # content hash → the first name it was received under
-        for n, (entry, stream) in enumerate(listing):
+        # What is new, changed or refused, in name order (then stream): only these are sorted,
+        # not the tens of thousands of files already landed.
+        todo = sorted((entry, stream) for entry, stream in listing if entry.kind != "folder"
+                      and (entry.refusal() or not _same(seen.get(entry.name), entry)))
+        for n, (entry, stream) in enumerate(todo):
             name = entry.name
-            if entry.kind == "folder":
-                continue
             refused = entry.refusal()
             if refused:
                 out.unreadable.append(Unreadable(name, refused))
                 continue
             known = seen.get(name)
-            if _same(known, entry):
-                continue
             if first_of is None:  # only when something is new: a run that brings nothing skips it
                 first_of = {}
                 for earlier, known_file in sorted(seen.items()):

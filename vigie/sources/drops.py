@@ -105,12 +105,14 @@ class LocalDrops:
             return [Entry(sub, _kind(st.st_mode))] if not stat.S_ISDIR(st.st_mode) else []
         try:
             out = []
+            prefix = f"{sub}/" if sub else ""
             for name in os.listdir(fd):
                 try:
                     st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # gone between listing and stat: the next run will tell
-                out.append(Entry(_join(sub, name), _kind(st.st_mode), st.st_size, st.st_mtime_ns, st.st_ino))
+                kind = "file" if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
+                out.append(Entry(prefix + name, kind, st.st_size, st.st_mtime_ns, st.st_ino))
             return out
         finally:
             os.close(fd)
