@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 import os
 import sqlite3
 import time
@@ -169,6 +170,32 @@ def test_vms_pulls_incrementally(tmp_path: Path) -> None:
 
 
 
+
+def test_vms_recordings_within_the_lookback_land_again_only_when_they_changed(tmp_path: Path) -> None:
+    """The lookback (a day) brings recordings back on every pull: those landed before with the
+    very same content are not landed again, so an hourly run does not record a day of
+    recordings as duplicates each time. A change lands the row, its updated_at moved or not."""
+    db_path, connector = _vms(tmp_path)
+    first = connector.pull(None, tmp_path / "b1")
+    window = first.cursor["recordings_seen"]
+    with sqlite3.connect(db_path) as con:
+        in_window = con.execute("SELECT count(*) FROM recordings WHERE replace(replace(updated_at, ' ', 'T'), 'Z', '') "
+                                ">= ?", [(datetime.fromisoformat(first.cursor["recordings_updated_at"]) - timedelta(days=1))
+                                         .strftime("%Y-%m-%dT%H:%M:%S")]).fetchone()[0]
+    assert 0 < len(window) == in_window  # what the next pull's window holds, and no more
+
+    again = connector.pull(first.cursor, tmp_path / "b2")
+    assert {f.stream: f for f in again.files}["recordings"].bytes == 0  # nothing changed: nothing landed
+    assert again.cursor == first.cursor  # so the cursor is not rewritten
+
+    rid = next(iter(window))
+    with sqlite3.connect(db_path) as con:  # changed in place, updated_at left as it was (a careless VMS)
+        con.execute("UPDATE recordings SET hold_ref = 'PV-1' WHERE recording_id = ?", [rid])
+    third = connector.pull(again.cursor, tmp_path / "b3")
+    assert [r["recording_id"] for r in _jsonl({f.stream: f for f in third.files}["recordings"].path)] == [rid]
+    assert third.cursor["recordings_seen"][rid] != window[rid]
+
+
 @pytest.mark.parametrize("log_id_type", ["INTEGER PRIMARY KEY", "INTEGER", "TEXT", "", "NUMERIC"])
 def test_vms_sqlite_incremental_filter_keeps_what_the_cursor_asks(tmp_path: Path, log_id_type: str) -> None:
     """SQLite narrows an incremental pull before DuckDB reads it; what it keeps must include
@@ -195,7 +222,8 @@ def test_vms_sqlite_incremental_filter_keeps_what_the_cursor_asks(tmp_path: Path
         con.executemany("INSERT INTO audit_log (log_id, action) VALUES (?, 'LOGIN')", rows)
         con.execute("INSERT INTO recordings (recording_id, updated_at) VALUES ('r-late', '2026-04-20 11:00:00')")
         con.executemany("INSERT INTO recordings (recording_id, updated_at) VALUES (?, ?)", [("r-1000", 1000), ("r-2026", 20260420)])
-    second = connector.pull(first.cursor, tmp_path / "b2")
+    # without the recordings landed as they are (SEEN): what the filters alone keep
+    second = connector.pull(first.cursor | {"recordings_seen": {}}, tmp_path / "b2")
     files = {f.stream: f for f in second.files}
     wanted = [10, 11] if "PRIMARY KEY" in log_id_type else [10, 11, 12]
     assert [int(r["log_id"]) for r in _jsonl(files["audit_log"].path)] == wanted
@@ -275,7 +303,7 @@ def test_vms_sqlite_text_updated_at_takes_the_cheaper_filter_and_loses_nothing(t
         con.execute("INSERT INTO recordings (recording_id, updated_at) VALUES ('r-blob', X'323032362D30342D3230')")
         kept_by_sqlite = {r for (r,) in con.execute(_recordings_since(start, True, True).replace("*", "recording_id", 1))}
     assert "r-blob" in kept_by_sqlite
-    second = connector.pull(first.cursor, tmp_path / "b2")
+    second = connector.pull(first.cursor | {"recordings_seen": {}}, tmp_path / "b2")  # the filters alone
     got = {r["recording_id"] for r in _jsonl({f.stream: f for f in second.files}["recordings"].path)} - {"r-blob"}
     wanted = {"r-seed"} | {f"r-{i:05d}" for i, v in enumerate(values)
                            if str(v).replace(" ", "T").replace("Z", "") >= start}
@@ -302,7 +330,7 @@ def test_vms_sqlite_in_utf16_keeps_recordings_its_order_would_drop(tmp_path: Pat
     with sqlite3.connect(db_path) as con:
         con.executemany("INSERT INTO recordings (recording_id, updated_at) VALUES (?, ?)",
                         [("r-odd", "2026-04-2\u0100"), ("r-old", "2026-04-01T00:00:00")])
-    second = connector.pull(first.cursor, tmp_path / "b2")
+    second = connector.pull(first.cursor | {"recordings_seen": {}}, tmp_path / "b2")  # the filters alone
     recordings = {f.stream: f for f in second.files}["recordings"].path
     assert [r["recording_id"] for r in _jsonl(recordings)] == ["r-1", "r-odd"]
 

@@ -7,6 +7,7 @@ and quarantine the same ones as from SQLite.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import uuid
@@ -98,3 +99,26 @@ def test_server_vms_loads_like_sqlite(server_vms: str, tmp_path: Path) -> None:
     assert from_server[1] == from_sqlite[1]  # same instants once typed, whatever the engine
     assert from_server[2] == from_sqlite[2]
     assert from_server[3] == from_sqlite[3]
+
+
+def test_server_vms_lands_again_only_the_recordings_that_changed(server_vms: str, tmp_path: Path) -> None:
+    """From a server as from SQLite: the recordings the lookback brings back unchanged are
+    not landed again; one changed in place (its updated_at left as it was) is."""
+    from vigie.config import VmsSqlSource
+    from vigie.sources.vms_sql import VmsSql
+
+    connector = VmsSql(VmsSqlSource(name="vms", kind="vms_sql", url=server_vms), settings=None)
+    first = connector.pull(None, tmp_path / "b1")
+    window = first.cursor["recordings_seen"]
+    assert window
+    again = connector.pull(first.cursor, tmp_path / "b2")
+    assert {f.stream: f for f in again.files}["recordings"].bytes == 0
+    assert again.cursor == first.cursor
+    rid = next(iter(window))
+    engine = sa.create_engine(server_vms)
+    with engine.begin() as c:
+        c.execute(sa.text("UPDATE recordings SET hold_ref = 'PV-1' WHERE recording_id = :r"), {"r": rid})
+    engine.dispose()
+    third = connector.pull(again.cursor, tmp_path / "b3")
+    landed = {f.stream: f for f in third.files}["recordings"].path.read_text().splitlines()
+    assert [json.loads(line)["recording_id"] for line in landed] == [rid]

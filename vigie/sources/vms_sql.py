@@ -139,6 +139,33 @@ def _instant(value: object) -> datetime | None:
 
 TABLES = ("cameras", "recordings", "audit_log")
 
+# Recordings come back for the whole lookback (a day by default) on every pull, changed or
+# not: at 20 M events, 45 000 rows landed, staged, classified and recorded as duplicates by
+# every hourly run, a year of which is 400 M rows of `duplicates`. The cursor keeps, for the
+# rows of the next pull's window, each recording's last landed content hash (and the text or
+# instant of its `updated_at`, to know when it leaves the window); a row that comes back with
+# that very content is not landed again. Any change lands it, `updated_at` moving or not.
+SEEN = "recordings_seen"
+_NORM = "replace(replace(updated_at, ' ', 'T'), 'Z', '')"  # the text a window compares
+
+
+def _row_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _next_seen(seen: dict, landed: list[tuple], keep) -> dict:  # noqa: ANN001
+    """The cursor's ``recordings_seen`` after a pull: the entries still within the next window,
+    each recording landed now replacing its earlier entry."""
+    out = {rid: entry for rid, entry in seen.items() if keep(entry[1])}
+    for rid, digest, updated in landed:
+        if rid is None:
+            continue
+        if keep(updated):
+            out[str(rid)] = [digest, updated]
+        else:
+            out.pop(str(rid), None)
+    return out
+
 
 # An incremental pull from a SQLite VMS filters inside SQLite (``sqlite_query``), so that the
 # rows it skips are never converted for DuckDB: a no-op run at 5 M events scanned 1.7 M rows
@@ -263,13 +290,27 @@ class VmsSql(Connector):
             else:
                 query = query.where(recs.c.updated_at >= start)
         watermark = [_instant(since) if since else None]
+        lookback = timedelta(minutes=self.source.lookback_minutes)
+        known = dict(cursor.get(SEEN) or {})
+        landed: dict = {}  # recording id → (digest, updated_at instant) of what this pull lands
 
         def track(row: dict) -> None:
             seen = _instant(row.get("updated_at")) if row.get("updated_at") is not None else None
             if seen and (watermark[0] is None or seen > watermark[0]):
                 watermark[0] = seen
 
-        out.files.append(self._land(conn, query.order_by(recs.c.recording_id), landing, "recordings", track))
+        def unchanged(row: dict, line: str) -> bool:
+            rid, digest = row.get("recording_id"), _row_digest(line)
+            if rid is not None and known.get(str(rid), [None])[0] == digest:
+                return True
+            instant = _instant(row["updated_at"]) if row.get("updated_at") is not None else None
+            landed[rid] = (digest, instant)
+            if len(landed) % 100_000 == 0 and watermark[0]:  # a first pull: only the window is kept
+                for r in [r for r, (_, i) in landed.items() if i is None or i < watermark[0] - lookback]:
+                    del landed[r]
+            return False
+
+        out.files.append(self._land(conn, query.order_by(recs.c.recording_id), landing, "recordings", track, unchanged))
 
         log = tables["audit_log"]
         last = cursor.get("audit_log_id")
@@ -283,9 +324,12 @@ class VmsSql(Connector):
                 highest[0] = row["log_id"]
 
         out.files.append(self._land(conn, query, landing, "audit_log", track_log))
+        window = watermark[0] - lookback if watermark[0] else None
+        keep = lambda iso: window is not None and iso is not None and _instant(iso) >= window  # noqa: E731
         out.cursor = {
             "recordings_updated_at": watermark[0].isoformat() if watermark[0] else None,
             "audit_log_id": highest[0],
+            SEEN: _next_seen(known, [(r, d, i.isoformat() if i else None) for r, (d, i) in landed.items()], keep),
         }
         return out
 
@@ -302,24 +346,38 @@ class VmsSql(Connector):
         start = ((datetime.fromisoformat(since) - timedelta(minutes=self.source.lookback_minutes))
                  .strftime("%Y-%m-%dT%H:%M:%S") if since else "")
         last = cursor.get("audit_log_id")
+        known = dict(cursor.get(SEEN) or {})
+        landed: list[tuple] = []  # (recording id, digest, normalised updated_at) of what lands
         params = {"start": start, "last": last}
         spill = landing.with_name(landing.name + ".spill")
         con = scratch(spill)
         try:
             shapes = _sqlite_shapes(path)  # read before the rows: what they were written under
             rowid, utf8, text = _sqlite_filters(path)
+            load_extension(con, "sqlite_scanner")
+            con.execute("SET sqlite_all_varchar = true")
+            con.execute(f"ATTACH '{path.as_posix().replace(chr(39), chr(39) * 2)}' AS vms (TYPE sqlite, READ_ONLY)")
+            # A row's content digest (see SEEN): every value as the text DuckDB reads, in order.
+            columns = list(shapes["recordings"]["columns"])
+            digest = ("left(sha256(CAST(to_json([" + ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+                      + "]) AS VARCHAR)), 32)")
+            if since:  # what the window holds, less what was landed before as it is
+                con.execute(f"CREATE TEMP TABLE _recs AS SELECT *, {digest} AS _vigie_h, {_NORM} AS _vigie_u "
+                            f"FROM {_in_sqlite(_recordings_since(start, utf8, text))} WHERE {_NORM} >= $start",
+                            {"start": start})
+                con.execute("CREATE TEMP TABLE _seen AS SELECT unnest(CAST($i AS VARCHAR[])) AS i, "
+                            "unnest(CAST($h AS VARCHAR[])) AS h", {"i": list(known), "h": [e[0] for e in known.values()]})
+                con.execute("CREATE TEMP TABLE _new_recs AS SELECT * FROM _recs r WHERE NOT EXISTS "
+                            "(SELECT 1 FROM _seen s WHERE s.i = r.recording_id AND s.h = r._vigie_h)")
+                landed = con.execute("SELECT recording_id, _vigie_h, _vigie_u FROM _new_recs").fetchall()
             queries = {
                 "cameras": "SELECT * FROM vms.cameras ORDER BY camera_id",
-                "recordings": f"SELECT * FROM {_in_sqlite(_recordings_since(start, utf8, text))} "
-                              "WHERE replace(replace(updated_at, ' ', 'T'), 'Z', '') >= $start ORDER BY recording_id"
+                "recordings": "SELECT * EXCLUDE (_vigie_h, _vigie_u) FROM _new_recs ORDER BY recording_id"
                               if since else "SELECT * FROM vms.recordings ORDER BY recording_id",
                 "audit_log": f"SELECT * FROM {_in_sqlite(_log_after(int(last), rowid))} "
                              "WHERE TRY_CAST(log_id AS BIGINT) > $last ORDER BY TRY_CAST(log_id AS BIGINT)"
                              if last is not None else "SELECT * FROM vms.audit_log ORDER BY TRY_CAST(log_id AS BIGINT)",
             }
-            load_extension(con, "sqlite_scanner")
-            con.execute("SET sqlite_all_varchar = true")
-            con.execute(f"ATTACH '{path.as_posix().replace(chr(39), chr(39) * 2)}' AS vms (TYPE sqlite, READ_ONLY)")
             out = Pull(shapes=shapes)
             for stream, query in queries.items():
                 dest = landing / f"{stream}.jsonl"
@@ -336,21 +394,31 @@ class VmsSql(Connector):
             (highest,) = con.execute(
                 "SELECT max(TRY_CAST(log_id AS BIGINT)) FROM read_json(?, columns = {'log_id': 'VARCHAR'})",
                 [str(landing / "audit_log.jsonl")]).fetchone() if (landing / "audit_log.jsonl").stat().st_size else (None,)
+            previous = _instant(since) if since else None
+            watermark = max((w for w in (watermark, previous) if w is not None), default=None)
+            window = ((watermark - timedelta(minutes=self.source.lookback_minutes)).strftime("%Y-%m-%dT%H:%M:%S")
+                      if watermark else None)
+            if not since and window and (landing / "recordings.jsonl").stat().st_size:  # a first pull: read back
+                typed = "{" + ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in columns) + "}"
+                landed = con.execute(f"SELECT recording_id, {digest}, {_NORM} FROM read_json(?, columns = {typed}) "
+                                     f"WHERE {_NORM} >= ?", [str(landing / "recordings.jsonl"), window]).fetchall()
         except (duckdb.Error, sqlite3.Error) as exc:
             raise SourceError(f"database {path}: {str(exc).splitlines()[0]}") from exc
         finally:
             con.close()
             shutil.rmtree(spill, ignore_errors=True)
-        previous = _instant(since) if since else None
-        watermark = max((w for w in (watermark, previous) if w is not None), default=None)
+        keep = lambda updated: window is not None and updated is not None and updated >= window  # noqa: E731
         out.cursor = {
             "recordings_updated_at": watermark.astimezone(timezone.utc).isoformat() if watermark else None,
             "audit_log_id": max((h for h in (highest, last) if h is not None), default=None),
+            SEEN: _next_seen(known, landed, keep),
         }
         return out
 
-    def _land(self, conn: sa.Connection, query, landing: Path, stream: str, track=None) -> Landed:  # noqa: ANN001
-        """Stream a query's rows into ``<stream>.jsonl`` in chunks: memory stays bounded."""
+    def _land(self, conn: sa.Connection, query, landing: Path, stream: str, track=None,  # noqa: ANN001
+              unchanged=None) -> Landed:  # noqa: ANN001
+        """Stream a query's rows into ``<stream>.jsonl`` in chunks: memory stays bounded.
+        ``unchanged(row, line)``: a row already landed as it is, not landed again."""
         landing.mkdir(parents=True, exist_ok=True)
         dest = landing / f"{stream}.jsonl"
         digest, size = hashlib.sha256(), 0
@@ -362,7 +430,12 @@ class VmsSql(Connector):
                     row = dict(row)
                     if track:
                         track(row)
-                    chunk.append(json.dumps({k: _text(v) for k, v in row.items()}, ensure_ascii=False))
+                    line = json.dumps({k: _text(v) for k, v in row.items()}, ensure_ascii=False)
+                    if unchanged and unchanged(row, line):
+                        continue
+                    chunk.append(line)
+                if not chunk:
+                    continue
                 data = ("\n".join(chunk) + "\n").encode()
                 digest.update(data)
                 size += len(data)
