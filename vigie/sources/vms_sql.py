@@ -300,13 +300,16 @@ class VmsSql(Connector):
                 watermark[0] = seen
 
         def unchanged(row: dict, line: str) -> bool:
-            rid, digest = row.get("recording_id"), _row_digest(line)
-            if rid is not None and known.get(str(rid), [None])[0] == digest:
-                return True
+            rid = row.get("recording_id")
             instant = _instant(row["updated_at"]) if row.get("updated_at") is not None else None
+            if rid is None or instant is None or instant < watermark[0] - lookback:
+                return False  # outside the next window (the watermark only rises): landed, not kept
+            digest = _row_digest(line)
+            if known.get(str(rid), [None])[0] == digest:
+                return True
             landed[rid] = (digest, instant)
-            if len(landed) % 100_000 == 0 and watermark[0]:  # a first pull: only the window is kept
-                for r in [r for r, (_, i) in landed.items() if i is None or i < watermark[0] - lookback]:
+            if len(landed) % 100_000 == 0:  # a first pull, in no order of time: keep the window only
+                for r in [r for r, (_, i) in landed.items() if i < watermark[0] - lookback]:
                     del landed[r]
             return False
 
