@@ -196,6 +196,49 @@ def test_vms_recordings_within_the_lookback_land_again_only_when_they_changed(tm
     assert third.cursor["recordings_seen"][rid] != window[rid]
 
 
+
+def _plain_vms(db_path: Path) -> VmsSql:
+    """A SQLite VMS whose recordings have no key: the source may repeat an id."""
+    with sqlite3.connect(db_path) as con:
+        con.execute("CREATE TABLE cameras (camera_id TEXT PRIMARY KEY, site TEXT, authorisation_ref TEXT, lat REAL, lon REAL)")
+        con.execute("CREATE TABLE recordings (recording_id TEXT, camera_id TEXT, started_at TEXT, ended_at TEXT, "
+                    "deleted_at TEXT, hold_set_at TEXT, hold_ref TEXT, hold_released_at TEXT, updated_at TEXT)")
+        con.execute("CREATE TABLE audit_log (log_id INTEGER PRIMARY KEY, logged_at TEXT, user_login TEXT, action TEXT, "
+                    "camera_id TEXT, recording_id TEXT, justification TEXT, procedure_ref TEXT, recipient TEXT)")
+        con.executemany("INSERT INTO recordings (recording_id, hold_ref, updated_at) VALUES (?, ?, '2026-04-20T10:00:00')",
+                        [("r-1", "A"), ("r-1", "B"), ("r-2", "C")])
+    return VmsSql(VmsSqlSource(name="vms", kind="vms_sql", url=f"sqlite:///{db_path}"), settings=None)
+
+
+def test_vms_a_repeated_recording_id_lands_all_its_rows_every_time(tmp_path: Path) -> None:
+    """Two rows under one id: neither is kept back in turn (which would flip the recording's
+    version on every run); both land on every pull, the lone id only once."""
+    connector = _plain_vms(tmp_path / "rep.sqlite")
+    cursor, landed = None, []
+    for i in range(4):
+        pull = connector.pull(cursor, tmp_path / f"b{i}")
+        landed.append(sorted((r["recording_id"], r["hold_ref"]) for r in
+                             _jsonl({f.stream: f for f in pull.files}["recordings"].path)))
+        cursor = pull.cursor
+    assert landed[0] == [("r-1", "A"), ("r-1", "B"), ("r-2", "C")]
+    assert landed[1:] == [[("r-1", "A"), ("r-1", "B")]] * 3
+    assert list(cursor["recordings_seen"]) == ["r-2"]
+
+
+def test_vms_a_recording_that_is_not_utf8_does_not_stop_the_source(tmp_path: Path) -> None:
+    """A value that is not valid UTF-8 in the lookback window: the incremental pull still runs
+    (a DuckDB table of the window's rows refused it, and the source stopped on every run)."""
+    db_path = tmp_path / "bad.sqlite"
+    connector = _plain_vms(db_path)
+    first = connector.pull(None, tmp_path / "b1")
+    with sqlite3.connect(db_path) as con:
+        con.execute("INSERT INTO recordings (recording_id, hold_ref, updated_at) "
+                    "VALUES ('r-3', CAST(X'6162ff' AS TEXT), '2026-04-20T10:30:00')")
+        con.execute("INSERT INTO audit_log (log_id, action) VALUES (1, 'LOGIN')")
+    second = connector.pull(first.cursor, tmp_path / "b2")  # raised SourceError: invalid unicode
+    assert second.cursor["audit_log_id"] == 1
+
+
 @pytest.mark.parametrize("log_id_type", ["INTEGER PRIMARY KEY", "INTEGER", "TEXT", "", "NUMERIC"])
 def test_vms_sqlite_incremental_filter_keeps_what_the_cursor_asks(tmp_path: Path, log_id_type: str) -> None:
     """SQLite narrows an incremental pull before DuckDB reads it; what it keeps must include

@@ -153,17 +153,21 @@ def _row_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _next_seen(seen: dict, landed: list[tuple], keep) -> dict:  # noqa: ANN001
+def _next_seen(seen: dict, landed: list[tuple], keep, repeated: set | frozenset = frozenset()) -> dict:  # noqa: ANN001
     """The cursor's ``recordings_seen`` after a pull: the entries still within the next window,
-    each recording landed now replacing its earlier entry."""
+    each recording landed now replacing its earlier entry. A ``repeated`` id (several rows in
+    the source under one id) keeps no entry: its rows all land, as before, rather than one
+    being kept back in turn."""
     out = {rid: entry for rid, entry in seen.items() if keep(entry[1])}
     for rid, digest, updated in landed:
         if rid is None:
             continue
-        if keep(updated):
+        if keep(updated) and str(rid) not in repeated:
             out[str(rid)] = [digest, updated]
         else:
             out.pop(str(rid), None)
+    for rid in repeated:
+        out.pop(str(rid), None)
     return out
 
 
@@ -299,16 +303,26 @@ class VmsSql(Connector):
             if seen and (watermark[0] is None or seen > watermark[0]):
                 watermark[0] = seen
 
+        repeated: set = set()
+        previous = [None]  # rows come in order of recording_id: a repeated id is the one before
+
         def unchanged(row: dict, line: str) -> bool:
             rid = row.get("recording_id")
+            if rid is None:
+                return False
+            again, previous[0] = rid == previous[0], rid
+            if again:
+                repeated.add(str(rid))
             instant = _instant(row["updated_at"]) if row.get("updated_at") is not None else None
-            if rid is None or instant is None or instant < watermark[0] - lookback:
-                return False  # outside the next window (the watermark only rises): landed, not kept
+            if not known and (instant is None or instant < watermark[0] - lookback):
+                return False  # a first pull, outside the next window (the watermark only rises)
             digest = _row_digest(line)
-            if known.get(str(rid), [None])[0] == digest:
+            if not again and known.get(str(rid), [None])[0] == digest:
                 return True
+            # Every row an incremental pull lands is kept here, so that its older entry goes;
+            # a first pull, in no order of time and with no entry to replace, keeps the window.
             landed[rid] = (digest, instant)
-            if len(landed) % 100_000 == 0:  # a first pull, in no order of time: keep the window only
+            if not known and len(landed) % 100_000 == 0:
                 for r in [r for r, (_, i) in landed.items() if i < watermark[0] - lookback]:
                     del landed[r]
             return False
@@ -332,7 +346,8 @@ class VmsSql(Connector):
         out.cursor = {
             "recordings_updated_at": watermark[0].isoformat() if watermark[0] else None,
             "audit_log_id": highest[0],
-            SEEN: _next_seen(known, [(r, d, i.isoformat() if i else None) for r, (d, i) in landed.items()], keep),
+            SEEN: _next_seen(known, [(r, d, i.isoformat() if i else None) for r, (d, i) in landed.items()], keep,
+                             repeated),
         }
         return out
 
@@ -351,6 +366,7 @@ class VmsSql(Connector):
         last = cursor.get("audit_log_id")
         known = dict(cursor.get(SEEN) or {})
         landed: list[tuple] = []  # (recording id, digest, normalised updated_at) of what lands
+        repeated: set = set()  # ids landed more than once: several rows under one id
         params = {"start": start, "last": last}
         spill = landing.with_name(landing.name + ".spill")
         con = scratch(spill)
@@ -364,18 +380,19 @@ class VmsSql(Connector):
             columns = list(shapes["recordings"]["columns"])
             digest = ("left(sha256(CAST(to_json([" + ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
                       + "]) AS VARCHAR)), 32)")
-            if since:  # what the window holds, less what was landed before as it is
-                con.execute(f"CREATE TEMP TABLE _recs AS SELECT *, {digest} AS _vigie_h, {_NORM} AS _vigie_u "
-                            f"FROM {_in_sqlite(_recordings_since(start, utf8, text))} WHERE {_NORM} >= $start",
-                            {"start": start})
-                con.execute("CREATE TEMP TABLE _seen AS SELECT unnest(CAST($i AS VARCHAR[])) AS i, "
-                            "unnest(CAST($h AS VARCHAR[])) AS h", {"i": list(known), "h": [e[0] for e in known.values()]})
-                con.execute("CREATE TEMP TABLE _new_recs AS SELECT * FROM _recs r WHERE NOT EXISTS "
-                            "(SELECT 1 FROM _seen s WHERE s.i = r.recording_id AND s.h = r._vigie_h)")
-                landed = con.execute("SELECT recording_id, _vigie_h, _vigie_u FROM _new_recs").fetchall()
+            # The window's rows are streamed to the landing file, never stored in a DuckDB table:
+            # a table checks that text is valid UTF-8, and one bad value would stop the source.
+            # What was landed as it is stays back, unless its id is repeated in the window.
+            con.execute("CREATE TEMP TABLE _seen AS SELECT unnest(CAST($i AS VARCHAR[])) AS i, "
+                        "unnest(CAST($h AS VARCHAR[])) AS h", {"i": list(known), "h": [e[0] for e in known.values()]})
             queries = {
                 "cameras": "SELECT * FROM vms.cameras ORDER BY camera_id",
-                "recordings": "SELECT * EXCLUDE (_vigie_h, _vigie_u) FROM _new_recs ORDER BY recording_id"
+                "recordings": f"""SELECT * EXCLUDE (_vigie_h, _vigie_n) FROM (
+                                      SELECT *, {digest} AS _vigie_h, count(*) OVER (PARTITION BY recording_id) AS _vigie_n
+                                      FROM {_in_sqlite(_recordings_since(start, utf8, text))} WHERE {_NORM} >= $start) r
+                                  WHERE _vigie_n > 1 OR NOT EXISTS (
+                                      SELECT 1 FROM _seen s WHERE s.i = r.recording_id AND s.h = r._vigie_h)
+                                  ORDER BY recording_id"""
                               if since else "SELECT * FROM vms.recordings ORDER BY recording_id",
                 "audit_log": f"SELECT * FROM {_in_sqlite(_log_after(int(last), rowid))} "
                              "WHERE TRY_CAST(log_id AS BIGINT) > $last ORDER BY TRY_CAST(log_id AS BIGINT)"
@@ -401,10 +418,17 @@ class VmsSql(Connector):
             watermark = max((w for w in (watermark, previous) if w is not None), default=None)
             window = ((watermark - timedelta(minutes=self.source.lookback_minutes)).strftime("%Y-%m-%dT%H:%M:%S")
                       if watermark else None)
-            if not since and window and (landing / "recordings.jsonl").stat().st_size:  # a first pull: read back
+            if window and (landing / "recordings.jsonl").stat().st_size:
+                # What landed, read back: its digests, and its ids landed more than once. A first
+                # pull keeps only the next window (the whole table came); an incremental one all
+                # it landed, so that each landed recording's older entry goes.
                 typed = "{" + ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in columns) + "}"
-                landed = con.execute(f"SELECT recording_id, {digest}, {_NORM} FROM read_json(?, columns = {typed}) "
-                                     f"WHERE {_NORM} >= ?", [str(landing / "recordings.jsonl"), window]).fetchall()
+                rows = con.execute(
+                    f"SELECT recording_id, {digest}, {_NORM}, count(*) OVER (PARTITION BY recording_id) "
+                    f"FROM read_json(?, columns = {typed}) WHERE ? OR {_NORM} >= ?",
+                    [str(landing / "recordings.jsonl"), bool(since), window]).fetchall()
+                landed = [r[:3] for r in rows]
+                repeated = {str(r[0]) for r in rows if r[3] > 1 and r[0] is not None}
         except (duckdb.Error, sqlite3.Error) as exc:
             raise SourceError(f"database {path}: {str(exc).splitlines()[0]}") from exc
         finally:
@@ -414,7 +438,7 @@ class VmsSql(Connector):
         out.cursor = {
             "recordings_updated_at": watermark.astimezone(timezone.utc).isoformat() if watermark else None,
             "audit_log_id": max((h for h in (highest, last) if h is not None), default=None),
-            SEEN: _next_seen(known, landed, keep),
+            SEEN: _next_seen(known, landed, keep, repeated),
         }
         return out
 
