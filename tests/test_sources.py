@@ -378,6 +378,31 @@ def test_vms_sqlite_in_utf16_keeps_recordings_its_order_would_drop(tmp_path: Pat
     assert [r["recording_id"] for r in _jsonl(recordings)] == ["r-1", "r-odd"]
 
 
+def test_vms_sqlite_row_not_valid_utf8_is_quarantined_not_lost(tmp_path: Path) -> None:
+    """A recording holding bytes that are not UTF-8 (SQLite keeps any bytes as text) comes out
+    of DuckDB's JSON writer as a blank line: it is received and quarantined, never dropped."""
+    from vigie import pipeline
+    from vigie.config import load_settings
+
+    db_path, _ = _vms(tmp_path)
+    with sqlite3.connect(db_path) as con:
+        n = con.execute("SELECT count(*) FROM recordings").fetchone()[0]
+        (rid,) = con.execute("SELECT min(recording_id) FROM recordings").fetchone()
+        con.execute("UPDATE recordings SET hold_ref = CAST(X'6162ff' AS TEXT) WHERE recording_id = ?", [rid])
+    (tmp_path / "authorisations.json").write_bytes((SAMPLES / "authorisations.json").read_bytes())
+    (tmp_path / "vigie.yml").write_text("warehouse: var/w.duckdb\nregister: authorisations.json\nsources:\n"
+                                        f"  - {{name: vms, kind: vms_sql, url: 'sqlite:///{db_path}'}}\n")
+    report = pipeline.run(load_settings(tmp_path / "vigie.yml"), validate=False, evaluate=False)
+    assert not report.failed
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "var" / "w.duckdb"), read_only=True) as con:
+        loaded = con.execute("SELECT count(*) FROM oversight.vms_recordings").fetchone()[0]
+        quarantined = con.execute("SELECT reason FROM oversight.quarantine WHERE kind = 'recording'").fetchall()
+    assert loaded + len(quarantined) == n  # every recording of the source, one way or the other
+    assert any("not valid UTF-8" in reason for (reason,) in quarantined)
+
+
 def test_vms_sqlite_values_of_the_wrong_type_are_landed_as_they_are(tmp_path: Path) -> None:
     """SQLite does not enforce column types: text in a DOUBLE column must reach the contract."""
     db_path, connector = _vms(tmp_path)

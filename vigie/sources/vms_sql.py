@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 
+# A landed VMS file has one JSON line per row and no blank line, except where DuckDB's JSON
+# writer met a value that is not valid UTF-8 (SQLite stores any bytes as text): it writes the
+# row as a blank line. Such a row was silently dropped; it is now quarantined.
+_BLANK = "a blank line: the row holds text that is not valid UTF-8 at the source and could not be landed"
+
+
 def _json_staging(fields: list[str], table: str, key: str) -> str:
     """Lines of JSON → text columns; ``location`` is ``<table>:<key value>``, ``ref`` the key.
 
@@ -37,8 +43,9 @@ def _json_staging(fields: list[str], table: str, key: str) -> str:
             SELECT file, line, text AS raw,
                    CASE WHEN error IS NULL AND json_valid(text) THEN text::JSON END AS j,
                    CASE WHEN error IS NOT NULL THEN error
+                        WHEN text IS NULL THEN '{_BLANK}'
                         WHEN NOT json_valid(text) THEN 'not valid JSON' END AS parse_error
-            FROM lines WHERE text IS NOT NULL OR error IS NOT NULL),
+            FROM lines),
         fields AS (
             SELECT file, line, raw, parse_error, json_extract_string(j, [{keys}]) AS v FROM parsed)
         SELECT file, line, raw, parse_error, {cols},
