@@ -5,6 +5,7 @@ estate verifies; configuration errors exit 2; verify runs while a load holds the
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -460,25 +461,69 @@ def test_a_warehouse_from_before_the_chain_is_sealed_by_the_next_run(estate: Pat
 
 def test_manifests_sealed_in_an_older_format_still_verify_and_still_catch_tampering(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Format 1 hashed rows as JSON objects; batches sealed so before an upgrade are
-    recomputed the way they were sealed, next to format-2 batches sealed after it."""
+    """Format 1 hashed rows as JSON objects, format 2 every table as a set of row hashes;
+    batches sealed so before an upgrade are recomputed the way they were sealed, next to
+    format-3 batches sealed after it."""
     estate = with_closed_port(copy_samples(tmp_path))
     settings = load_settings(estate / "vigie.yml")
     with monkeypatch.context() as m:
         m.setattr(integrity, "FORMAT", 1)
-        pipeline.run(settings, ["vms-lyon", "lapi-a7"], validate=False, evaluate=False)
+        pipeline.run(settings, ["vms-lyon"], validate=False, evaluate=False)
+    with monkeypatch.context() as m:
+        m.setattr(integrity, "FORMAT", 2)
+        pipeline.run(settings, ["lapi-a7"], validate=False, evaluate=False)
     pipeline.run(settings, ["drones-69"], validate=False, evaluate=False)
     with duckdb.connect(str(estate / "var" / "warehouse.duckdb"), read_only=True) as con:
         formats = dict(con.execute("SELECT source, CAST(manifest::JSON ->> 'format' AS INT) FROM manifests").fetchall())
-    assert formats == {"register": 1, "vms-lyon": 1, "lapi-a7": 1, "drones-69": 2}
+        orders = dict(con.execute("SELECT source, manifest::JSON ->> '$.tables.drone_flights.order' FROM manifests "
+                                  "WHERE source = 'drones-69'").fetchall())
+    assert formats == {"register": 1, "vms-lyon": 1, "lapi-a7": 2, "drones-69": 3}
+    assert orders == {"drones-69": "ord"}
     code, out = verify_json(estate, env={})
     assert code == 0, out["breaks"]
     for name in ("warehouse.duckdb.writer", "warehouse.duckdb"):
         with duckdb.connect(str(estate / "var" / name)) as con:
             con.execute("UPDATE vms_audit_log SET justification = 'edited' WHERE log_id = (SELECT min(log_id) FROM vms_audit_log)")
+            con.execute("UPDATE lapi_reads SET camera_id = 'edited' WHERE read_id = (SELECT min(read_id) FROM lapi_reads)")
             con.execute("UPDATE drone_flights SET pilot = 'edited' WHERE flight_id = (SELECT min(flight_id) FROM drone_flights)")
     code, out = verify_json(estate, env={})
     assert code == 1
     assert {(b["source"], b["where"].split(": ")[1], b["what"]) for b in out["breaks"]} == {
         ("vms-lyon", "vms_audit_log", "row content altered (same number of rows)"),
+        ("lapi-a7", "lapi_reads", "row content altered (same number of rows)"),
         ("drones-69", "drone_flights", "row content altered (same number of rows)")}
+
+
+def test_an_ordered_table_hash_is_its_json_lines_whatever_the_spans_or_the_storage_order(
+        estate: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Format 3 hashes a canonical table's rows as one JSON Lines document in (ord, text)
+    order: anyone can recompute it from an export; it does not depend on where the spans
+    are cut, nor on the order the rows are stored in."""
+    with duckdb.connect(str(estate / "var" / "warehouse.duckdb.writer")) as con:
+        tables, types = integrity.chained_tables(con), integrity.column_types(con)
+        assert {"lapi_reads", "vms_audit_log", "bodycam_events", "drone_track_points"} <= integrity.ordered_tables(con)
+        assert "quarantine" not in integrity.ordered_tables(con)  # ord is NULL for rows quarantined before 007
+        sealed = {(b, t): e for b, text in con.execute("SELECT batch_id, manifest FROM manifests").fetchall()
+                  for t, e in json.loads(text)["tables"].items()}
+        table = "lapi_reads"
+        text = integrity._row_text(table, tables[table], 3, types)
+        by_batch: dict[int, list[tuple[int, str]]] = {}
+        for b, o, x in con.execute(f"SELECT batch_id, ord, {text} FROM main.lapi_reads t").fetchall():
+            by_batch.setdefault(b, []).append((o, x))
+        assert by_batch
+        for b, rows in by_batch.items():
+            doc = "".join(x + "\n" for _, x in sorted(rows)).encode()
+            assert sealed[(b, table)] == {"columns": tables[table], "rows": len(rows), "order": "ord",
+                                          "sha256": hashlib.sha256(doc).hexdigest()}
+        monkeypatch.setattr(integrity, "SPAN_ROWS", 2)
+        monkeypatch.setattr(integrity, "SPANS_PER_QUERY", 3)
+        for b, (n, h) in integrity.ordered_hashes(con, table, tables[table], list(by_batch)).items():
+            assert (n, h) == (sealed[(b, table)]["rows"], sealed[(b, table)]["sha256"])
+        # Stored in the reverse order: the same hashes.
+        con.execute("CREATE TABLE reversed AS SELECT * FROM lapi_reads ORDER BY ord DESC")
+        con.execute("DELETE FROM lapi_reads")
+        con.execute("INSERT INTO lapi_reads SELECT * FROM reversed")
+        con.execute("DROP TABLE reversed")
+    shutil.copy(estate / "var" / "warehouse.duckdb.writer", estate / "var" / "warehouse.duckdb")
+    code, out = verify_json(estate)
+    assert code == 0, out["breaks"]
