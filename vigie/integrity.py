@@ -152,28 +152,40 @@ def ordered_hashes(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
     text = _row_text(table, columns, fmt or FORMAT, types if types is not None else column_types(con))
     name = f"main.{_ident(table)}"
     out = {}
-    for b, n in sorted(row_counts(con, table, batch_ids).items()):
-        parts = -(-n // SPAN_ROWS)
-        cuts: list[int] = []
-        if parts > 1:
-            fractions = ", ".join(str(i / parts) for i in range(1, parts))
-            (found,) = con.execute(f"SELECT quantile_disc(ord, [{fractions}]) FROM {name} WHERE batch_id = {b}").fetchone()
-            cuts = sorted(set(found))
-        edges: list[int | None] = [None, *cuts, None]
-        digest, rows = hashlib.sha256(), 0
-        for first in range(0, len(edges) - 1, SPANS_PER_QUERY):
-            lo, *inner, hi = edges[first:first + SPANS_PER_QUERY + 1]
-            span = "CASE " + " ".join(f"WHEN ord < {c} THEN {i}" for i, c in enumerate(inner)) + f" ELSE {len(inner)} END" \
-                if inner else "0"
-            where = " AND ".join([f"batch_id = {b}", *([f"ord >= {lo}"] if lo is not None else []),
-                                  *([f"ord < {hi}"] if hi is not None else [])])
-            for _, m, data in con.execute(
-                    f"""SELECT {span} AS span, count(*), encode(string_agg(x, chr(10) ORDER BY ord, x))
-                        FROM (SELECT t.ord, {text} AS x FROM {name} t WHERE {where}) GROUP BY span ORDER BY span""").fetchall():
-                digest.update(data)
-                digest.update(b"\n")
-                rows += m
-        out[b] = (rows, digest.hexdigest())
+    # One query at a time on this connection, in a worker thread: the next spans are built
+    # while hashlib (which releases the GIL) hashes the last ones.
+    def fetch(query: str) -> list[tuple]:
+        return con.execute(query).fetchall()
+
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        for b, n in sorted(row_counts(con, table, batch_ids).items()):
+            parts = -(-n // SPAN_ROWS)
+            cuts: list[int] = []
+            if parts > 1:
+                fractions = ", ".join(str(i / parts) for i in range(1, parts))
+                (found,) = con.execute(f"SELECT quantile_disc(ord, [{fractions}]) FROM {name} WHERE batch_id = {b}").fetchone()
+                cuts = sorted(set(found))
+            edges: list[int | None] = [None, *cuts, None]
+            queries = []
+            for first in range(0, len(edges) - 1, SPANS_PER_QUERY):
+                lo, *inner, hi = edges[first:first + SPANS_PER_QUERY + 1]
+                span = "CASE " + " ".join(f"WHEN ord < {c} THEN {i}" for i, c in enumerate(inner)) + \
+                    f" ELSE {len(inner)} END" if inner else "0"
+                where = " AND ".join([f"batch_id = {b}", *([f"ord >= {lo}"] if lo is not None else []),
+                                      *([f"ord < {hi}"] if hi is not None else [])])
+                queries.append(f"""SELECT {span} AS span, count(*), encode(string_agg(x, chr(10) ORDER BY ord, x))
+                                   FROM (SELECT t.ord, {text} AS x FROM {name} t WHERE {where}) GROUP BY span ORDER BY span""")
+            digest, rows = hashlib.sha256(), 0
+            ahead = worker.submit(fetch, queries[0])
+            for i in range(len(queries)):
+                spans = ahead.result()
+                if i + 1 < len(queries):
+                    ahead = worker.submit(fetch, queries[i + 1])
+                for _, m, data in spans:
+                    digest.update(data)
+                    digest.update(b"\n")
+                    rows += m
+            out[b] = (rows, digest.hexdigest())
     return out
 
 
