@@ -72,6 +72,18 @@ def test_a_trickling_body_ends_in_a_timeout(tmp_path: Path) -> None:
         assert len(server.requests) == 2
 
 
+def test_trickling_headers_end_in_a_timeout_too(tmp_path: Path) -> None:
+    """The status line and headers a byte at a time: each read gets its byte well within
+    timeout_s, so only the page deadline, applied to every read of the socket, ends it
+    (it used to cover the body only: ~150 bytes of headers took as long as the server liked)."""
+    with BodycamServer(_events(tmp_path / "e.jsonl", 30), token=TOKEN, trickle_s=0.05, trickle_headers=True) as server:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match=r"too slow after 2 attempts \(page not received within 0.5s"):
+            _bodycam(server.url, page_deadline_s=0.5, max_retries=1).pull(None, tmp_path / "b")
+        assert time.monotonic() - started < 5
+        assert len(server.requests) == 2
+
+
 def test_the_pull_deadline_bounds_every_page_together(tmp_path: Path) -> None:
     with BodycamServer(_events(tmp_path / "e.jsonl", 30), token=TOKEN, trickle_s=0.01) as server:
         with pytest.raises(SourceError, match="pull deadline|pull_deadline_s=0.6"):
