@@ -162,6 +162,20 @@ def test_misbehaving_apis_fail_alone_and_name_themselves(tmp_path: Path) -> None
     assert got["lapi-a7"][0] == "loaded" and got["lapi-a7"][1] > 0
 
 
+def test_credentials_in_a_base_url_are_in_no_message_nor_the_warehouse(tmp_path: Path) -> None:
+    """A base_url carrying user:password@ (a connection URI with credentials): the failure
+    names the source and the URL, never the password (stderr, the batch's error, the files)."""
+    config = _config(tmp_path, {"bodycams": "http://api-user:pw-s3cr3t-42@127.0.0.1:9"}, max_retries=0)
+    run = vigie("run", "--config", str(config), "--as-of", AS_OF, "--no-alerts", env={"VIGIE_TEST_TOKEN": TOKEN})
+    assert run.returncode == 1 and "source 'bodycams':" in run.stderr and "api-user:***@127.0.0.1:9" in run.stderr
+    assert "pw-s3cr3t-42" not in run.stdout + run.stderr
+    assert "pw-s3cr3t-42" not in str(_batches(config))
+    health = vigie("sources", "--config", str(config), "--format", "json", check=True).stdout
+    assert "pw-s3cr3t-42" not in health and "api-user:***@" in health
+    for p in (config.parent / "var").rglob("*"):
+        assert not p.is_file() or b"pw-s3cr3t-42" not in p.read_bytes(), p
+
+
 def test_killed_runs_against_a_flaky_api_lose_and_double_nothing(tmp_path: Path) -> None:
     """20 runs of `vigie run`, each killed (SIGKILL) at a random point while events keep
     arriving on a server that fails a third of its requests; then one run to completion:
