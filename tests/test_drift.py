@@ -106,6 +106,9 @@ class Estate:
     def flights(self, *flights: dict) -> None:
         (self.root / "drones" / "flights" / "2026-04.jsonl").write_text("".join(json.dumps(f) + "\n" for f in flights))
 
+    def track(self, header: str, *lines: str) -> None:
+        (self.root / "drones" / "tracks" / "FL-1.csv").write_text("\n".join([header, *lines]) + "\n")
+
     def reads(self, header: str, *lines: str) -> None:
         (self.root / "lapi" / "reads_2026-04-01.csv").write_text("\n".join([header, *lines]) + "\n")
 
@@ -131,6 +134,8 @@ def _retype_log_id(table: str = "audit_log") -> str:
 
 
 NEW_READ = "rd-2,2026-04-01T10:00:00+02:00,L1,h2,0,"
+TRACK = "t,lat,lon,alt_m"
+POINT = "2026-03-01T10:05:00+01:00,45.7,4.8,90"
 DRIFTS = {
     # source kind: {change: (source, apply, the message)}
     "vms_sql": {
@@ -153,6 +158,16 @@ DRIFTS = {
         "moved": ("lapi", lambda e: e.reads("read_at,read_id,camera_id,plate_hash,matched,deleted_at",
                                             "2026-04-01T10:00:00+02:00,rd-2,L1,h2,0,"),
                   "reads: header of reads_2026-04-01.csv: columns moved to 'read_at,read_id,"),
+    },
+    "csv_tracks": {  # the drone folder's CSV: its track points
+        "added": ("drones", lambda e: e.track(TRACK + ",speed_kmh", POINT + ",31"),
+                  "tracks: header of tracks/FL-1.csv: column 'speed_kmh' added"),
+        "removed": ("drones", lambda e: e.track(TRACK.removesuffix(",alt_m"), POINT.rpartition(",")[0]),
+                    "tracks: header of tracks/FL-1.csv: column 'alt_m' removed"),
+        "renamed": ("drones", lambda e: e.track(TRACK.replace("alt_m", "altitude"), POINT),
+                    "tracks: header of tracks/FL-1.csv: column 'alt_m' renamed to 'altitude'?"),
+        "moved": ("drones", lambda e: e.track("lat,lon,t,alt_m", "45.7,4.8,2026-03-01T10:05:00+01:00,90"),
+                  "tracks: header of tracks/FL-1.csv: columns moved to 'lat,lon,t,alt_m'"),
     },
     "json_files": {
         "added": ("drones", lambda e: e.flights(_flight("FL-2", weather="rain")), "flights: field 'weather' is new"),
