@@ -280,6 +280,33 @@ def test_drift_on_postgresql_and_mariadb(server_vms: str, tmp_path: Path) -> Non
     assert "audit_log: column 'log_id' retyped integer → text" in held.failed[0].error
 
 
+def test_columns_added_removed_renamed_on_postgresql_and_mariadb(server_vms: str, tmp_path: Path) -> None:
+    """The other three drifts on a database server (the shape is read from its catalogue,
+    not SQLite's): each held with its message, then accepted."""
+    import sqlalchemy as sa
+
+    (tmp_path / "authorisations.json").write_text("[]")
+    config = tmp_path / "vigie.yml"
+    config.write_text(f"warehouse: var/w.duckdb\nregister: authorisations.json\nsources:\n"
+                      f"  - {{name: vms, kind: vms_sql, url: '{server_vms}'}}\n")
+    settings = load_settings(config)
+    assert not pipeline.run(settings, validate=False, evaluate=False).failed
+    engine = sa.create_engine(server_vms)
+    pg = engine.dialect.name == "postgresql"
+    for change, message in (
+            ("ALTER TABLE cameras ADD COLUMN zone VARCHAR(20)", "cameras: column 'zone' added"),
+            ("ALTER TABLE audit_log DROP COLUMN recipient", "audit_log: column 'recipient' removed"),
+            ("ALTER TABLE cameras RENAME COLUMN site TO site_name" if pg else
+             "ALTER TABLE cameras CHANGE site site_name VARCHAR(200)", "cameras: column 'site' renamed to 'site_name'?")):
+        with engine.begin() as c:
+            c.execute(sa.text(change))
+        held = pipeline.run(settings, validate=False, evaluate=False)
+        assert held.failed and message in held.failed[0].error, (change, held.failed and held.failed[0].error)
+        assert not pipeline.run(settings, validate=False, evaluate=False, accept_drift=["vms"]).failed
+        assert not pipeline.run(settings, validate=False, evaluate=False).failed  # the new shape stands
+    engine.dispose()
+
+
 def test_sources_command_and_view_show_the_same_held_batch(estate: Estate) -> None:
     """`vigie sources` and the view's sources page read one function (vigie/health.py):
     a held batch shows in both as the last error, the feed's expected_every too."""
