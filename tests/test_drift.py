@@ -326,6 +326,14 @@ def test_sources_command_and_view_show_the_same_held_batch(estate: Estate) -> No
     assert cams["last_batch_id"] < cams["latest_batch_id"] and cams["failing_runs"] == 1
     assert rows["lapi"]["expected_every"] == "6h" and rows["lapi"]["silent"] is False
     assert rows["vms"]["expected_every"] is None and rows["vms"]["silent"] is None
+    # The cursor where each resumes, readable: a drop folder's files and the VMS lookback's
+    # recordings by their number (the ledger keeps only a digest of a large one).
+    cursors = {name: json.loads(r["cursor"]) for name, r in rows.items()}
+    assert cursors["lapi"] == {"files": 2} and cursors["drones"] == {"files": 1}
+    assert cursors["vms"]["audit_log_id"] == 2 and isinstance(cursors["vms"]["recordings_seen"], int)
+    assert set(cursors["cams"]) == {"after"}
+    table = vigie("sources", "--config", str(estate.config), "--format", "table", check=True).stdout
+    assert "latest_status" in table and '{"files": 2}' in table  # in a file: whole, not cut to 80 columns
 
     def who(x_test_user: str | None = Header(None)) -> str:
         return x_test_user or "inspector"
@@ -333,4 +341,5 @@ def test_sources_command_and_view_show_the_same_held_batch(estate: Estate) -> No
     page = TestClient(create_app(estate.config, user=who)).get("/sources").text
     assert 'data-source="cams"' in page and ">held<" in page and "field &#39;gps&#39; is new" in page
     assert f'>{cams["latest_batch_id"]}<' in page and f'>{cams["last_batch_id"]}<' in page
+    assert "{&#34;files&#34;: 2}" in page  # the cursor, as `vigie sources` shows it
     assert 'data-source="register"' in page  # the view shows every source with batches, the register too

@@ -65,7 +65,8 @@ def emit(columns: list[str], rows, fmt: Format, title: str) -> None:  # noqa: AN
             table.add_column(c)
         for r in rows:
             table.add_row(*("" if v is None else str(v) for v in r))
-        Console().print(table)
+        # Not a terminal (a file, a pipe): as wide as the data, never cut to 80 columns.
+        Console(width=None if sys.stdout.isatty() else 1 << 16).print(table)
 
 
 @app.command()
