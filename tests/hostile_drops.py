@@ -13,6 +13,8 @@ import gzip
 import json
 import os
 import random
+import socket
+import stat
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ class Expected:
     duplicate_files: dict[str, str] = field(default_factory=dict)  # file → the first name of its bytes
     duplicate_rows: dict[str, str] = field(default_factory=dict)  # file:line → where it was first received
     outside: list[Path] = field(default_factory=list)  # files a link points to: never opened
-    os_only: set[str] = field(default_factory=set)  # links and pipes: no such thing on S3
+    os_only: set[str] = field(default_factory=set)  # links, pipes, devices, sockets: no such thing on S3
 
 
 def _read(i: str, matched: str = "0", camera: str = "LAPI-A7-01") -> str:
@@ -113,7 +115,21 @@ def _common(folder: Path, sub: str, ext: str, header: str | None, good, exp: Exp
     (d / f"{pre}environ{ext}").symlink_to("/proc/self/environ")
     (d / f"{pre}outside{ext}").symlink_to(outside)
     os.mkfifo(d / f"{pre}pipe{ext}")
-    for stem, word in (("environ", "symbolic link"), ("outside", "symbolic link"), ("pipe", "named pipe")):
+    specials = [("environ", "symbolic link"), ("outside", "symbolic link"), ("pipe", "named pipe")]
+    try:  # /dev/zero's numbers: read, it would never end
+        os.mknod(d / f"{pre}zero{ext}", 0o644 | stat.S_IFCHR, os.makedev(1, 5))
+        specials.append(("zero", "device"))
+    except PermissionError:  # not root: no device then
+        pass
+    here = os.getcwd()
+    os.chdir(d)  # a socket's path is limited to 108 bytes: bound by its relative name
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(f"{pre}socket{ext}")
+    finally:
+        os.chdir(here)
+    specials.append(("socket", "socket"))
+    for stem, word in specials:
         exp.bad_files[name(stem)] = word
         exp.os_only.add(name(stem))
     exp.outside.append(outside)

@@ -72,6 +72,18 @@ def test_a_trickling_body_ends_in_a_timeout(tmp_path: Path) -> None:
         assert len(server.requests) == 2
 
 
+def test_trickling_headers_end_in_a_timeout_too(tmp_path: Path) -> None:
+    """The status line and headers a byte at a time: each read gets its byte well within
+    timeout_s, so only the page deadline, applied to every read of the socket, ends it
+    (it used to cover the body only: ~150 bytes of headers took as long as the server liked)."""
+    with BodycamServer(_events(tmp_path / "e.jsonl", 30), token=TOKEN, trickle_s=0.05, trickle_headers=True) as server:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match=r"too slow after 2 attempts \(page not received within 0.5s"):
+            _bodycam(server.url, page_deadline_s=0.5, max_retries=1).pull(None, tmp_path / "b")
+        assert time.monotonic() - started < 5
+        assert len(server.requests) == 2
+
+
 def test_the_pull_deadline_bounds_every_page_together(tmp_path: Path) -> None:
     with BodycamServer(_events(tmp_path / "e.jsonl", 30), token=TOKEN, trickle_s=0.01) as server:
         with pytest.raises(SourceError, match="pull deadline|pull_deadline_s=0.6"):
@@ -148,6 +160,20 @@ def test_misbehaving_apis_fail_alone_and_name_themselves(tmp_path: Path) -> None
     assert got["looping"][0] == got["trickling"][0] == "failed"
     assert got["flaky"][:2] == ("loaded", 60)  # after the failures, and flaky itself: loaded
     assert got["lapi-a7"][0] == "loaded" and got["lapi-a7"][1] > 0
+
+
+def test_credentials_in_a_base_url_are_in_no_message_nor_the_warehouse(tmp_path: Path) -> None:
+    """A base_url carrying user:password@ (a connection URI with credentials): the failure
+    names the source and the URL, never the password (stderr, the batch's error, the files)."""
+    config = _config(tmp_path, {"bodycams": "http://api-user:pw-s3cr3t-42@127.0.0.1:9"}, max_retries=0)
+    run = vigie("run", "--config", str(config), "--as-of", AS_OF, "--no-alerts", env={"VIGIE_TEST_TOKEN": TOKEN})
+    assert run.returncode == 1 and "source 'bodycams':" in run.stderr and "api-user:***@127.0.0.1:9" in run.stderr
+    assert "pw-s3cr3t-42" not in run.stdout + run.stderr
+    assert "pw-s3cr3t-42" not in str(_batches(config))
+    health = vigie("sources", "--config", str(config), "--format", "json", check=True).stdout
+    assert "pw-s3cr3t-42" not in health and "api-user:***@" in health
+    for p in (config.parent / "var").rglob("*"):
+        assert not p.is_file() or b"pw-s3cr3t-42" not in p.read_bytes(), p
 
 
 def test_killed_runs_against_a_flaky_api_lose_and_double_nothing(tmp_path: Path) -> None:

@@ -32,6 +32,17 @@ def test_unknown_source_and_naive_as_of_are_usage_errors(estate: Path) -> None:
     assert run.returncode == 2 and "offset" in run.stderr
 
 
+@pytest.mark.parametrize("args", [("run", "--bogus"), ("sources", "--format", "xml"), ("run", "--wait", "soon"),
+                                  ("quarantine", "extra-argument"), ("nope",)])
+def test_a_usage_error_is_one_line_when_stderr_is_not_a_terminal(estate: Path, args: tuple) -> None:
+    """Issue #13: messages stay on one line in a log (Typer drew a box over several lines)."""
+    run = vigie(*args[:1], "--config", str(estate / "vigie.yml"), *args[1:]) if args[0] != "nope" else vigie(*args)
+    assert run.returncode == 2
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert run.stderr.startswith("usage error: ") and "Traceback" not in run.stderr
+    assert vigie("sources", "--help").returncode == 0  # and help is still help
+
+
 def test_an_unreachable_source_fails_the_run_but_not_the_others(estate: Path) -> None:
     config = estate / "vigie.yml"
     text = config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9")

@@ -570,6 +570,13 @@ def test_bodycam_url_needs_a_host_and_a_real_port(deploy, url):
     assert "port" in msg or "host" in msg
 
 
+@pytest.mark.parametrize("url", ["http://api:s3cr3t-pw@127.0.0.1:abc", "http://api:s3cr3t-pw@:8080/x",
+                                 "ftp://api:s3cr3t-pw@host/x"])
+def test_a_bodycam_url_is_quoted_without_its_password(deploy, url):
+    msg = error(deploy, with_source(1, base_url=url))
+    assert "key 'base_url'" in msg and "s3cr3t-pw" not in msg and "api:***@" in msg
+
+
 @pytest.mark.parametrize("url", ["postgresql://u:pw@127.0.0.1:abc/db", "mysql+pymysql://root:pw@127.0.0.1:0/x"])
 def test_vms_url_port_is_checked_without_echoing_the_url(deploy, url):
     msg = error(deploy, with_source(0, url=url))

@@ -106,6 +106,9 @@ class Estate:
     def flights(self, *flights: dict) -> None:
         (self.root / "drones" / "flights" / "2026-04.jsonl").write_text("".join(json.dumps(f) + "\n" for f in flights))
 
+    def track(self, header: str, *lines: str) -> None:
+        (self.root / "drones" / "tracks" / "FL-1.csv").write_text("\n".join([header, *lines]) + "\n")
+
     def reads(self, header: str, *lines: str) -> None:
         (self.root / "lapi" / "reads_2026-04-01.csv").write_text("\n".join([header, *lines]) + "\n")
 
@@ -131,6 +134,8 @@ def _retype_log_id(table: str = "audit_log") -> str:
 
 
 NEW_READ = "rd-2,2026-04-01T10:00:00+02:00,L1,h2,0,"
+TRACK = "t,lat,lon,alt_m"
+POINT = "2026-03-01T10:05:00+01:00,45.7,4.8,90"
 DRIFTS = {
     # source kind: {change: (source, apply, the message)}
     "vms_sql": {
@@ -153,6 +158,16 @@ DRIFTS = {
         "moved": ("lapi", lambda e: e.reads("read_at,read_id,camera_id,plate_hash,matched,deleted_at",
                                             "2026-04-01T10:00:00+02:00,rd-2,L1,h2,0,"),
                   "reads: header of reads_2026-04-01.csv: columns moved to 'read_at,read_id,"),
+    },
+    "csv_tracks": {  # the drone folder's CSV: its track points
+        "added": ("drones", lambda e: e.track(TRACK + ",speed_kmh", POINT + ",31"),
+                  "tracks: header of tracks/FL-1.csv: column 'speed_kmh' added"),
+        "removed": ("drones", lambda e: e.track(TRACK.removesuffix(",alt_m"), POINT.rpartition(",")[0]),
+                    "tracks: header of tracks/FL-1.csv: column 'alt_m' removed"),
+        "renamed": ("drones", lambda e: e.track(TRACK.replace("alt_m", "altitude"), POINT),
+                    "tracks: header of tracks/FL-1.csv: column 'alt_m' renamed to 'altitude'?"),
+        "moved": ("drones", lambda e: e.track("lat,lon,t,alt_m", "45.7,4.8,2026-03-01T10:05:00+01:00,90"),
+                  "tracks: header of tracks/FL-1.csv: columns moved to 'lat,lon,t,alt_m'"),
     },
     "json_files": {
         "added": ("drones", lambda e: e.flights(_flight("FL-2", weather="rain")), "flights: field 'weather' is new"),
@@ -265,6 +280,33 @@ def test_drift_on_postgresql_and_mariadb(server_vms: str, tmp_path: Path) -> Non
     assert "audit_log: column 'log_id' retyped integer → text" in held.failed[0].error
 
 
+def test_columns_added_removed_renamed_on_postgresql_and_mariadb(server_vms: str, tmp_path: Path) -> None:
+    """The other three drifts on a database server (the shape is read from its catalogue,
+    not SQLite's): each held with its message, then accepted."""
+    import sqlalchemy as sa
+
+    (tmp_path / "authorisations.json").write_text("[]")
+    config = tmp_path / "vigie.yml"
+    config.write_text(f"warehouse: var/w.duckdb\nregister: authorisations.json\nsources:\n"
+                      f"  - {{name: vms, kind: vms_sql, url: '{server_vms}'}}\n")
+    settings = load_settings(config)
+    assert not pipeline.run(settings, validate=False, evaluate=False).failed
+    engine = sa.create_engine(server_vms)
+    pg = engine.dialect.name == "postgresql"
+    for change, message in (
+            ("ALTER TABLE cameras ADD COLUMN zone VARCHAR(20)", "cameras: column 'zone' added"),
+            ("ALTER TABLE audit_log DROP COLUMN recipient", "audit_log: column 'recipient' removed"),
+            ("ALTER TABLE cameras RENAME COLUMN site TO site_name" if pg else
+             "ALTER TABLE cameras CHANGE site site_name VARCHAR(200)", "cameras: column 'site' renamed to 'site_name'?")):
+        with engine.begin() as c:
+            c.execute(sa.text(change))
+        held = pipeline.run(settings, validate=False, evaluate=False)
+        assert held.failed and message in held.failed[0].error, (change, held.failed and held.failed[0].error)
+        assert not pipeline.run(settings, validate=False, evaluate=False, accept_drift=["vms"]).failed
+        assert not pipeline.run(settings, validate=False, evaluate=False).failed  # the new shape stands
+    engine.dispose()
+
+
 def test_sources_command_and_view_show_the_same_held_batch(estate: Estate) -> None:
     """`vigie sources` and the view's sources page read one function (vigie/health.py):
     a held batch shows in both as the last error, the feed's expected_every too."""
@@ -284,6 +326,14 @@ def test_sources_command_and_view_show_the_same_held_batch(estate: Estate) -> No
     assert cams["last_batch_id"] < cams["latest_batch_id"] and cams["failing_runs"] == 1
     assert rows["lapi"]["expected_every"] == "6h" and rows["lapi"]["silent"] is False
     assert rows["vms"]["expected_every"] is None and rows["vms"]["silent"] is None
+    # The cursor where each resumes, readable: a drop folder's files and the VMS lookback's
+    # recordings by their number (the ledger keeps only a digest of a large one).
+    cursors = {name: json.loads(r["cursor"]) for name, r in rows.items()}
+    assert cursors["lapi"] == {"files": 2} and cursors["drones"] == {"files": 1}
+    assert cursors["vms"]["audit_log_id"] == 2 and isinstance(cursors["vms"]["recordings_seen"], int)
+    assert set(cursors["cams"]) == {"after"}
+    table = vigie("sources", "--config", str(estate.config), "--format", "table", check=True).stdout
+    assert "latest_status" in table and '{"files": 2}' in table  # in a file: whole, not cut to 80 columns
 
     def who(x_test_user: str | None = Header(None)) -> str:
         return x_test_user or "inspector"
@@ -291,4 +341,5 @@ def test_sources_command_and_view_show_the_same_held_batch(estate: Estate) -> No
     page = TestClient(create_app(estate.config, user=who)).get("/sources").text
     assert 'data-source="cams"' in page and ">held<" in page and "field &#39;gps&#39; is new" in page
     assert f'>{cams["latest_batch_id"]}<' in page and f'>{cams["last_batch_id"]}<' in page
+    assert "{&#34;files&#34;: 2}" in page  # the cursor, as `vigie sources` shows it
     assert 'data-source="register"' in page  # the view shows every source with batches, the register too

@@ -22,6 +22,7 @@ import pytest
 
 from tests import hostile_drops
 from tests.conftest import SAMPLES, vigie
+from tests.test_vms_servers import server_vms  # noqa: F401 - the fixture
 from tests.hostile_drops import OLD, Expected, Grower
 
 SECRET = "hostile-s3cr3t-7c1e9a"  # in the environment of every run: must end up nowhere
@@ -93,13 +94,29 @@ def _check(con: duckdb.DuckDBPyConnection, source: str, exp: Expected, corpus: P
     assert sum(b[4] for b in batches) == len(quarantined)
 
 
-def _no_secret(*places: Path, texts: tuple[str, ...] = ()) -> None:
-    needle = SECRET.encode()
+def _no_secret(*places: Path, texts: tuple[str, ...] = (), secrets: tuple[str, ...] = (SECRET,)) -> None:
+    """Neither in any file's bytes (logs, landing, warehouse) nor in any row of the warehouse
+    files, the writer's and the published copy, read through DuckDB: a string it compresses
+    (dictionary, FSST) would not show in the bytes."""
+    warehouses = 0
     for place in places:
         for p in [place] if place.is_file() else place.rglob("*"):
             if p.is_file() and not p.is_symlink():
-                assert needle not in p.read_bytes(), f"the secret is in {p}"
-    assert all(SECRET not in t for t in texts)
+                data = p.read_bytes()
+                for secret in secrets:
+                    assert secret.encode() not in data, f"a secret is in {p}"
+                if p.name.endswith((".duckdb", ".duckdb.writer")):
+                    warehouses += 1
+                    with duckdb.connect(str(p), read_only=True) as con:
+                        tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
+                                             "WHERE database_name = current_database()").fetchall()
+                        assert tables
+                        for (schema, table), secret in ((t, x) for t in tables for x in secrets):
+                            (n,) = con.execute(f'SELECT count(*) FROM "{schema}"."{table}" AS r '
+                                               "WHERE CAST(r AS VARCHAR) LIKE ?", [f"%{secret}%"]).fetchone()
+                            assert n == 0, f"a secret is in {p}: {schema}.{table}"
+    assert warehouses >= 2 or not places  # the writer's file and the published copy
+    assert not [x for x in secrets for t in texts if x in t]
 
 
 def test_hostile_corpus_in_local_folders(tmp_path: Path) -> None:
@@ -131,9 +148,10 @@ def test_hostile_corpus_in_local_folders(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM lapi_reads WHERE read_id = 'grow'").fetchone() == (1,)
         last = con.execute("SELECT received, loaded, duplicates, quarantined FROM batches WHERE source = 'lapi' "
                            "ORDER BY batch_id DESC LIMIT 1").fetchone()
-        # One read loaded; the same line again is a duplicate; the links and the pipe, refused
-        # again, are duplicates of their quarantine.
-        assert last == (lines + 3, 1, lines - 1 + 3, 0)
+        # One read loaded; the same line again is a duplicate; the links, the pipe, the device
+        # and the socket, refused again, are duplicates of their quarantine.
+        refused = len(exp_l.os_only)
+        assert last == (lines + refused, 1, lines - 1 + refused, 0)
         assert con.execute("SELECT count(*) FROM drone_flights WHERE flight_id = 'grow-0'").fetchone() == (1,)
     finally:
         con.close()
@@ -212,8 +230,8 @@ def test_hostile_corpus_on_object_storage(tmp_path: Path, s3_endpoint: str) -> N
         assert con.execute("SELECT count(*) FROM lapi_reads WHERE read_id = 'good-1'").fetchone() == (1,)
     finally:
         con.close()
-    _no_secret(tmp_path / "estate" / "var", texts=(first.stdout, first.stderr, second.stdout, second.stderr))
-    assert S3_ENV["DROPS_SECRET"].encode() not in wh.read_bytes()
+    _no_secret(tmp_path / "estate" / "var", texts=(first.stdout, first.stderr, second.stdout, second.stderr),
+               secrets=(SECRET, S3_ENV["DROPS_SECRET"]))
 
 
 def test_an_unreachable_endpoint_is_a_source_error_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,3 +250,47 @@ def test_an_unreachable_endpoint_is_a_source_error_naming_it(tmp_path: Path, mon
     monkeypatch.delenv("DROPS_SECRET")
     with pytest.raises(SourceError, match="DROPS_SECRET is not set"):
         LapiFiles(src, settings=None).pull(None, tmp_path / "b")
+
+
+@pytest.mark.parametrize("server_vms", ["postgresql"], indirect=True)
+def test_no_credential_anywhere_once_every_kind_ran(tmp_path: Path, server_vms: str) -> None:
+    """The secrets of every kind of source, after the hostile corpus, a VMS on PostgreSQL whose
+    URL carries a password, a body-camera API with its token (a flaky server, then one that
+    refuses the token) and a VMS that cannot be reached: in no log (stdout, stderr, `vigie
+    sources`, `vigie quarantine`), landing file, quarantine row or warehouse file."""
+    import json
+
+    from tests.test_api_misbehaving import _events
+    from vigie.simulate.bodycam_server import BodycamServer
+
+    pg_password, token = "pg-pa55-8d2f41", "bwc-t0ken-5e07a9"
+    root = tmp_path / "estate"
+    hostile_drops.lapi(root / "lapi", tmp_path / "elsewhere" / "reads.csv")
+    vms_url = server_vms.replace("postgres@", f"postgres:{pg_password}@")  # trust: accepted, not checked
+    dead_url = f"postgresql+psycopg2://postgres:{pg_password}@127.0.0.1:{_free_port()}/vms"
+    events = _events(tmp_path / "events.jsonl", 50)
+    with BodycamServer(events, token=token, random_503=0.2, random_drop=0.2, seed=11) as flaky, \
+            BodycamServer(events, token="another-token") as refusing:
+        extra = (f"\n  - {{name: vms, kind: vms_sql, url: '{vms_url}'}}"
+                 f"\n  - {{name: vms-down, kind: vms_sql, url: '{dead_url}'}}"
+                 f"\n  - {{name: cams, kind: bodycam_api, base_url: '{flaky.url}', token_env: BWC_TOKEN, max_retries: 8,"
+                 f" max_backoff_s: 0.05, page_size: 7}}"
+                 f"\n  - {{name: cams-refused, kind: bodycam_api, base_url: '{refusing.url}', token_env: BWC_TOKEN}}")
+        config = _estate(root, "drones", "lapi")
+        (root / "drones" / "flights").mkdir(parents=True)
+        config.write_text(config.read_text() + extra.lstrip("\n") + "\n")
+        env = {"VIGIE_SECRET_TOKEN": SECRET, "BWC_TOKEN": token}
+        runs = [vigie("run", "--config", str(config), "--no-gx", "--no-alerts", "--as-of", "2026-05-01", env=env)
+                for _ in range(2)]
+    assert [r.returncode for r in runs] == [1, 1], runs[0].stderr
+    assert "source 'vms-down':" in runs[0].stderr and "source 'cams-refused':" in runs[0].stderr
+    assert "postgres:***@" in runs[0].stderr or pg_password not in runs[0].stderr
+    with duckdb.connect(str(root / "var" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM bodycam_events").fetchone() == (50,)
+        assert con.execute("SELECT count(*) FROM vms_audit_log").fetchone()[0] > 0
+        assert con.execute("SELECT count(*) FROM lapi_reads").fetchone()[0] > 0
+    outputs = [vigie(cmd, "--config", str(config), "--format", "json", check=True).stdout
+               for cmd in ("sources", "quarantine", "findings")]
+    assert json.loads(outputs[0])  # something to look at
+    _no_secret(root / "var", texts=tuple(t for r in runs for t in (r.stdout, r.stderr)) + tuple(outputs),
+               secrets=(SECRET, pg_password, token))

@@ -65,7 +65,8 @@ def emit(columns: list[str], rows, fmt: Format, title: str) -> None:  # noqa: AN
             table.add_column(c)
         for r in rows:
             table.add_row(*("" if v is None else str(v) for v in r))
-        Console().print(table)
+        # Not a terminal (a file, a pipe): as wide as the data, never cut to 80 columns.
+        Console(width=None if sys.stdout.isatty() else 1 << 16).print(table)
 
 
 @app.command()
@@ -471,7 +472,28 @@ def simulate_serve(
 
 
 def main() -> None:
-    app()
+    if sys.stderr.isatty():
+        app()  # a usage error in a box, with colours
+        return
+    # Not a terminal (a log, a scheduler): a usage error is one line, like every other message.
+    try:  # Typer ships its own copy of Click (0.22+)
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    except ImportError:
+        from click.exceptions import ClickException, NoArgsIsHelpError
+
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # `vigie` alone, or a group alone: its help, already printed
+        sys.exit(exc.exit_code)
+    except ClickException as exc:
+        where = f"{exc.ctx.command_path}: " if getattr(exc, "ctx", None) is not None else ""
+        message = " ".join(exc.format_message().split())
+        print(f"usage error: {where}{message} (see --help)", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

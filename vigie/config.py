@@ -69,7 +69,7 @@ def _env_name(v: Any) -> Any:
 def _port_and_host(v: str, echo: bool = True) -> str:
     """Raise ValueError unless ``v`` is an http(s) URL with a host and, if any, a valid port.
     ``echo``: the URL may be quoted in the message (not when it may carry a token)."""
-    shown = f"{v!r} " if echo else ""
+    shown = f"{dburl.without_credentials(v)!r} " if echo else ""
     if not v.startswith(("http://", "https://")):
         raise ValueError(f"{shown}does not start with http:// or https://")
     parts = urlsplit(v)

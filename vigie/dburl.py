@@ -73,3 +73,13 @@ def parse(text: str) -> DbUrl:
                      (m.start("query") - 1 if m["query"] is not None else len(text))]
     database = unquote(m["database"]) if m["database"] is not None else None
     return DbUrl(m["name"], authority, m["port"], database, m["query"])
+
+
+# scheme://user:password@ anywhere in a text: the password is replaced by ***
+_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*):[^\s@]*@")
+
+
+def without_credentials(text: str) -> str:
+    """``text`` with the password of every URL in it hidden (``http://user:***@host``): a
+    message, an error kept in the warehouse, a value quoted from vigie.yml."""
+    return _CREDENTIALS.sub(r"\1:***@", text) if "@" in text else text

@@ -22,7 +22,7 @@ class SourceHealth:
     kind: str
     last_batch_id: int | None  # the last successful (loaded) batch
     last_committed_at: datetime | None
-    cursor: str | None  # JSON, as the source resumes
+    cursor: str | None  # JSON, where the source resumes (its maps by their size: `show_cursor`)
     received: int  # over the last LAST_BATCHES batches
     loaded: int
     duplicates: int
@@ -98,6 +98,17 @@ def source_health(con: duckdb.DuckDBPyConnection, settings, now: datetime | None
     return rows
 
 
+def show_cursor(text: str) -> str:
+    """A cursor as an operator reads it: JSON, each map or list in it by its size (a drop
+    folder's ``files``, the VMS recordings kept in its lookback window: thousands of entries,
+    megabytes), its other values as they are: ``{"files": 1204}``,
+    ``{"recordings_updated_at": "...", "audit_log_id": 127, "recordings_seen": 1}``."""
+    cursor = json.loads(text)
+    if isinstance(cursor, dict):
+        cursor = {k: len(v) if isinstance(v, (dict, list)) else v for k, v in cursor.items()}
+    return json.dumps(cursor, ensure_ascii=False)
+
+
 def _first_started(con: duckdb.DuckDBPyConnection, source: str) -> datetime | None:
     return con.execute("SELECT min(started_at) FROM main.batches WHERE source = ?", [source]).fetchone()[0]
 
@@ -107,7 +118,10 @@ def _fill(con: duckdb.DuckDBPyConnection, h: SourceHealth) -> None:
                           WHERE source = ? AND status = 'loaded' ORDER BY batch_id DESC LIMIT 1""", [h.source]).fetchone()
     if last:
         h.last_batch_id, h.last_committed_at = last[0], last[1]
-        h.cursor = json.dumps(json.loads(last[2])) if last[2] is not None else None
+        # Where the source resumes: the cursor itself, not the ledger's digest of a large one.
+        now = con.execute("SELECT cursor FROM main.source_cursors WHERE source = ?", [h.source]).fetchone()
+        text = now[0] if now and now[0] is not None else last[2]
+        h.cursor = show_cursor(text) if text is not None else None
     sums = con.execute(f"""SELECT coalesce(sum(received), 0), coalesce(sum(loaded), 0), coalesce(sum(duplicates), 0),
                                   coalesce(sum(quarantined), 0)
                            FROM (SELECT * FROM main.batches WHERE source = ? ORDER BY batch_id DESC LIMIT {LAST_BATCHES})""",

@@ -29,6 +29,7 @@ import duckdb
 
 from vigie import contracts, db, drift, integrity, leftovers, rules
 from vigie.canonical import Counts, merge
+from vigie.dburl import without_credentials
 from vigie.register import load_register
 from vigie.rules import incremental
 from vigie.sources import CONNECTORS, SourceError
@@ -200,8 +201,8 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
     try:
         pulled = connector.pull(cursor, landing)
     except Exception as exc:  # noqa: BLE001 - whatever a connector meets, the next sources are pulled
-        rep.error = f"source '{source.name}': {exc}" if isinstance(exc, SourceError) else \
-            f"source '{source.name}': {type(exc).__name__}: {exc}"
+        rep.error = without_credentials(f"source '{source.name}': {exc}" if isinstance(exc, SourceError) else
+                                        f"source '{source.name}': {type(exc).__name__}: {exc}")
         changes = [] if accept_drift else drift.declared_changes(con, source.name, getattr(exc, "shapes", None))
         if changes:  # the pull broke on a changed schema: held as drift, the pull's error after it
             _hold(con, rep, f"{'; '.join(changes)}", f" ({exc})")
@@ -287,7 +288,7 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
             con.execute("ROLLBACK")
         except duckdb.Error:
             pass  # no transaction was open: it failed while staging
-        rep.error = f"source '{source.name}': {type(exc).__name__}: {exc}"
+        rep.error = without_credentials(f"source '{source.name}': {type(exc).__name__}: {exc}")
         _fail(con, rep, traceback.format_exc())
     finally:
         for _, table, _ in staged:
@@ -307,15 +308,15 @@ def _contract_report(settings, staged: list[tuple]) -> dict:  # noqa: ANN001
 
 def _hold(con: duckdb.DuckDBPyConnection, rep: SourceReport, changes: str, after: str = "") -> None:
     """Schema drift: the batch is kept on record as 'held', with what changed, on one line."""
-    rep.error = (f"source '{rep.source}': schema drift, batch {rep.batch_id} held: {changes}; "
-                 f"once reviewed: vigie run --accept-drift {rep.source}{after}")
+    rep.error = without_credentials(f"source '{rep.source}': schema drift, batch {rep.batch_id} held: {changes}; "
+                                    f"once reviewed: vigie run --accept-drift {rep.source}{after}")
     con.execute("UPDATE batches SET status = 'held', error = ? WHERE batch_id = ?", [rep.error, rep.batch_id])
 
 
 def _fail(con: duckdb.DuckDBPyConnection, rep: SourceReport, detail: str | None = None) -> None:
     con.execute(
         "UPDATE batches SET status = 'failed', error = ? WHERE batch_id = ?",
-        [rep.error if not detail else f"{rep.error}\n{detail}", rep.batch_id],
+        [rep.error if not detail else f"{rep.error}\n{without_credentials(detail)}", rep.batch_id],
     )
 
 

@@ -15,7 +15,8 @@ event when more events exist now, and null when the page reaches the end. Fault 
 for tests: the first `fail_429` requests get 429 with `Retry-After: retry_after_s`, the
 next `fail_5xx` get 503. Misbehaviour, for the connector's bounds (issue #13): `loop_cursor`
 sends the cursors A → B → A'… so a pull that trusts them never ends; `trickle_s` sends each
-byte of a page's body after that delay; `random_429`, `random_503` and `random_drop` (a
+byte of a page's body after that delay (with `trickle_headers`, each byte of the status line
+and headers too, before any body); `random_429`, `random_503` and `random_drop` (a
 connection closed halfway through a body) hit that share of requests, drawn from `seed`.
 
     python -m vigie.simulate.bodycam_server EVENTS_FILE [--port 8765] [--token T]
@@ -123,11 +124,12 @@ class BodycamServer:
     def __init__(self, events_path: Path, token: str = "test-token", host: str = "127.0.0.1",
                  port: int = 0, fail_429: int = 0, retry_after_s: float = 0, fail_5xx: int = 0,
                  loop_cursor: bool = False, trickle_s: float = 0.0, random_429: float = 0.0,
-                 random_503: float = 0.0, random_drop: float = 0.0, seed: int | None = None):
+                 random_503: float = 0.0, random_drop: float = 0.0, seed: int | None = None,
+                 trickle_headers: bool = False):
         self.events = _Events(events_path)
         self.token, self.host, self.port = token, host, port
         self.fail_429, self.retry_after_s, self.fail_5xx = fail_429, retry_after_s, fail_5xx
-        self.loop_cursor, self.trickle_s = loop_cursor, trickle_s
+        self.loop_cursor, self.trickle_s, self.trickle_headers = loop_cursor, trickle_s, trickle_headers
         self.random_429, self.random_503, self.random_drop = random_429, random_503, random_drop
         self._rng = random.Random(seed)
         self.requests: list[tuple[str, int]] = []  # (path with query, status), for tests
@@ -239,7 +241,20 @@ def _handler(server: BodycamServer):
             self.send_header("Content-Length", str(len(body)))
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.end_headers()
+            if server.trickle_headers and server.trickle_s:
+                # http.server buffers the status line and headers: sent here a byte at a time
+                head = b"".join(self._headers_buffer) + b"\r\n"
+                self._headers_buffer = []
+                try:
+                    for i in range(len(head)):
+                        self.wfile.write(head[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(server.trickle_s)
+                except OSError:  # the client gave up, as it should
+                    self.close_connection = True
+                    return
+            else:
+                self.end_headers()
             if status == 200 and server.drop_this_body():
                 self.wfile.write(body[:len(body) // 2])  # and hang up: the client sees a short body
                 self.close_connection = True

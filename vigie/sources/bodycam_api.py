@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+import httpcore
 import httpx
 
 from vigie.sources.base import Connector, Landed, Pull, SourceError, Stream
@@ -171,6 +172,20 @@ class BodycamApi(Connector):
         if started >= pull_ends:
             raise SourceError(f"{url}: the pull took longer than its deadline (pull_deadline_s={src.pull_deadline_s:g})")
         timeout = httpx.Timeout(max(0.05, min(src.timeout_s, page_ends - started)))
+        self._deadline.at = page_ends  # every read of the socket, the status line and headers included
+        try:
+            return self._fetch_within(client, url, params, timeout, started, page_ends)
+        except httpx.TimeoutException:
+            if time.monotonic() < page_ends:
+                raise
+            raise _PageTimeout(f"page not received within {min(src.page_deadline_s, page_ends - started):g}s "
+                               f"(page_deadline_s={src.page_deadline_s:g})") from None
+        finally:
+            self._deadline.at = None
+
+    def _fetch_within(self, client: httpx.Client, url: str, params: dict, timeout: httpx.Timeout, started: float,
+                      page_ends: float) -> tuple[int, httpx.Headers, bytes]:
+        src = self.source
         with client.stream("GET", url, params=params, timeout=timeout) as resp:
             if resp.status_code != 200:
                 return resp.status_code, resp.headers, b""  # the body of an error is not needed
@@ -197,7 +212,9 @@ class BodycamApi(Connector):
         seen = {after} if after else set()  # cursors of this pull: one seen again is a loop
         pages = 0
         parts = _Parts(landing)
-        with httpx.Client(headers=headers, timeout=self.source.timeout_s) as client, parts:
+        self._deadline = _Deadline()
+        with httpx.Client(headers=headers, timeout=self.source.timeout_s, transport=_transport(self._deadline)) as client, \
+                parts:
             while True:
                 params = {"limit": self.source.page_size} | ({"after": after} if after else {})
                 body, nxt = self._get(client, url, params, pull_ends)
@@ -253,6 +270,70 @@ class _Parts:
     def __exit__(self, *exc) -> None:  # noqa: ANN002
         if self._out is not None:
             self._close()
+
+
+class _Deadline:
+    """The instant (``time.monotonic``) by which the page in flight must be whole, or None."""
+
+    at: float | None = None
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read waits no later than the page's deadline. httpx's timeouts
+    are per read: a server sending its status line and headers a byte at a time, each within
+    ``timeout_s``, was never cut (the body is also checked between blocks, in `_fetch`)."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self._inner, self._deadline = inner, deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        at = self._deadline.at
+        if at is not None:
+            left = at - time.monotonic()
+            if left <= 0:
+                raise httpcore.ReadTimeout("page deadline passed")
+            timeout = left if timeout is None else min(timeout, left)
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context, server_hostname: str | None = None,  # noqa: ANN001
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, timeout), self._deadline)
+
+    def get_extra_info(self, info: str):  # noqa: ANN201
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, deadline: _Deadline) -> None:
+        self._inner, self._deadline = httpcore.SyncBackend(), deadline
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options=None) -> httpcore.NetworkStream:  # noqa: ANN001
+        return _DeadlineStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options),
+                               self._deadline)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options=None) -> httpcore.NetworkStream:  # noqa: ANN001
+        return _DeadlineStream(self._inner.connect_unix_socket(path, timeout, socket_options), self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _transport(deadline: _Deadline) -> httpx.HTTPTransport:
+    """httpx's own transport, on sockets that keep the page deadline (`_DeadlineStream`).
+    httpx has no public way to pass a network backend: its pool is replaced by an equal one."""
+    transport = httpx.HTTPTransport()
+    transport._pool = httpcore.ConnectionPool(  # the arguments HTTPTransport passes by default
+        ssl_context=httpx.create_ssl_context(), max_connections=100, max_keepalive_connections=20,
+        keepalive_expiry=5.0, network_backend=_DeadlineBackend(deadline))
+    return transport
 
 
 class _PageTimeout(Exception):
