@@ -103,10 +103,17 @@ def test_retry_after_is_honoured_within_bounds(tmp_path: Path) -> None:
     assert 25 < _retry_after(later, 1.0) <= 30  # the HTTP-date form
     assert _retry_after("2", 1.0) == 2.0 and _retry_after("soon", 1.0) == 1.0
     events = _events(tmp_path / "e.jsonl", 10)
-    # An hour asked, max_backoff_s=0.2 granted: the pull goes on.
-    with BodycamServer(events, token=TOKEN, fail_429=2, retry_after_s=3600) as server:
+    # The server's word, past max_backoff_s (0.2 s here): two waits of 1.5 s, then the pages.
+    with BodycamServer(events, token=TOKEN, fail_429=2, retry_after_s=1.5) as server:
+        started = time.monotonic()
         assert _landed(_bodycam(server.url).pull(None, tmp_path / "b")) == list(range(1, 11))
+        assert time.monotonic() - started >= 3.0
         assert [status for _, status in server.requests] == [429, 429, 200]
+    # Without Retry-After, a 429 backs off like a 5xx, within max_backoff_s.
+    with BodycamServer(events, token=TOKEN, fail_429=2, retry_after_s=None) as server:
+        started = time.monotonic()
+        assert _landed(_bodycam(server.url).pull(None, tmp_path / "b2")) == list(range(1, 11))
+        assert time.monotonic() - started < 3.0
     # A wait that would outlast the pull's deadline ends the pull at once, saying why.
     with BodycamServer(events, token=TOKEN, fail_429=1, retry_after_s=30) as server:
         with pytest.raises(SourceError, match=r"HTTP 429, and waiting 30s more would pass the pull deadline"):

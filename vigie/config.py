@@ -189,7 +189,7 @@ class BodycamApiSource(_SourceBase):
     max_retries: int = Field(5, ge=0)
     max_backoff_s: float = Field(60, ge=0)
     # Bounds on a misbehaving server (issue #13): a page that trickles, a pull that never ends,
-    # a page too large to land. Retry-After is honoured up to max_backoff_s.
+    # a page too large to land. Retry-After is honoured as the server says, within the pull's deadline.
     page_deadline_s: float = Field(120, gt=0)
     pull_deadline_s: float = Field(3600, gt=0)
     max_page_bytes: int = Field(64 << 20, ge=1024)

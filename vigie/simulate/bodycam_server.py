@@ -12,7 +12,7 @@ lines, since an estate's file grows between phases.
 
 The cursor encodes a position in that order. `next` is the cursor after the page's last
 event when more events exist now, and null when the page reaches the end. Fault injection
-for tests: the first `fail_429` requests get 429 with `Retry-After: retry_after_s`, the
+for tests: the first `fail_429` requests get 429 with `Retry-After: retry_after_s` (none if None), the
 next `fail_5xx` get 503. Misbehaviour, for the connector's bounds (issue #13): `loop_cursor`
 sends the cursors A → B → A'… so a pull that trusts them never ends; `trickle_s` sends each
 byte of a page's body after that delay (with `trickle_headers`, each byte of the status line
@@ -122,7 +122,7 @@ class BodycamServer:
     """A real HTTP server on loopback, in a daemon thread: start(), url, stop()."""
 
     def __init__(self, events_path: Path, token: str = "test-token", host: str = "127.0.0.1",
-                 port: int = 0, fail_429: int = 0, retry_after_s: float = 0, fail_5xx: int = 0,
+                 port: int = 0, fail_429: int = 0, retry_after_s: float | None = 0, fail_5xx: int = 0,
                  loop_cursor: bool = False, trickle_s: float = 0.0, random_429: float = 0.0,
                  random_503: float = 0.0, random_drop: float = 0.0, seed: int | None = None,
                  trickle_headers: bool = False):
@@ -196,7 +196,8 @@ class BodycamServer:
             return _error(404, f"no such resource: {url.path}")
         fault = self._next_fault()
         if fault == 429:
-            return _error(429, "too many requests", {"Retry-After": f"{self.retry_after_s:g}"})
+            return _error(429, "too many requests",
+                          {} if self.retry_after_s is None else {"Retry-After": f"{self.retry_after_s:g}"})
         if fault == 503:
             return _error(503, "service unavailable, try again later")
         if authorization != f"Bearer {self.token}":

@@ -7,7 +7,7 @@ recognised as duplicates.
 
 A server that misbehaves is bounded: a deadline per page and per pull (a body that trickles
 ends in a timeout), a cap on a page's bytes, a cursor seen twice in one pull is a loop (an
-error, not a hang), and Retry-After is honoured up to ``max_backoff_s``.
+error, not a hang), and Retry-After is honoured within the pull's deadline.
 """
 
 from __future__ import annotations
@@ -129,9 +129,9 @@ class BodycamApi(Connector):
         return connection_url(self.source.conn_id)
 
     def _get(self, client: httpx.Client, url: str, params: dict, pull_ends: float) -> tuple[bytes, str | None]:
-        """One page (its body and its ``next``), honouring Retry-After on 429 and backing off on
-        5xx, a dropped connection or a page past its deadline, within bounds: ``max_retries``,
-        ``max_backoff_s`` per wait and the pull's deadline overall."""
+        """One page (its body and its ``next``), waiting as Retry-After says on 429 and backing off
+        on 5xx, a dropped connection or a page past its deadline, within bounds: ``max_retries``,
+        ``max_backoff_s`` per backoff and the pull's deadline overall."""
         src = self.source
         for attempt in range(src.max_retries + 1):
             try:
@@ -150,10 +150,12 @@ class BodycamApi(Connector):
             transient = status == 429 or status >= 500
             if not transient or attempt == src.max_retries:
                 raise SourceError(f"{url}: HTTP {status} after {attempt + 1} attempts")
-            wait = 2**attempt * 0.5
-            if status == 429:
-                wait = _retry_after(headers.get("Retry-After"), wait)
-            self._wait(url, min(max(wait, 0.0), src.max_backoff_s), pull_ends, f"HTTP {status}")
+            wait = min(2**attempt * 0.5, src.max_backoff_s)
+            if status == 429 and headers.get("Retry-After") is not None:
+                # The server's own word, not capped by max_backoff_s: asking again sooner only
+                # earns more 429s. A wait past the pull's deadline ends the pull (`_wait`).
+                wait = max(_retry_after(headers.get("Retry-After"), wait), 0.0)
+            self._wait(url, wait, pull_ends, f"HTTP {status}")
         raise AssertionError("unreachable")
 
     def _wait(self, url: str, seconds: float, pull_ends: float, why: str) -> None:
