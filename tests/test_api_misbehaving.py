@@ -169,18 +169,32 @@ def test_misbehaving_apis_fail_alone_and_name_themselves(tmp_path: Path) -> None
     assert got["lapi-a7"][0] == "loaded" and got["lapi-a7"][1] > 0
 
 
-def test_credentials_in_a_base_url_are_in_no_message_nor_the_warehouse(tmp_path: Path) -> None:
-    """A base_url carrying user:password@ (a connection URI with credentials): the failure
-    names the source and the URL, never the password (stderr, the batch's error, the files)."""
+def test_credentials_in_a_base_url_are_a_configuration_error_that_never_shows_them(tmp_path: Path) -> None:
+    """A base_url carrying user:password@ (a connection URI with credentials) would go out as
+    Basic auth instead of the bearer token: refused before anything is pulled, exit 2, on one
+    line naming the source and the key, the password hidden."""
     config = _config(tmp_path, {"bodycams": "http://api-user:pw-s3cr3t-42@127.0.0.1:9"}, max_retries=0)
-    run = vigie("run", "--config", str(config), "--as-of", AS_OF, "--no-alerts", env={"VIGIE_TEST_TOKEN": TOKEN})
-    assert run.returncode == 1 and "source 'bodycams':" in run.stderr and "api-user:***@127.0.0.1:9" in run.stderr
-    assert "pw-s3cr3t-42" not in run.stdout + run.stderr
-    assert "pw-s3cr3t-42" not in str(_batches(config))
-    health = vigie("sources", "--config", str(config), "--format", "json", check=True).stdout
-    assert "pw-s3cr3t-42" not in health and "api-user:***@" in health
-    for p in (config.parent / "var").rglob("*"):
-        assert not p.is_file() or b"pw-s3cr3t-42" not in p.read_bytes(), p
+    for command in ("run", "sources"):
+        proc = vigie(command, "--config", str(config), env={"VIGIE_TEST_TOKEN": TOKEN})
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "bodycams" in lines[0] and "base_url" in lines[0], lines
+        assert "api-user:***@127.0.0.1:9" in lines[0] and "carries credentials" in lines[0]
+        assert "pw-s3cr3t-42" not in proc.stdout + proc.stderr
+    assert not (config.parent / "var").exists()  # nothing pulled, nothing written
+
+
+def test_credentials_in_an_error_are_hidden_wherever_it_is_kept() -> None:
+    """Any message a source's failure produces (a driver quoting its URL) has the password of
+    every URL in it hidden, before it is printed or kept in the batch's error."""
+    from vigie.dburl import without_credentials
+
+    text = ("source 'vms': OperationalError: could not connect to postgresql://vigie:pw-s3cr3t@db:5432/vms "
+            "(via http://u:p@proxy:3128/) nor mysql+pymysql://root@127.0.0.1/x")
+    shown = without_credentials(text)
+    assert "pw-s3cr3t" not in shown and "u:p@" not in shown
+    assert "postgresql://vigie:***@db:5432/vms" in shown and "http://u:***@proxy:3128/" in shown
+    assert "mysql+pymysql://root@127.0.0.1/x" in shown  # no password, nothing to hide
 
 
 def test_killed_runs_against_a_flaky_api_lose_and_double_nothing(tmp_path: Path) -> None:

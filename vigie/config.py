@@ -199,6 +199,9 @@ class BodycamApiSource(_SourceBase):
     def _http(cls, v: str | None) -> str | None:
         if v is not None:
             _port_and_host(v)
+            if "@" in urlsplit(v).netloc:  # httpx would send them as Basic auth, not the bearer token
+                raise ValueError(f"{dburl.without_credentials(v)!r} carries credentials (user:password@): "
+                                 "the API takes a bearer token, from token_env or conn_id")
         return v.rstrip("/") if v else v  # pullers append "/v1/..."
 
     @model_validator(mode="after")
