@@ -535,6 +535,14 @@ def test_an_ordered_table_hash_is_its_json_lines_whatever_the_spans_or_the_stora
             assert integrity.ordered_hashes(con, "lapi_twins", tables[table], [b]) == \
                 {b: (len(rows), hashlib.sha256(doc).hexdigest())}
         con.execute("DROP TABLE lapi_twins")
+        # A row slipped in with no ord (its NOT NULL dropped first) is outside every span: seen all the same.
+        con.execute("ALTER TABLE lapi_reads ALTER ord DROP NOT NULL")
+        b = next(iter(by_batch))
+        con.execute(f"INSERT INTO lapi_reads SELECT * REPLACE (NULL AS ord) FROM lapi_reads WHERE batch_id = {b} LIMIT 1")
+        n, h = integrity.ordered_hashes(con, table, tables[table], [b])[b]
+        assert n == sealed[(b, table)]["rows"] + 1 and h != sealed[(b, table)]["sha256"]
+        con.execute("DELETE FROM lapi_reads WHERE ord IS NULL")
+        con.execute("ALTER TABLE lapi_reads ALTER ord SET NOT NULL")
     shutil.copy(estate / "var" / "warehouse.duckdb.writer", estate / "var" / "warehouse.duckdb")
     code, out = verify_json(estate)
     assert code == 0, out["breaks"]
