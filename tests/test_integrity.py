@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -546,3 +547,73 @@ def test_an_ordered_table_hash_is_its_json_lines_whatever_the_spans_or_the_stora
     shutil.copy(estate / "var" / "warehouse.duckdb.writer", estate / "var" / "warehouse.duckdb")
     code, out = verify_json(estate)
     assert code == 0, out["breaks"]
+
+
+def test_ordered_hashes_equal_a_json_lines_reference_however_batches_and_spans_fall(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random tables of many batches (empty, one row, rows sharing an ord, all on one ord,
+    NaN, NULLs, newlines, accents), stored shuffled, hashed with spans of every size and
+    small batches grouped: always the SHA-256 of the batch's rows as JSON Lines in (ord,
+    text) order, computed here in Python."""
+    rng = random.Random(20261204)
+    con = duckdb.connect()
+    db._configure(con)
+    cols = ["batch_id", "ord", "v", "d", "seen_at"]
+    for trial in range(25):
+        con.execute("DROP TABLE IF EXISTS t")
+        con.execute("CREATE TABLE t (batch_id BIGINT, ord BIGINT NOT NULL, v VARCHAR, d DOUBLE, seen_at TIMESTAMPTZ)")
+        rows = []
+        for b in range(1, rng.choice([2, 5, 40]) + 1):
+            mode = rng.choice(["unique", "shared", "one"])
+            for i in range(rng.choice([0, 1, 5, 17, 40])):
+                o = i * 3 if mode == "unique" else rng.randint(0, 4) if mode == "shared" else 7
+                rows.append((b, o, rng.choice(["a", "b", "a\nb", None, "é", "z", '"', "null", "B"]),
+                             rng.choice([None, 1.5, float("nan"), -0.0]),
+                             rng.choice([None, datetime(2026, 1, 1, tzinfo=timezone.utc)])))
+        rng.shuffle(rows)
+        if rows:
+            con.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?)", rows)
+        text = integrity._row_text("t", cols, 3, integrity.column_types(con))
+        reference: dict[int, list] = {}
+        for b, o, x in con.execute(f"SELECT batch_id, ord, {text} FROM t").fetchall():
+            reference.setdefault(b, []).append((o, x.encode()))
+        expected = {b: (len(r), hashlib.sha256(b"".join(x + b"\n" for _, x in sorted(r))).hexdigest())
+                    for b, r in reference.items()}
+        for span_rows, per_query in [(65536, 4), (1, 1), (2, 3), (5, 2), (16, 4)]:
+            monkeypatch.setattr(integrity, "SPAN_ROWS", span_rows)
+            monkeypatch.setattr(integrity, "SPANS_PER_QUERY", per_query)
+            assert integrity.ordered_hashes(con, "t", cols, list(range(1, 50))) == expected, (trial, span_rows)
+
+
+def test_an_ord_turned_into_text_is_a_break_and_never_runs_as_sql(estate: Path, tmp_path: Path) -> None:
+    """The span cuts are ord values written into SQL: an attacker who makes ord a text column
+    holding SQL gets a break naming the column, and their SQL never runs."""
+    marker = tmp_path / "ran.txt"
+    payload = f"0 THEN 0 END, 0, 0, 0, '' ; COPY (SELECT 1) TO '{marker}'; SELECT 1 --"
+    for name in ("warehouse.duckdb.writer", "warehouse.duckdb"):
+        with duckdb.connect(str(estate / "var" / name)) as con:
+            con.execute("ALTER TABLE lapi_reads ALTER ord TYPE VARCHAR")
+            con.execute("UPDATE lapi_reads SET ord = ?", [payload])
+    code, out = verify_json(estate)
+    assert code == 1 and not marker.exists()
+    assert {(b["source"], b["where"].split(": ")[1], b["what"]) for b in out["breaks"]} == {
+        ("lapi-a7", "lapi_reads", "column ord is no longer an integer")}
+    with duckdb.connect(str(estate / "var" / "warehouse.duckdb"), read_only=True) as con:
+        with pytest.raises(ValueError, match="not an integer"):
+            integrity.ordered_hashes(con, "lapi_reads", integrity.chained_tables(con)["lapi_reads"], [1, 2, 3, 4, 5])
+    assert not marker.exists()
+
+
+def test_a_failed_span_query_in_the_loading_transaction_raises_its_own_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside the transaction that loads a batch, a span query that fails aborts it: the error
+    raised is that query's, not the allocator setting's restore refused by the aborted
+    transaction."""
+    con = duckdb.connect()
+    db._configure(con)
+    con.execute("CREATE TABLE t (batch_id BIGINT, ord BIGINT NOT NULL, v VARCHAR)")
+    con.execute("BEGIN")
+    con.execute("INSERT INTO t VALUES (1, 1, 'a'), (1, 2, 'b')")
+    monkeypatch.setattr(integrity, "_row_text", lambda *a: "error('span query broke')")
+    with pytest.raises(duckdb.Error, match="span query broke"):
+        integrity.ordered_hashes(con, "t", ["batch_id", "ord", "v"], [1])
+    con.execute("ROLLBACK")

@@ -81,14 +81,18 @@ BULK_FLUSH = "8MB"
 @contextmanager
 def bulk_flush(con: duckdb.DuckDBPyConnection, threshold: str) -> Iterator[None]:
     """Run a block with freed memory handed back to the system only past ``threshold`` freed at
-    once, then restore BULK_FLUSH (DuckDB reports its setting rounded, so it is not read back).
-    Sealing a manifest frees a span's text, tens of MB, at every query: at 8 MB each was handed
-    back and asked for again, and sealing took half as much CPU again."""
+    once, then restore BULK_FLUSH, which `_configure` gives every connection (not read back:
+    DuckDB reports it rounded, and writing that back would drift). Sealing a manifest frees a
+    span's text, tens of MB, at every query: at 8 MB each was handed back and asked for again,
+    and sealing took half as much CPU again."""
     con.execute(f"SET allocator_bulk_deallocation_flush_threshold = '{threshold}'")
     try:
         yield
     finally:
-        con.execute(f"SET allocator_bulk_deallocation_flush_threshold = '{BULK_FLUSH}'")
+        try:
+            con.execute(f"SET allocator_bulk_deallocation_flush_threshold = '{BULK_FLUSH}'")
+        except duckdb.Error:  # a failed statement aborted the transaction: its error is the one to raise
+            pass  # left at `threshold` until this process ends: memory given back a little later
 
 
 def _configure(con: duckdb.DuckDBPyConnection, limit: str = MEMORY_LIMIT) -> None:

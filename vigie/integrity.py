@@ -16,7 +16,8 @@ depend on the order rows are stored in, so it can be recomputed years later:
 - a table whose rows keep their delivery order (a NOT NULL ``ord``: the canonical tables) is
   hashed as one document: SHA-256 of the rows' texts, each followed by a newline, in
   (``ord``, text) order, as JSON Lines (``"order": "ord"`` in the manifest's entry). DuckDB
-  builds the text and concatenates it, 64 Ki rows at a time so that memory stays bounded;
+  builds the text and concatenates it, 64 Ki rows at a time so that memory stays bounded
+  (small batches several to a query, a large one cut at quantiles of ``ord``);
   Python's hashlib hashes the bytes (OpenSSL's SHA-256 runs about 9 times as fast as
   DuckDB's own `sha256`, which dominated the cost of sealing);
 - any other table (quarantine, duplicates, landed files, the register's rows...) is hashed as
@@ -104,9 +105,9 @@ def column_types(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
         "AND schema_name = 'main'").fetchall()}
 
 
+_INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 # Types whose JSON is a plain JSON number, boolean or string (format 3 puts them as they are).
-_JSON_AS_IS = {"VARCHAR", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
-               "UBIGINT"}
+_JSON_AS_IS = {"VARCHAR", "BOOLEAN", *_INTEGERS}
 
 
 def _row_text(table: str, columns: list[str], fmt: int, types: dict[tuple[str, str], str]) -> str:
@@ -143,8 +144,8 @@ def content_hashes(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
         f"""WITH r AS (SELECT batch_id, sha256({text}) AS h
                        FROM main.{_ident(table)} t WHERE {_batch_filter(batch_ids)}),
                  b AS (SELECT batch_id, left(h, 2) AS bucket, count(*) AS n,
-                              sha256(string_agg(h, '' ORDER BY h)) AS bh FROM r GROUP BY ALL)
-            SELECT batch_id, sum(n)::BIGINT, sha256(string_agg(bucket || bh, '' ORDER BY bucket))
+                              sha256(string_agg(h, '' ORDER BY h ASC)) AS bh FROM r GROUP BY ALL)
+            SELECT batch_id, sum(n)::BIGINT, sha256(string_agg(bucket || bh, '' ORDER BY bucket ASC))
             FROM b GROUP BY batch_id"""
     ).fetchall()
     wanted = set(batch_ids)
@@ -162,51 +163,78 @@ def ordered_hashes(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
                    types: dict[tuple[str, str], str] | None = None, fmt: int | None = None) -> dict[int, tuple[int, str]]:
     """(rows, content hash) per batch of ``table``: SHA-256 of the rows' texts as JSON Lines
     in (ord, text) order (module doc). DuckDB concatenates the text a span of about
-    SPAN_ROWS rows at a time, cut at quantiles of ``ord``; the hash does not depend on where
-    the spans are cut. Runs on the caller's connection: a batch is sealed in the transaction
-    that loads it, and another cursor would not see its rows."""
-    text = _row_text(table, columns, fmt or FORMAT, types if types is not None else column_types(con))
+    SPAN_ROWS rows at a time: a large batch is cut at quantiles of ``ord``, small batches go
+    several to a query; the hash does not depend on where the spans are cut. Runs on the
+    caller's connection: a batch is sealed in the transaction that loads it, and another
+    cursor would not see its rows."""
+    types = types if types is not None else column_types(con)
+    if types.get((table, "ord")) not in _INTEGERS:  # its values are written into the SQL below
+        raise ValueError(f"{table}.ord is {types.get((table, 'ord'))}, not an integer")
+    text = _row_text(table, columns, fmt or FORMAT, types)
     name = f"main.{_ident(table)}"
-    out = {}
-    # One query at a time on this connection, in a worker thread: the next spans are built
-    # while hashlib (which releases the GIL) hashes the last ones.
+    counts = sorted(row_counts(con, table, batch_ids).items())
+    # Each query: its SQL, with __ORDER__ for the order; rows come back as (batch, span, rows,
+    # distinct ords, text), in batch then span order.
+    queries: list[str] = []
+    small: list[tuple[int, int]] = []
+
+    def flush_small() -> None:
+        if small:
+            ids = ", ".join(str(int(b)) for b, _ in small)
+            queries.append(f"""SELECT batch_id, 0, count(*), count(DISTINCT ord), string_agg(x, chr(10) ORDER BY __ORDER__)
+                               FROM (SELECT t.batch_id, t.ord, {text} AS x FROM {name} t WHERE batch_id IN ({ids}))
+                               GROUP BY batch_id ORDER BY batch_id""")
+            small.clear()
+
+    for b, n in counts:
+        if n <= SPAN_ROWS:
+            if small and (sum(m for _, m in small) + n > SPAN_ROWS * SPANS_PER_QUERY or len(small) >= 200):
+                flush_small()
+            small.append((b, n))
+            continue
+        flush_small()
+        parts = -(-n // SPAN_ROWS)
+        fractions = ", ".join(str(i / parts) for i in range(1, parts))
+        (found,) = con.execute(f"SELECT quantile_disc(ord, [{fractions}]) FROM {name} WHERE batch_id = {int(b)}").fetchone()
+        edges: list[int | None] = [None, *sorted({int(c) for c in found}), None]
+        for first in range(0, len(edges) - 1, SPANS_PER_QUERY):
+            lo, *inner, hi = edges[first:first + SPANS_PER_QUERY + 1]
+            span = "CASE " + " ".join(f"WHEN ord < {c} THEN {i}" for i, c in enumerate(inner)) + \
+                f" ELSE {len(inner)} END" if inner else "0"
+            where = " AND ".join([f"batch_id = {int(b)}", *([f"ord >= {lo}"] if lo is not None else []),
+                                  *([f"ord < {hi}"] if hi is not None else [])])
+            queries.append(f"""SELECT {int(b)}, {span} AS span, count(*), count(DISTINCT ord),
+                                      string_agg(x, chr(10) ORDER BY __ORDER__)
+                               FROM (SELECT t.ord, {text} AS x FROM {name} t WHERE {where}) GROUP BY span ORDER BY span""")
+    flush_small()
+
     def fetch(query: str) -> list[tuple]:
         return con.execute(query).fetchall()
 
+    # Ordered by ord alone, a quarter cheaper; where rows share an ord (none do today), the
+    # query runs again in (ord, text) order, text as its UTF-8 bytes (no collation applies).
+    # One query at a time on this connection, in a worker thread: the next spans are built
+    # while hashlib (which releases the GIL) hashes the last ones.
+    by_ord, by_text = "ord ASC", "ord ASC, encode(x) ASC"
+    digests: dict[int, tuple] = {}
     with db.bulk_flush(con, SPAN_FLUSH), ThreadPoolExecutor(max_workers=1) as worker:
-        for b, n in sorted(row_counts(con, table, batch_ids).items()):
-            parts = -(-n // SPAN_ROWS)
-            cuts: list[int] = []
-            if parts > 1:
-                fractions = ", ".join(str(i / parts) for i in range(1, parts))
-                (found,) = con.execute(f"SELECT quantile_disc(ord, [{fractions}]) FROM {name} WHERE batch_id = {b}").fetchone()
-                cuts = sorted(set(found))
-            edges: list[int | None] = [None, *cuts, None]
-            queries = []
-            for first in range(0, len(edges) - 1, SPANS_PER_QUERY):
-                lo, *inner, hi = edges[first:first + SPANS_PER_QUERY + 1]
-                span = "CASE " + " ".join(f"WHEN ord < {c} THEN {i}" for i, c in enumerate(inner)) + \
-                    f" ELSE {len(inner)} END" if inner else "0"
-                where = " AND ".join([f"batch_id = {b}", *([f"ord >= {lo}"] if lo is not None else []),
-                                      *([f"ord < {hi}"] if hi is not None else [])])
-                queries.append(f"""SELECT {span} AS span, count(*), count(DISTINCT ord), string_agg(x, chr(10) ORDER BY %s)
-                                   FROM (SELECT t.ord, {text} AS x FROM {name} t WHERE {where}) GROUP BY span ORDER BY span""")
-            # Ordered by ord alone, a quarter cheaper; where rows share an ord (none do today), the
-            # spans are built again in (ord, text) order. The worker runs one query at a time, in turn.
-            digest, rows = hashlib.sha256(), 0
-            ahead = worker.submit(fetch, queries[0].replace("%s", "ord"))
-            for i in range(len(queries)):
-                spans = ahead.result()
-                if i + 1 < len(queries):
-                    ahead = worker.submit(fetch, queries[i + 1].replace("%s", "ord"))
-                if any(m != distinct for _, m, distinct, _ in spans):
-                    spans = worker.submit(fetch, queries[i].replace("%s", "ord, x")).result()
-                for _, m, _, part in spans:
-                    digest.update(part.encode())
-                    digest.update(b"\n")
-                    rows += m
-            # Rows the spans missed (an ord made NULL, which no load writes) must not go unseen.
-            out[b] = (n, digest.hexdigest() if rows == n else f"{n - rows} row(s) outside every span")
+        ahead = worker.submit(fetch, queries[0].replace("__ORDER__", by_ord)) if queries else None
+        for i, query in enumerate(queries):
+            spans = ahead.result()
+            if i + 1 < len(queries):
+                ahead = worker.submit(fetch, queries[i + 1].replace("__ORDER__", by_ord))
+            if any(m != distinct for _, _, m, distinct, _ in spans):
+                spans = worker.submit(fetch, query.replace("__ORDER__", by_text)).result()
+            for b, _, m, _, part in spans:
+                digest, rows = digests.get(b) or (hashlib.sha256(), 0)
+                digest.update(part.encode())
+                digest.update(b"\n")
+                digests[b] = (digest, rows + m)
+    out = {}
+    for b, n in counts:
+        digest, rows = digests.get(b) or (hashlib.sha256(), 0)
+        # Rows the spans missed (an ord made NULL, which no load writes) must not go unseen.
+        out[b] = (n, digest.hexdigest() if rows == n else f"{n - rows} row(s) outside every span")
     return out
 
 
@@ -604,6 +632,11 @@ def check_warehouse(con: duckdb.DuckDBPyConnection, out: Verification, label: st
             if missing:
                 for b in batches:
                     out.breaks.append(Break(b, src[b], f"{label}: {table}", f"column(s) {', '.join(missing)} missing"))
+                continue
+            if order == "ord" and types.get((table, "ord")) not in _INTEGERS:  # never written so by a load
+                for b in batches:
+                    out.breaks.append(Break(b, src[b], f"{label}: {table}", "column ord is no longer an integer",
+                                            "an integer", str(types.get((table, "ord")))))
                 continue
             found = ordered_hashes(con, table, list(columns), batches, types, fmt) if order == "ord" \
                 else content_hashes(con, table, list(columns), batches, fmt, types)
