@@ -121,6 +121,33 @@ def test_folder_sources_land_each_new_file_once(tmp_path: Path) -> None:
     assert [(d.name, d.first_name) for d in fourth.duplicates] == [("queries_copy.csv", "queries_2026-01-02.csv")]
 
 
+def test_a_file_removed_between_listing_and_reading_is_not_received(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listed, then deleted before it is opened: nothing was received, so nothing is
+    quarantined; the other files land, and the file, back under that name, is read then."""
+    folder = tmp_path / "lapi"
+    folder.mkdir()
+    header = "read_id,read_at,camera_id,plate_hash,matched,deleted_at\n"
+    (folder / "reads_2026-01-01.csv").write_text(header + "r1,,,,,\n")
+    (folder / "reads_2026-01-02.csv").write_text(header + "r2,,,,,\n")
+    connector = LapiFiles(LapiFilesSource(name="lapi", kind="lapi_files", path=folder, settle_seconds=0), settings=None)
+    listing = type(connector)._listing
+
+    def listed_then_removed(self, store):  # noqa: ANN001, ANN202
+        found = listing(self, store)
+        (folder / "reads_2026-01-02.csv").unlink(missing_ok=True)
+        return found
+
+    monkeypatch.setattr(type(connector), "_listing", listed_then_removed)
+    pull = connector.pull(None, tmp_path / "b1")
+    assert [f.name for f in pull.files] == ["reads_2026-01-01.csv"]
+    assert pull.unreadable == [] and pull.duplicates == []
+    monkeypatch.undo()
+    (folder / "reads_2026-01-02.csv").write_text(header + "r2,,,,,\n")
+    again = connector.pull(pull.cursor, tmp_path / "b2")
+    assert [f.name for f in again.files] == ["reads_2026-01-02.csv"]
+
+
 def test_unreadable_file_is_reported_whole(tmp_path: Path) -> None:
     folder = tmp_path / "drones"
     (folder / "flights").mkdir(parents=True)

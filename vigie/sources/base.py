@@ -169,7 +169,7 @@ class FolderConnector(Connector):
         return [(e, s) for e, s in listing if e.name not in moving], sorted(moving)
 
     def pull(self, cursor: dict | None, landing: Path) -> Pull:
-        from vigie.sources.drops import Refused
+        from vigie.sources.drops import Gone, Refused
         from vigie.sources.text_files import copy_and_check, readable_copy, refusal
 
         seen: dict = dict((cursor or {}).get("files", {}))
@@ -209,6 +209,9 @@ class FolderConnector(Connector):
                 with store.open(entry) as f:
                     copied = copy_and_check(f, dest, streams[stream].max_line_bytes)
                     steady = store.unchanged(entry, f) and copied.bytes == entry.size
+            except Gone:  # removed since it was listed: nothing received; back under that name, it is read then
+                dest.unlink(missing_ok=True)
+                continue
             except Refused as exc:
                 out.unreadable.append(Unreadable(name, str(exc)))
                 continue

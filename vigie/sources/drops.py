@@ -27,6 +27,10 @@ class Refused(Exception):
     """This entry is not read: the message says why, for the quarantine."""
 
 
+class Gone(Exception):
+    """This entry was listed, then removed before it could be opened: nothing was received."""
+
+
 _REFUSALS = {
     "link": "a symbolic link: not followed (only regular files inside the folder are read)",
     "fifo": "a named pipe, not a file: not read",
@@ -123,6 +127,8 @@ class LocalDrops:
         try:
             try:
                 fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+            except FileNotFoundError:
+                raise Gone(entry.name) from None
             except OSError as exc:
                 raise Refused(f"cannot open the file: {exc.strerror or exc}") from None
         finally:
@@ -189,6 +195,8 @@ class ObjectDrops:
     def open(self, entry: Entry) -> BinaryIO:
         try:
             return self.fs.open(_join(self.root, entry.name), "rb")
+        except FileNotFoundError:
+            raise Gone(entry.name) from None
         except Exception as exc:  # noqa: BLE001
             raise OSError(f"cannot open the object: {type(exc).__name__}: {exc}".splitlines()[0]) from None
 
