@@ -246,13 +246,7 @@ def _handler(server: BodycamServer):
                 # http.server buffers the status line and headers: sent here a byte at a time
                 head = b"".join(self._headers_buffer) + b"\r\n"
                 self._headers_buffer = []
-                try:
-                    for i in range(len(head)):
-                        self.wfile.write(head[i:i + 1])
-                        self.wfile.flush()
-                        time.sleep(server.trickle_s)
-                except OSError:  # the client gave up, as it should
-                    self.close_connection = True
+                if not self._trickle(head):
                     return
             else:
                 self.end_headers()
@@ -260,15 +254,21 @@ def _handler(server: BodycamServer):
                 self.wfile.write(body[:len(body) // 2])  # and hang up: the client sees a short body
                 self.close_connection = True
             elif status == 200 and server.trickle_s:
-                try:
-                    for i in range(len(body)):
-                        self.wfile.write(body[i:i + 1])
-                        self.wfile.flush()
-                        time.sleep(server.trickle_s)
-                except OSError:  # the client gave up, as it should
-                    self.close_connection = True
+                self._trickle(body)
             else:
                 self.wfile.write(body)
+
+        def _trickle(self, data: bytes) -> bool:
+            """Send ``data`` a byte every ``trickle_s``; False when the client gave up, as it should."""
+            try:
+                for i in range(len(data)):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(server.trickle_s)
+            except OSError:
+                self.close_connection = True
+                return False
+            return True
 
         def log_message(self, format, *args) -> None:  # quiet: tests and CLIs print enough
             pass
