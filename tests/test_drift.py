@@ -257,16 +257,22 @@ def test_cli_accept_drift(estate: Estate) -> None:
     assert estate.query("SELECT count(*) FROM bodycam_events WHERE event_id = 'e-4'") == [(1,)]
 
 
-def test_drift_on_postgresql_and_mariadb(server_vms: str, tmp_path: Path) -> None:
-    """The same words for the same types on every engine, and a retyped column held."""
-    import sqlalchemy as sa
-
+def _loaded_from_a_server(server_vms: str, tmp_path: Path):  # noqa: ANN202
+    """Settings for one VMS source on a database server, loaded once (its shapes recorded)."""
     (tmp_path / "authorisations.json").write_text("[]")
     config = tmp_path / "vigie.yml"
     config.write_text(f"warehouse: var/w.duckdb\nregister: authorisations.json\nsources:\n"
                       f"  - {{name: vms, kind: vms_sql, url: '{server_vms}'}}\n")
     settings = load_settings(config)
     assert not pipeline.run(settings, validate=False, evaluate=False).failed
+    return settings
+
+
+def test_drift_on_postgresql_and_mariadb(server_vms: str, tmp_path: Path) -> None:
+    """The same words for the same types on every engine, and a retyped column held."""
+    import sqlalchemy as sa
+
+    settings = _loaded_from_a_server(server_vms, tmp_path)
     with duckdb.connect(str(db.writer_path(settings.warehouse)), read_only=True) as con:
         shapes = {t: json.loads(s)["columns"] for t, s in con.execute("SELECT stream, shape FROM source_shapes").fetchall()}
     assert shapes["audit_log"]["log_id"] == "integer" and shapes["audit_log"]["action"] == "text"
@@ -285,12 +291,7 @@ def test_columns_added_removed_renamed_on_postgresql_and_mariadb(server_vms: str
     not SQLite's): each held with its message, then accepted."""
     import sqlalchemy as sa
 
-    (tmp_path / "authorisations.json").write_text("[]")
-    config = tmp_path / "vigie.yml"
-    config.write_text(f"warehouse: var/w.duckdb\nregister: authorisations.json\nsources:\n"
-                      f"  - {{name: vms, kind: vms_sql, url: '{server_vms}'}}\n")
-    settings = load_settings(config)
-    assert not pipeline.run(settings, validate=False, evaluate=False).failed
+    settings = _loaded_from_a_server(server_vms, tmp_path)
     engine = sa.create_engine(server_vms)
     pg = engine.dialect.name == "postgresql"
     for change, message in (
