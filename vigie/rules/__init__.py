@@ -174,7 +174,7 @@ SHARED = {
     "bodycam_known_events": "(as_of, known_at)", "bodycam_recordings": "(as_of, known_at, grace_hours, tz)",
     "bodycam_consultations": "(as_of, known_at)", "drone_known_flights": "(as_of, known_at)",
     "drone_recordings": "(as_of, known_at)", "drone_consultations": "(as_of, known_at)",
-    "lapi_known_queries": "(as_of, known_at)", "lapi_known_reads": "(as_of, known_at)",
+    "lapi_known_queries": "(as_of, known_at)", "lapi_known_reads": "(as_of, known_at, grace_hours, tz)",
 }
 SHARED_PREFIX = "shared_"
 _CALL = re.compile(r"\b(" + "|".join(SHARED) + r")\(([^()]*)\)")

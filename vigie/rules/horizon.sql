@@ -34,10 +34,7 @@ FROM (
     UNION ALL
     SELECT source, read_id, unnest([read_at, deleted_at]) FROM main.lapi_reads
     UNION ALL
-    SELECT source, read_id, CASE WHEN matched THEN vg_add_months(read_at, vg_limit('lapi_match_months', as_of), tz)
-                                 ELSE read_at + vg_hours(24 * vg_limit('lapi_nomatch_days', as_of)) END
-                            + vg_hours(grace_hours) + INTERVAL 1 MICROSECOND
-    FROM lapi_known_reads(as_of, known_at)
+    SELECT source, read_id, lawful_until + INTERVAL 1 MICROSECOND FROM lapi_known_reads(as_of, known_at, grace_hours, tz)
     UNION ALL
     SELECT source, coalesce(read_id, '~none'), query_at FROM main.lapi_queries)
 WHERE t > as_of

@@ -22,8 +22,5 @@ SELECT source, 'LAPI', camera_id, read_id, lawful_until, vg_source_holder(source
        CASE WHEN matched THEN 'matched read, ' || vg_limit('lapi_match_months', as_of) || ' month'
             ELSE 'read without match, ' || vg_limit('lapi_nomatch_days', as_of) || ' days' END
        || ': ' || vg_kept_detail(deleted, lawful_until)
-FROM (SELECT *, CASE WHEN matched THEN vg_add_months(read_at, vg_limit('lapi_match_months', as_of), tz)
-                     ELSE read_at + vg_hours(24 * vg_limit('lapi_nomatch_days', as_of)) END
-                + vg_hours(grace_hours) AS lawful_until
-      FROM lapi_known_reads(as_of, known_at))
+FROM lapi_known_reads(as_of, known_at, grace_hours, tz)
 WHERE vg_kept_too_long(deleted, lawful_until, as_of)

@@ -50,9 +50,11 @@ CREATE OR REPLACE MACRO vg_source_holder(src) AS
     coalesce((SELECT holder FROM main.rule_sources s WHERE s.source = src), src);
 
 -- Lawful keeping: "later than" is strict, so presence or deletion exactly at the limit is on time.
+-- That is: lawful_until is finite and before the deletion, or before as_of when not deleted.
+-- lawful_until appears once: DuckDB repeats a filter's expression where it is named, not computed
+-- once, and a deadline in months costs half a dozen time-zone conversions (RET-01 took 3x longer).
 CREATE OR REPLACE MACRO vg_kept_too_long(deleted, lawful_until, as_of) AS
-    lawful_until IS NOT NULL AND lawful_until < 'infinity'::TIMESTAMPTZ
-    AND ((deleted IS NULL AND as_of > lawful_until) OR deleted > lawful_until);
+    lawful_until < least(coalesce(deleted, as_of), 'infinity'::TIMESTAMPTZ);
 
 CREATE OR REPLACE MACRO vg_kept_detail(deleted, lawful_until) AS
     CASE WHEN deleted IS NULL THEN 'still present at as-of' ELSE 'deleted ' || vg_iso(deleted) END
@@ -167,9 +169,13 @@ CREATE OR REPLACE MACRO drone_consultations(as_of, known_at) AS TABLE
         QUALIFY row_number() OVER (PARTITION BY f.source, c ->> 'event_id' ORDER BY f.batch_id, f.ord, u.i) = 1)
     WHERE consulted_at <= as_of;
 
--- LAPI (lapi_files): reads as last corrected, queries, both by as_of.
-CREATE OR REPLACE MACRO lapi_known_reads(as_of, known_at) AS TABLE
-    SELECT r.*, CASE WHEN r.deleted_at <= as_of THEN r.deleted_at END AS deleted
+-- LAPI (lapi_files): reads as last corrected, queries, both by as_of. A read may be kept one
+-- calendar month when it matched, else a number of days (domain.md), plus the grace.
+CREATE OR REPLACE MACRO lapi_known_reads(as_of, known_at, grace_hours, tz) AS TABLE
+    SELECT r.*, CASE WHEN r.deleted_at <= as_of THEN r.deleted_at END AS deleted,
+           CASE WHEN r.matched THEN vg_add_months(r.read_at, vg_limit('lapi_match_months', as_of), tz)
+                ELSE r.read_at + vg_hours(24 * vg_limit('lapi_nomatch_days', as_of)) END
+           + vg_hours(grace_hours) AS lawful_until
     FROM main.lapi_reads_at(known_at) r WHERE r.read_at <= as_of;
 
 CREATE OR REPLACE MACRO lapi_known_queries(as_of, known_at) AS TABLE
