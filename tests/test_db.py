@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -123,6 +124,32 @@ def test_without_pandas_duckdb_binds_every_parameter_kind_we_use() -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
+
+
+def test_insert_rows_keeps_every_value_exactly_as_the_columns_type_it() -> None:
+    """insert_rows passes its rows as JSON text: each value must land as a parameter would."""
+    from datetime import datetime, timedelta, timezone
+
+    con = duckdb.connect()
+    db._configure(con)
+    con.execute("CREATE TABLE t (i BIGINT, f DOUBLE, s VARCHAR, t TIMESTAMPTZ, b BOOLEAN, j JSON)")
+    at = datetime(2026, 3, 29, 1, 59, 59, 999999, tzinfo=timezone(timedelta(hours=2)))
+    rows = [
+        [2**62 + 1, 0.1 + 0.2, 'quote " back\\slash\nnewline \x01 é 漢 🎥', at, True, '{"a": [1, "x"]}'],
+        [-(2**63), 1e-308, "", datetime(1970, 1, 1, tzinfo=timezone.utc), False, "null"],
+        [None, None, None, None, None, None],
+    ]
+    db.insert_rows(con, "t", rows)
+    assert con.execute("SELECT i, f, s, t, b, j::VARCHAR FROM t ORDER BY rowid").fetchall() == [
+        (2**62 + 1, 0.1 + 0.2, rows[0][2], at, True, '{"a": [1, "x"]}'),
+        (-(2**63), 1e-308, "", rows[1][3], False, "null"),
+        (None, None, None, None, None, None),
+    ]
+    assert json.loads(db.json_list(["a", "b"])) == ["a", "b"]
+    with pytest.raises(ValueError):  # NaN is no JSON: refused, not written as text DuckDB would refuse
+        db.insert_rows(con, "t", [[1, float("nan"), "x", None, None, None]])
+    with pytest.raises(TypeError, match="bytes cannot be passed"):
+        db.insert_rows(con, "t", [[1, 1.0, b"x", None, None, None]])
 
 @pytest.mark.parametrize("supported", [True, False])
 def test_clone_file_copies_every_byte_with_or_without_copy_file_range(

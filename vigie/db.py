@@ -20,12 +20,14 @@ It is also where duckdb-engine's shared-cursor trap is fixed (see `install_curso
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
@@ -304,12 +306,28 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[list]) -> None:
-    """Insert ``rows`` in one statement, passed column-wise as lists: ``executemany`` runs one
-    statement per row, which took seconds for the 20 000 track files of a 5 M-event estate."""
+    """Insert ``rows`` in one statement, passed as one JSON text (`json_list`) whose values the
+    insert casts to the table's columns. ``executemany`` runs one statement per row, which took
+    seconds for the 20 000 track files of a 5 M-event estate."""
     if not rows:
         return
-    columns = [list(c) for c in zip(*rows)]
-    con.execute(f"INSERT INTO {table} SELECT {', '.join(f'unnest(${i + 1})' for i in range(len(columns)))}", columns)
+    values = ", ".join(f"r[{i + 1}]" for i in range(len(rows[0])))
+    con.execute(f"INSERT INTO {table} SELECT {values} FROM (SELECT unnest(from_json($1, '[[\"VARCHAR\"]]')) AS r)",
+                [json_list(rows)])
+
+
+def json_list(values: list) -> str:
+    """``values`` (a list, or a list of lists) as JSON text for one parameter, to be read with
+    ``from_json``; instants as ISO 8601. A Python list as a parameter costs DuckDB 10 µs a value
+    where pandas is kept out (`without_pandas`): it tries to import pandas for each one. The
+    23 000 files of a 5 M-event drone folder took 1.3 s to record that way, 0.02 s this way."""
+    return json.dumps(values, allow_nan=False, ensure_ascii=False, default=_json_value)
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} cannot be passed as JSON: {value!r}")
 
 
 def next_batch_id(con: duckdb.DuckDBPyConnection) -> int:

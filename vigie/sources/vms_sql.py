@@ -364,7 +364,7 @@ class VmsSql(Connector):
         SQLite does not enforce column types and a bad value must reach the contract check."""
         import duckdb
 
-        from vigie.db import load_extension, scratch
+        from vigie.db import json_list, load_extension, scratch
 
         landing.mkdir(parents=True, exist_ok=True)
         since = cursor.get("recordings_updated_at")
@@ -390,8 +390,9 @@ class VmsSql(Connector):
             # The window's rows are streamed to the landing file, never stored in a DuckDB table:
             # a table checks that text is valid UTF-8, and one bad value would stop the source.
             # What was landed as it is stays back, unless its id is repeated in the window.
-            con.execute("CREATE TEMP TABLE _seen AS SELECT unnest(CAST($i AS VARCHAR[])) AS i, "
-                        "unnest(CAST($h AS VARCHAR[])) AS h", {"i": list(known), "h": [e[0] for e in known.values()]})
+            con.execute("CREATE TEMP TABLE _seen AS SELECT unnest(from_json($i, '[\"VARCHAR\"]')) AS i, "
+                        "unnest(from_json($h, '[\"VARCHAR\"]')) AS h",
+                        {"i": json_list(list(known)), "h": json_list([e[0] for e in known.values()])})
             queries = {
                 "cameras": "SELECT * FROM vms.cameras ORDER BY camera_id",
                 "recordings": f"""SELECT * EXCLUDE (_vigie_h, _vigie_n) FROM (
