@@ -182,9 +182,12 @@ def test_bodycam_events(tmp_path: Path) -> None:
 
 def test_bodycam_pages_that_hold_no_events_are_quarantined_not_lost(tmp_path: Path) -> None:
     pages = "\n".join([json.dumps({"events": [_event(1)], "next": "x"}), '{"events": {"seq": 2}, "next": "y"}',
-                       '{"events": [ broken', json.dumps({"events": [], "next": None})]) + "\n"
+                       '{"events": [ broken', json.dumps({"events": [], "next": None}),
+                       '[{"events": []}]', '"events"', '{"events": null}', '{"events": [1], "next": "z"} trailing']) + "\n"
     got = reasons(tmp_path, EVENTS, {"pages.jsonl": pages})
-    assert got == {"seq:1": None, "pages.jsonl:2": "page has no events list", "pages.jsonl:3": "page is not valid JSON"}
+    assert got == {"seq:1": None, "pages.jsonl:2": "page has no events list", "pages.jsonl:3": "page is not valid JSON",
+                   "pages.jsonl:5": "page has no events list", "pages.jsonl:6": "page has no events list",
+                   "pages.jsonl:7": "page has no events list", "pages.jsonl:8": "page is not valid JSON"}
 
 
 def _rows(rows: list[dict]) -> str:
