@@ -169,9 +169,6 @@ class FolderConnector(Connector):
         return [(e, s) for e, s in listing if e.name not in moving], sorted(moving)
 
     def pull(self, cursor: dict | None, landing: Path) -> Pull:
-        from vigie.sources.drops import Gone, Refused
-        from vigie.sources.text_files import copy_and_check, readable_copy, refusal
-
         seen: dict = dict((cursor or {}).get("files", {}))
         store = self.store()
         try:
@@ -180,6 +177,15 @@ class FolderConnector(Connector):
             raise SourceError(f"drop location cannot be listed: {exc}") from None
         if not there:
             raise SourceError(f"folder {self.source.path} is not there")
+        try:
+            return self._pull(store, seen, landing)
+        finally:
+            store.close()
+
+    def _pull(self, store, seen: dict, landing: Path) -> Pull:  # noqa: ANN001
+        from vigie.sources.drops import Gone, Refused
+        from vigie.sources.text_files import copy_and_check, readable_copy, refusal
+
         out = Pull()
         try:
             listing, out.waiting = self._settled(store, self._listing(store), seen)

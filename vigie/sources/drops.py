@@ -81,6 +81,12 @@ class LocalDrops:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._opened: tuple[str, int] | None = None  # the folder `open` read from last, and its fd
+
+    def close(self) -> None:
+        if self._opened:
+            os.close(self._opened[1])
+            self._opened = None
 
     def exists(self) -> bool:
         return self.root.is_dir()
@@ -123,16 +129,17 @@ class LocalDrops:
 
     def open(self, entry: Entry) -> BinaryIO:
         sub, _, name = entry.name.rpartition("/")
-        dir_fd = self._dir_fd(sub)
+        # Files come in name order, so the folder opened for the last one is kept for the next:
+        # opening every folder of the path again cost four system calls a file (23 000 at 5 M).
+        if not self._opened or self._opened[0] != sub:
+            self.close()
+            self._opened = (sub, self._dir_fd(sub))
         try:
-            try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
-            except FileNotFoundError:
-                raise Gone(entry.name) from None
-            except OSError as exc:
-                raise Refused(f"cannot open the file: {exc.strerror or exc}") from None
-        finally:
-            os.close(dir_fd)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self._opened[1])
+        except FileNotFoundError:
+            raise Gone(entry.name) from None
+        except OSError as exc:
+            raise Refused(f"cannot open the file: {exc.strerror or exc}") from None
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_ino != entry.ino:
             os.close(fd)
@@ -199,6 +206,9 @@ class ObjectDrops:
             raise Gone(entry.name) from None
         except Exception as exc:  # noqa: BLE001
             raise OSError(f"cannot open the object: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+    def close(self) -> None:
+        pass
 
     def unchanged(self, entry: Entry, f: BinaryIO) -> bool:
         return True  # an object is replaced whole, never edited in place: what was read is one version

@@ -45,12 +45,16 @@ class Copied:
 
 def copy_and_check(src: BinaryIO, dest: Path, max_line_bytes: int) -> Copied:
     """Copy ``src`` to ``dest`` while hashing it and noting what the line reader cannot take."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     chunk = min(1 << 20, max_line_bytes)  # never more than the limit: see the run check below
     digest, size, head = hashlib.sha256(), 0, b""
     odd = False
     run = 0  # bytes since the last LF
-    with open(dest, "wb") as out:
+    try:
+        out = open(dest, "wb")  # noqa: SIM115
+    except FileNotFoundError:  # the first file of its folder (not checked for every file: a system call each)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        out = open(dest, "wb")  # noqa: SIM115
+    with out:
         while block := src.read(chunk):
             digest.update(block)
             if len(head) < HEAD_BYTES:
