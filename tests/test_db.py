@@ -125,7 +125,6 @@ def test_without_pandas_duckdb_binds_every_parameter_kind_we_use() -> None:
     assert out.stdout.strip() == "ok"
 
 
-
 def test_insert_rows_keeps_every_value_exactly_as_the_columns_type_it() -> None:
     """insert_rows passes its rows as JSON text: each value must land as a parameter would."""
     from datetime import datetime, timedelta, timezone
@@ -150,6 +149,7 @@ def test_insert_rows_keeps_every_value_exactly_as_the_columns_type_it() -> None:
         db.insert_rows(con, "t", [[1, float("nan"), "x", None, None, None]])
     with pytest.raises(TypeError, match="bytes cannot be passed"):
         db.insert_rows(con, "t", [[1, 1.0, b"x", None, None, None]])
+
 
 @pytest.mark.parametrize("supported", [True, False])
 def test_clone_file_copies_every_byte_with_or_without_copy_file_range(

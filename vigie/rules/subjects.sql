@@ -52,7 +52,7 @@ CREATE OR REPLACE MACRO vg_source_holder(src) AS
 -- Lawful keeping: "later than" is strict, so presence or deletion exactly at the limit is on time.
 -- That is: lawful_until is finite and before the deletion, or before as_of when not deleted.
 -- lawful_until appears once: DuckDB repeats a filter's expression where it is named, not computed
--- once, and a deadline in months costs half a dozen time-zone conversions (RET-01 took 3x longer).
+-- once, and a deadline in months costs half a dozen time-zone conversions (RET-01 alone ran 3x longer).
 CREATE OR REPLACE MACRO vg_kept_too_long(deleted, lawful_until, as_of) AS
     lawful_until < least(coalesce(deleted, as_of), 'infinity'::TIMESTAMPTZ);
 
