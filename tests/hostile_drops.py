@@ -96,6 +96,11 @@ def _common(folder: Path, sub: str, ext: str, header: str | None, good, exp: Exp
     _write(folder / name("latin1"), (h + rows("latin-1")).encode() + good("latin-bad").replace("-bad", "-\xe9").encode("latin-1")
            + b"\n" + rows("latin-2").encode())
     exp.bad_lines[(name("latin1"), hl + 2)] = "UTF-8"
+    # A name that is not UTF-8 (Latin-1 'café', from an old share): its rows load under the
+    # name with the bad byte spelt \xe9, and a bad line in it is quarantined at that name.
+    _write(folder / name(os.fsdecode(b"caf\xe9")), (h + rows("cafe-1")).encode() + good("cafe-bad").encode() + b"\x00\n"
+           + rows("cafe-2").encode())
+    exp.bad_lines[(name("caf\\xe9"), hl + 2)] = "NUL"
     with open(folder / name("long"), "wb") as f:  # a 50 MB line: counted once, the next line is a row
         f.write((h + rows("long-1")).encode())
         f.write(b"x" * LONG_LINE_BYTES + b"\n")
@@ -196,4 +201,6 @@ def put_on_s3(fs, folder: Path, prefix: str) -> None:  # noqa: ANN001 - an s3fs 
     for p in sorted(folder.rglob("*")):
         if p.is_symlink() or not p.is_file():
             continue
-        fs.pipe_file(f"{prefix}/{p.relative_to(folder).as_posix()}", p.read_bytes())
+        # An S3 key is UTF-8: a name that is not is uploaded as a share synced there spells it.
+        key = os.fsencode(p.relative_to(folder).as_posix()).decode("utf-8", "backslashreplace")
+        fs.pipe_file(f"{prefix}/{key}", p.read_bytes())

@@ -49,6 +49,7 @@ class Entry(NamedTuple):
     size: int = 0
     mtime_ns: int = 0
     ino: int = 0  # local only: the opened file must be the one listed
+    os_name: str | None = None  # local only: the name in its folder, when ``name`` had to spell it (`as_text`)
 
     def refusal(self) -> str | None:
         return _REFUSALS.get(self.kind)
@@ -68,6 +69,18 @@ def _kind(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "socket"
     return "other"
+
+
+def as_text(name: str) -> str:
+    """A name as the warehouse can hold it. A name that is not UTF-8 (a Latin-1 ``café.csv``
+    from an old file share) comes from the OS with each bad byte as a lone surrogate, which no
+    UTF-8 text carries: DuckDB, JSON and hashing refused it and the run stopped. Each such
+    byte is spelt ``\\xNN`` instead (``reads_caf\\xe9.csv``); a UTF-8 name is kept as it is."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _join(sub: str, name: str) -> str:
@@ -122,7 +135,9 @@ class LocalDrops:
                 except FileNotFoundError:
                     continue  # gone between listing and stat: the next run will tell
                 kind = "file" if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
-                out.append(Entry(prefix + name, kind, st.st_size, st.st_mtime_ns, st.st_ino))
+                text = as_text(name)
+                out.append(Entry(prefix + text, kind, st.st_size, st.st_mtime_ns, st.st_ino,
+                                 name if text != name else None))
             return out
         finally:
             os.close(fd)
@@ -135,7 +150,7 @@ class LocalDrops:
             self.close()
             self._opened = (sub, self._dir_fd(sub))
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self._opened[1])
+            fd = os.open(entry.os_name or name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self._opened[1])
         except FileNotFoundError:
             raise Gone(entry.name) from None
         except OSError as exc:
