@@ -7,6 +7,7 @@ of the CSV, so that a filed report can be checked against its data years later.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -54,7 +55,7 @@ def render(con: duckdb.DuckDBPyConnection, settings, selection: query.Selection,
         raise ValueError(f"{fmt!r} is not a report format ({', '.join(FORMATS)})")
     found = query.findings(con, settings, selection)
     csv_bytes = query.findings_csv(found)
-    sha = query.findings_sha256(found)
+    sha = hashlib.sha256(csv_bytes).hexdigest()  # = query.findings_sha256, without writing the CSV twice
     if fmt == "csv":
         return Report(csv_bytes, fmt, sha, len(found))
     html = render_html(con, settings, selection, found, sha, check_lang(lang), fmt, user or os_user(), link)
