@@ -269,3 +269,64 @@ def test_readers_have_the_evaluation_cap_from_the_start(tmp_path: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("spare_size", [0, (3 << 20) + 7, 5 << 20])
+def test_patching_the_spare_makes_it_the_writer_file_byte_for_byte(tmp_path: Path, spare_size: int) -> None:
+    """Shorter, as long or longer than the writer file, with chunks equal and chunks not."""
+    import os
+    import random
+
+    rnd = random.Random(spare_size)
+    src, spare, dest = tmp_path / "writer", tmp_path / "spare", tmp_path / "dest"
+    body = bytearray(rnd.randbytes((3 << 20) + 7))
+    src.write_bytes(body)
+    old = bytearray(body[:spare_size]) + bytearray(rnd.randbytes(max(0, spare_size - len(body))))
+    if len(old) > (1 << 20):
+        old[(1 << 20) + 5] ^= 0xFF  # one byte differs in the second chunk
+    spare.write_bytes(old)
+    assert db._patch(spare, src, dest)
+    assert dest.read_bytes() == src.read_bytes() and not spare.exists()
+    assert not db._patch(tmp_path / "missing", src, dest)
+    os.unlink(dest)
+
+
+def _batch(con: duckdb.DuckDBPyConnection, n: int) -> None:
+    con.execute("INSERT INTO batches (batch_id, source, kind, started_at, status) VALUES (?, 's', 'k', now(), 'loaded')", [n])
+
+
+def test_publishing_patches_the_previous_copy_unless_a_reader_has_it_open(tmp_path: Path) -> None:
+    """Without reflinks, the copy published before the last one is patched into the next;
+    one a reader still has open is left as it is, and its reader keeps its snapshot."""
+    import os
+
+    warehouse = tmp_path / "w.duckdb"
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"x")
+    if db._reflink(probe, tmp_path / "probe-clone"):
+        pytest.skip("this filesystem has reflinks: publishing clones, no spare is kept")
+    inodes = []
+    for n in (1, 2, 3):
+        with db.writer(warehouse) as con:
+            _batch(con, n)
+        inodes.append(os.stat(warehouse).st_ino)
+        assert warehouse.read_bytes() == db.writer_path(warehouse).read_bytes()  # byte for byte
+    assert inodes[2] == inodes[0] != inodes[1]  # the third publish patched the first copy
+    assert os.stat(db.spare_path(warehouse)).st_ino == inodes[1]
+
+    reader = db.reader(warehouse)  # holds the third copy (the first file, patched)
+    with db.writer(warehouse) as con:
+        _batch(con, 4)
+    assert os.stat(warehouse).st_ino == inodes[1]  # the spare was free: patched
+    held = reader.execute("SELECT count(*) FROM oversight.batches").fetchone()
+    with db.writer(warehouse) as con:  # the spare is the reader's file now: left, copied whole
+        _batch(con, 5)
+    assert os.stat(warehouse).st_ino not in inodes
+    assert os.stat(db.spare_path(warehouse)).st_ino == inodes[1]
+    assert held == reader.execute("SELECT count(*) FROM oversight.batches").fetchone() == (3,)
+    reader.close()
+    fresh = db.reader(warehouse)
+    assert fresh.execute("SELECT count(*) FROM oversight.batches").fetchone() == (5,)
+    fresh.close()
+    assert warehouse.read_bytes() == db.writer_path(warehouse).read_bytes()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

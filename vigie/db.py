@@ -8,8 +8,8 @@ So the warehouse is two files:
   guard, this lock is the one that holds everywhere (CLI, backfills, tests);
 - the *published file* (the ``warehouse:`` path of vigie.yml) is what inspectors, ``vigie
   findings`` and reports open, read-only. After each successful load the writer checkpoints
-  and atomically replaces it with a fresh copy, so a reader's open file is never modified
-  under it and a load can never make an inspector's query fail.
+  and atomically replaces it with a fresh copy (see `publish`), so a reader's open file is
+  never modified under it and a load can never make an inspector's query fail.
 
 ``vigie verify`` reads a third way, without any lock: a private copy of the writer file (see
 `writer_snapshot`), so that it can check the writer's own state while a load runs.
@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import time
@@ -163,26 +164,108 @@ def scratch(spill: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _publish_tmp(warehouse: Path, pid: int) -> Path:
-    return warehouse.with_name(f".{warehouse.name}.{pid}.tmp")
+def _publish_tmp(warehouse: Path, pid: int, what: str = "") -> Path:
+    return warehouse.with_name(f".{warehouse.name}.{pid}{what}.tmp")
+
+
+def spare_path(warehouse: Path) -> Path:
+    """The published copy before the last one, kept to be patched into the next (`publish`)."""
+    return warehouse.with_name(f".{warehouse.name}.spare")
 
 
 def _remove_publish_leftovers(warehouse: Path) -> None:
-    """Remove the temporary copies of publishes whose process was killed. Under the lock no
+    """Remove the temporary files of publishes whose process was killed. Under the lock no
     publish is under way, so every such file is a leftover."""
     prefix, suffix = f".{warehouse.name}.", ".tmp"
     for name in os.listdir(warehouse.parent):
-        middle = name[len(prefix):-len(suffix)]
+        middle = name[len(prefix):-len(suffix)].removesuffix(".keep")
         if name.startswith(prefix) and name.endswith(suffix) and middle.isdigit():
             (warehouse.parent / name).unlink(missing_ok=True)
 
 
 def publish(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
-    """Replace the published file with a consistent copy of the writer file."""
+    """Replace the published file with a consistent copy of the writer file, atomically: a
+    reader's open file is never written to, whichever way the copy is made.
+
+    1. Where the filesystem has reflinks (XFS, Btrfs), a clone: it shares the blocks.
+    2. Else the previous published copy (the *spare*), once no reader has it open, is patched
+       into the new one: only the blocks that differ from the writer file are written. Each
+       reader holds a lock on its file (DuckDB's), so a spare in use is detected and left.
+    3. Else a full copy, as every publish did before (0.9 GB at 20 M events: 2.3 s on ext4,
+       against 0.5 s for a patch that reads both files and writes what changed).
+    The copy that is replaced becomes the next spare: on ext4 the warehouse takes three
+    times its size on disk (writer, published, spare)."""
     con.execute("CHECKPOINT")
+    src, spare = writer_path(warehouse), spare_path(warehouse)
     tmp = _publish_tmp(warehouse, os.getpid())
-    clone_file(writer_path(warehouse), tmp)
+    cloned = _reflink(src, tmp)
+    if not cloned and not _patch(spare, src, tmp):
+        clone_file(src, tmp)
+    keep = None
+    if not cloned:  # the copy about to be replaced is kept as the next spare
+        keep = _publish_tmp(warehouse, os.getpid(), ".keep")
+        try:
+            os.link(warehouse, keep)
+        except OSError:  # the first publish, or no hard links here: no spare
+            keep = None
     os.replace(tmp, warehouse)  # atomic: readers see the old file or the new one, never half
+    if keep:
+        os.replace(keep, spare)  # a spare still open by a reader lives on until it closes it
+    else:
+        spare.unlink(missing_ok=True)
+
+
+def _reflink(src: Path, dest: Path) -> bool:
+    """Clone ``src`` into ``dest`` (FICLONE), where the filesystem shares blocks."""
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        try:
+            fcntl.ioctl(fout.fileno(), _FICLONE, fin.fileno())
+            return True
+        except OSError:  # ext4, tmpfs...: no reflinks
+            pass
+    dest.unlink()
+    return False
+
+
+_FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+_PATCH_CHUNK = 1 << 20
+
+
+def _patch(spare: Path, src: Path, dest: Path) -> bool:
+    """Make ``spare`` a byte-for-byte copy of ``src`` by writing only the chunks that differ,
+    then move it to ``dest``. False, untouched, when it is missing or a reader has it open:
+    an open file description lock (F_OFD_SETLK) conflicts with the lock DuckDB holds on a
+    file it reads, in this process or another, and while it is held no reader can open it."""
+    try:
+        fd = os.open(spare, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
+        except OSError:  # in use by a reader
+            return False
+        with open(src, "rb", buffering=0) as fin:
+            size = os.fstat(fin.fileno()).st_size
+            new, old = bytearray(_PATCH_CHUNK), bytearray(_PATCH_CHUNK)
+            at = 0
+            while at < size:
+                n = fin.readinto(new)
+                if n <= 0:
+                    raise OSError(f"{src} ended at {at} bytes, before its size {size}")
+                m = os.preadv(fd, [old], at)
+                if n == m == _PATCH_CHUNK and new == old:  # the common case: one memcmp
+                    at += n
+                    continue
+                if n != m or bytes(new[:n]) != bytes(old[:n]):
+                    os.pwrite(fd, memoryview(new)[:n], at)
+                at += n
+        os.ftruncate(fd, size)
+        os.fsync(fd)  # what changed is on disk before the rename publishes it
+        os.replace(spare, dest)  # still locked: only this name reaches it, until published
+        return True
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def clone_file(src: Path, dest: Path) -> None:

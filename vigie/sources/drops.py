@@ -76,6 +76,8 @@ def as_text(name: str) -> str:
     from an old file share) comes from the OS with each bad byte as a lone surrogate, which no
     UTF-8 text carries: DuckDB, JSON and hashing refused it and the run stopped. Each such
     byte is spelt ``\\xNN`` instead (``reads_caf\\xe9.csv``); a UTF-8 name is kept as it is."""
+    if name.isascii():  # nearly every name: no encoding needed to tell
+        return name
     try:
         name.encode("utf-8")
         return name
