@@ -330,3 +330,34 @@ def test_publishing_patches_the_previous_copy_unless_a_reader_has_it_open(tmp_pa
     fresh.close()
     assert warehouse.read_bytes() == db.writer_path(warehouse).read_bytes()
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_patch_that_fails_gives_way_to_the_full_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk (or a read error) while the spare is patched: the spare, half patched and
+    reachable by no reader, is removed, and the writer file is copied whole."""
+    import errno
+    import os
+
+    warehouse = tmp_path / "w.duckdb"
+    if db._reflink(db.MIGRATIONS_DIR / "001_ledger.sql", tmp_path / "probe-clone"):
+        pytest.skip("this filesystem has reflinks: publishing clones, no spare is kept")
+    for n in (1, 2):
+        with db.writer(warehouse) as con:
+            _batch(con, n)
+    assert db.spare_path(warehouse).exists()
+    second = os.stat(warehouse).st_ino
+
+    def full(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with monkeypatch.context() as m:
+        m.setattr(os, "preadv", full)
+        with db.writer(warehouse) as con:
+            _batch(con, 3)
+    assert warehouse.read_bytes() == db.writer_path(warehouse).read_bytes()
+    reader = db.reader(warehouse)
+    assert reader.execute("SELECT count(*) FROM oversight.batches").fetchone() == (3,)
+    reader.close()
+    with db.writer(warehouse) as con:  # and the next publish patches again: the second copy
+        _batch(con, 4)
+    assert os.stat(warehouse).st_ino == second
+    assert warehouse.read_bytes() == db.writer_path(warehouse).read_bytes()

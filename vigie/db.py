@@ -234,38 +234,52 @@ _PATCH_CHUNK = 1 << 20
 def _patch(spare: Path, src: Path, dest: Path) -> bool:
     """Make ``spare`` a byte-for-byte copy of ``src`` by writing only the chunks that differ,
     then move it to ``dest``. False, untouched, when it is missing or a reader has it open:
-    an open file description lock (F_OFD_SETLK) conflicts with the lock DuckDB holds on a
-    file it reads, in this process or another, and while it is held no reader can open it."""
+    an open file description lock (F_OFD_SETLK, Linux) conflicts with the lock DuckDB holds
+    on a file it reads, in this process or another, and while it is held no reader can open
+    it. This relies on readers' locks being seen here: a local filesystem (README). False
+    too, the spare removed, when patching fails (a read error, a full disk): the full copy
+    then takes its room, and the next publish does not meet it again."""
+    setlk = getattr(fcntl, "F_OFD_SETLK", None)
+    if setlk is None:  # not Linux: no telling whether a reader holds the spare
+        return False
     try:
         fd = os.open(spare, os.O_RDWR | os.O_CLOEXEC)
     except OSError:
         return False
     try:
         try:
-            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
+            fcntl.fcntl(fd, setlk, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
         except OSError:  # in use by a reader
             return False
-        with open(src, "rb", buffering=0) as fin:
-            size = os.fstat(fin.fileno()).st_size
-            new, old = bytearray(_PATCH_CHUNK), bytearray(_PATCH_CHUNK)
-            at = 0
-            while at < size:
-                n = fin.readinto(new)
-                if n <= 0:
-                    raise OSError(f"{src} ended at {at} bytes, before its size {size}")
-                m = os.preadv(fd, [old], at)
-                if n == m == _PATCH_CHUNK and new == old:  # the common case: one memcmp
-                    at += n
-                    continue
-                if n != m or bytes(new[:n]) != bytes(old[:n]):
-                    os.pwrite(fd, memoryview(new)[:n], at)
-                at += n
-        os.ftruncate(fd, size)
-        os.fsync(fd)  # what changed is on disk before the rename publishes it
-        os.replace(spare, dest)  # still locked: only this name reaches it, until published
+        try:
+            _write_differences(fd, src)
+            os.replace(spare, dest)  # still locked: only this name reaches it, until published
+        except OSError:
+            spare.unlink(missing_ok=True)  # half patched, and no reader can reach it
+            return False
         return True
     finally:
         os.close(fd)  # releases the lock
+
+
+def _write_differences(fd: int, src: Path) -> None:
+    with open(src, "rb", buffering=0) as fin:
+        size = os.fstat(fin.fileno()).st_size
+        new, old = bytearray(_PATCH_CHUNK), bytearray(_PATCH_CHUNK)
+        at = 0
+        while at < size:
+            n = fin.readinto(new)
+            if n <= 0:
+                raise OSError(f"{src} ended at {at} bytes, before its size {size}")
+            m = os.preadv(fd, [old], at)
+            if n == m == _PATCH_CHUNK and new == old:  # the common case: one memcmp
+                at += n
+                continue
+            if n != m or bytes(new[:n]) != bytes(old[:n]):
+                os.pwrite(fd, memoryview(new)[:n], at)
+            at += n
+    os.ftruncate(fd, size)
+    os.fsync(fd)  # what changed is on disk before the rename publishes it
 
 
 def clone_file(src: Path, dest: Path) -> None:

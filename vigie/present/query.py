@@ -12,6 +12,7 @@ import csv
 import gc
 import hashlib
 import io
+import threading
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -136,18 +137,30 @@ def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+_gc_lock = threading.Lock()
+_gc_holders = 0  # threads inside `_no_gc_pauses` (the view serves several requests at once)
+_gc_was_enabled = False
+
+
 @contextmanager
 def _no_gc_pauses() -> Iterator[None]:
     """Python's cycle collector held while hundreds of thousands of findings are built or
     counted: they hold no cycles, and collections that walked them again and again as they
-    grew cost 2 s of a report at 20 M events."""
-    was = gc.isenabled()
-    gc.disable()
+    grew cost 2 s of a report at 20 M events. Counted, so that the last thread out restores
+    it (two requests of the view overlapping must not leave it off)."""
+    global _gc_holders, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
     try:
         yield
     finally:
-        if was:
-            gc.enable()
+        with _gc_lock:
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def findings(con: duckdb.DuckDBPyConnection, settings, selection: Selection) -> list[Finding]:  # noqa: ANN001

@@ -195,8 +195,9 @@ class FolderConnector(Connector):
         first_of: dict | None = None  # content hash → the first name it was received under
         # What is new, changed or refused, in name order (then stream): only these are sorted,
         # not the tens of thousands of files already landed.
-        todo = sorted((entry, stream) for entry, stream in listing if entry.kind != "folder"
-                      and (entry.refusal() or not _same(seen.get(entry.name), entry)))
+        todo = sorted(((entry, stream) for entry, stream in listing if entry.kind != "folder"
+                       and (entry.refusal() or not _same(seen.get(entry.name), entry))),
+                      key=lambda es: (es[0].name, es[1]))
         for n, (entry, stream) in enumerate(todo):
             name = entry.name
             refused = entry.refusal()

@@ -75,7 +75,9 @@ def as_text(name: str) -> str:
     """A name as the warehouse can hold it. A name that is not UTF-8 (a Latin-1 ``café.csv``
     from an old file share) comes from the OS with each bad byte as a lone surrogate, which no
     UTF-8 text carries: DuckDB, JSON and hashing refused it and the run stopped. Each such
-    byte is spelt ``\\xNN`` instead (``reads_caf\\xe9.csv``); a UTF-8 name is kept as it is."""
+    byte is spelt ``\\xNN`` instead (``reads_caf\\xe9.csv``); a UTF-8 name is kept as it is.
+    (A UTF-8 name spelling those very characters in the same folder would share the name:
+    escaping every backslash of every name instead would rename files already landed.)"""
     if name.isascii():  # nearly every name: no encoding needed to tell
         return name
     try:
