@@ -294,3 +294,42 @@ def test_no_credential_anywhere_once_every_kind_ran(tmp_path: Path, server_vms: 
     assert json.loads(outputs[0])  # something to look at
     _no_secret(root / "var", texts=tuple(t for r in runs for t in (r.stdout, r.stderr)) + tuple(outputs),
                secrets=(SECRET, pg_password, token))
+
+
+def test_a_pull_that_cannot_be_recorded_fails_its_source_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a connector pulled but the ledger cannot record (here a name no UTF-8 text can
+    hold, as a name that is not UTF-8 was before `as_text`) fails that source, with why; the
+    other sources load, and the next run takes the files again."""
+    from vigie import pipeline
+    from vigie.config import load_settings
+    from vigie.sources.base import Landed
+    from vigie.sources.lapi_files import LapiFiles
+
+    root = tmp_path / "estate"
+    hostile_drops._write(root / "drones" / "flights" / "f.jsonl", (hostile_drops._flight("fl-1") + "\n").encode())
+    hostile_drops._write(root / "lapi" / "reads_1.csv",
+                         f"{hostile_drops.READS_HEADER}\n{hostile_drops._read('rd-1')}\n".encode())
+    for p in root.rglob("*.*"):
+        os.utime(p, (OLD, OLD))
+    settings = load_settings(_estate(root, "drones", "lapi"))
+    pull = LapiFiles.pull
+
+    def unrecordable(self, cursor, landing):  # noqa: ANN001, ANN202
+        out = pull(self, cursor, landing)
+        out.files.append(Landed(out.files[0].stream, "reads_caf\udce9.csv", out.files[0].path, "0" * 64, 1))
+        return out
+    with monkeypatch.context() as m:
+        m.setattr(LapiFiles, "pull", unrecordable)
+        report = pipeline.run(settings, validate=False, evaluate=False)
+    by_source = {s.source: s for s in report.sources}
+    assert by_source["drones"].error is None and by_source["drones"].counts.loaded == 1
+    assert "source 'lapi': what was pulled could not be recorded: UnicodeEncodeError" in by_source["lapi"].error
+    report = pipeline.run(settings, validate=False, evaluate=False)
+    assert all(s.error is None for s in report.sources)
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        assert con.execute("SELECT status FROM batches WHERE source = 'lapi' ORDER BY batch_id").fetchall() == [
+            ("failed",), ("loaded",)]
+        assert con.execute("SELECT read_id FROM lapi_reads").fetchall() == [("rd-1",)]
+    finally:
+        con.close()

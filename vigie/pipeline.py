@@ -212,18 +212,29 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
         return rep
 
     # Landed: record the raw files before any parsing can fail.
-    digest = hashlib.sha256()
-    for f in sorted(pulled.files, key=lambda f: f.name):
-        digest.update(f"{f.name}\0{f.sha256}\n".encode())
-    con.execute("BEGIN")
-    if pulled.files:
-        db.insert_rows(con, "landed_files",
-                       [[rep.batch_id, source.name, f.name, str(f.path), f.sha256, f.bytes] for f in pulled.files])
-    con.execute(
-        "UPDATE batches SET status = 'landed', sha256 = ?, raw_bytes = ?, files = ? WHERE batch_id = ?",
-        [digest.hexdigest(), sum(f.bytes for f in pulled.files), len(pulled.files), rep.batch_id],
-    )
-    con.execute("COMMIT")
+    try:
+        digest = hashlib.sha256()
+        for f in sorted(pulled.files, key=lambda f: f.name):
+            digest.update(f"{f.name}\0{f.sha256}\n".encode())
+        con.execute("BEGIN")
+        if pulled.files:
+            db.insert_rows(con, "landed_files",
+                           [[rep.batch_id, source.name, f.name, str(f.path), f.sha256, f.bytes] for f in pulled.files])
+        con.execute(
+            "UPDATE batches SET status = 'landed', sha256 = ?, raw_bytes = ?, files = ? WHERE batch_id = ?",
+            [digest.hexdigest(), sum(f.bytes for f in pulled.files), len(pulled.files), rep.batch_id],
+        )
+        con.execute("COMMIT")
+    except Exception as exc:  # noqa: BLE001 - as a failed pull: this source fails, the next ones are pulled
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # it failed before BEGIN
+        rep.error = without_credentials(f"source '{source.name}': what was pulled could not be recorded: "
+                                        f"{type(exc).__name__}: {exc}")
+        _fail(con, rep, traceback.format_exc())
+        shutil.rmtree(landing, ignore_errors=True)  # the cursor did not move: pulled again next time
+        return rep
 
     staged: list[tuple] = []
     try:
