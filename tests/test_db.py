@@ -288,7 +288,13 @@ def test_patching_the_spare_makes_it_the_writer_file_byte_for_byte(tmp_path: Pat
     assert db._patch(spare, src, dest)
     assert dest.read_bytes() == src.read_bytes() and not spare.exists()
     assert not db._patch(tmp_path / "missing", src, dest)
-    os.unlink(dest)
+
+
+def _skip_where_publishing_clones(folder: Path) -> None:
+    probe = folder / "probe"
+    probe.write_bytes(b"x")
+    if db._reflink(probe, folder / "probe-clone"):
+        pytest.skip("this filesystem has reflinks: publishing clones, no spare is kept")
 
 
 def _batch(con: duckdb.DuckDBPyConnection, n: int) -> None:
@@ -301,10 +307,7 @@ def test_publishing_patches_the_previous_copy_unless_a_reader_has_it_open(tmp_pa
     import os
 
     warehouse = tmp_path / "w.duckdb"
-    probe = tmp_path / "probe"
-    probe.write_bytes(b"x")
-    if db._reflink(probe, tmp_path / "probe-clone"):
-        pytest.skip("this filesystem has reflinks: publishing clones, no spare is kept")
+    _skip_where_publishing_clones(tmp_path)
     inodes = []
     for n in (1, 2, 3):
         with db.writer(warehouse) as con:
@@ -339,8 +342,7 @@ def test_a_patch_that_fails_gives_way_to_the_full_copy(tmp_path: Path, monkeypat
     import os
 
     warehouse = tmp_path / "w.duckdb"
-    if db._reflink(db.MIGRATIONS_DIR / "001_ledger.sql", tmp_path / "probe-clone"):
-        pytest.skip("this filesystem has reflinks: publishing clones, no spare is kept")
+    _skip_where_publishing_clones(tmp_path)
     for n in (1, 2):
         with db.writer(warehouse) as con:
             _batch(con, n)
