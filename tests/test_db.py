@@ -274,7 +274,6 @@ def test_readers_have_the_evaluation_cap_from_the_start(tmp_path: Path) -> None:
 @pytest.mark.parametrize("spare_size", [0, (3 << 20) + 7, 5 << 20])
 def test_patching_the_spare_makes_it_the_writer_file_byte_for_byte(tmp_path: Path, spare_size: int) -> None:
     """Shorter, as long or longer than the writer file, with chunks equal and chunks not."""
-    import os
     import random
 
     rnd = random.Random(spare_size)
