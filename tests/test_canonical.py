@@ -21,14 +21,19 @@ def _batch(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
                     [i, f"f:{i}", k1, f"{k1},{k2},{v}", k1, k2, v])
 
 
-def test_a_key_holding_null_is_found_again_in_the_warehouse() -> None:
-    """The lookup of a batch's keys matches by equality (so DuckDB can prune the scan) and
-    takes keys holding a NULL apart, as IS NOT DISTINCT FROM: delivered again, such a row is a
-    duplicate, not a second load."""
+def _things() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     db.migrate(con)
     con.execute("CREATE TABLE things (source VARCHAR, batch_id BIGINT, ord BIGINT, location VARCHAR, "
                 "k1 VARCHAR, k2 VARCHAR, v VARCHAR)")
+    return con
+
+
+def test_a_key_holding_null_is_found_again_in_the_warehouse() -> None:
+    """The lookup of a batch's keys matches by equality the columns the batch never leaves
+    NULL (so DuckDB can prune the scan), the others as IS NOT DISTINCT FROM: delivered again, a
+    row whose key holds a NULL is a duplicate, not a second load."""
+    con = _things()
     _batch(con, [("a", None, "x"), ("b", "1", "y")])
     first = merge(con, THINGS, "staging_things", "src", 1)
     assert (first.loaded, first.duplicates) == (2, 0)
@@ -40,3 +45,29 @@ def test_a_key_holding_null_is_found_again_in_the_warehouse() -> None:
     # (a, NULL) again with other content conflicts with the first delivery; the same content does not
     assert sorted(con.execute("SELECT ref, conflicting FROM duplicates WHERE batch_id = 2").fetchall()) == \
         [("a", False), ("a", True), ("b", False)]
+
+
+def test_keys_with_a_null_in_every_column_are_all_found_again() -> None:
+    """A batch that leaves each key column NULL somewhere: no column can be matched by equality."""
+    con = _things()
+    rows = [("a", None, "x"), (None, "1", "y"), (None, None, "z"), ("b", "2", "w")]
+    _batch(con, rows)
+    assert merge(con, THINGS, "staging_things", "src", 1).loaded == 4
+    _batch(con, rows + [(None, "3", "v")])
+    again = merge(con, THINGS, "staging_things", "src", 2)
+    assert (again.loaded, again.duplicates) == (1, 4)
+    assert con.execute("SELECT k1, k2 FROM things WHERE batch_id = 2").fetchall() == [(None, "3")]
+
+
+def test_a_column_the_batch_fills_does_not_match_null_in_the_warehouse() -> None:
+    """k2 is NULL in the warehouse's row and set in every row of the batch (so matched by
+    equality): another key, loaded."""
+    con = _things()
+    _batch(con, [("a", None, "x")])
+    merge(con, THINGS, "staging_things", "src", 1)
+    _batch(con, [("a", "1", "x")])
+    again = merge(con, THINGS, "staging_things", "src", 2)
+    assert (again.loaded, again.duplicates) == (1, 0)
+    _batch(con, [("a", "1", "x"), ("a", None, "x")])
+    third = merge(con, THINGS, "staging_things", "src", 3)
+    assert (third.loaded, third.duplicates) == (0, 2)

@@ -79,11 +79,6 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
     key = list(stream.key)
     keys = ", ".join(key)
     content_hash = f"hash({', '.join(content)})"
-    on_key = _same(key, "e", "t")
-    equal_key = " AND ".join(f"e.{k} = t.{k}" for k in key)
-
-    def any_null(prefix: str) -> str:
-        return " OR ".join(f"{prefix}{k} IS NULL" for k in key)
 
     latest = stream.policy == "latest"
     # immutable: the first delivery of a key wins, in the batch and against the warehouse.
@@ -91,6 +86,14 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
     in_batch, in_warehouse = ("ord DESC", "e.batch_id DESC, e.ord DESC") if latest else ("ord", "e.batch_id, e.ord")
     e_keys = ", ".join("e." + k for k in key)
     on_prior = _same(key, "p", "r")
+    # Only the keys of this batch are looked up in the warehouse, by equality on every key
+    # column the batch never leaves NULL (exactly IS NOT DISTINCT FROM there): DuckDB then
+    # prunes the scan to the row groups within the batch's range of those keys (new log ids,
+    # recent instants). IS NOT DISTINCT FROM alone read every row of the table, with all its
+    # columns: a LAPI line's key holds its `deleted_at`, NULL on nearly every line.
+    has_null = con.execute(f"SELECT {', '.join(f'bool_or({k} IS NULL)' for k in key)} FROM ({typed})").fetchone()
+    match = " AND ".join(f"e.{k} = t.{k}" if not null else f"e.{k} IS NOT DISTINCT FROM t.{k}"
+                         for k, null in zip(key, has_null))
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _classified AS
@@ -99,18 +102,10 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
             SELECT t.*, {content_hash} AS h, row_number() OVER w AS rn,
                    first_value(location) OVER w AS first_loc, first_value({content_hash}) OVER w AS first_h
             FROM typed t WINDOW w AS (PARTITION BY {keys} ORDER BY {in_batch})),
-        prior AS (  -- only the keys of this batch are looked up in the warehouse
+        prior AS (  -- what the warehouse holds of the batch's keys
             SELECT {e_keys}, e.location AS prior_loc, hash({', '.join('e.' + c for c in content)}) AS prior_h
-            FROM (
-                -- keys without NULL by equality: DuckDB then prunes the scan to the row
-                -- groups within the batch's range of keys (new log ids, sequential ids);
-                -- IS NOT DISTINCT FROM read every key of the table
-                SELECT e.* FROM {stream.table} e SEMI JOIN (SELECT DISTINCT {keys} FROM typed) t ON {equal_key}
-                WHERE e.source = $source
-                UNION ALL  -- keys holding a NULL, which equality never matches
-                SELECT e.* FROM {stream.table} e
-                SEMI JOIN (SELECT DISTINCT {keys} FROM typed WHERE {any_null('')}) t ON {on_key}
-                WHERE e.source = $source AND ({any_null('e.')})) e
+            FROM (SELECT e.* FROM {stream.table} e SEMI JOIN (SELECT DISTINCT {keys} FROM typed) t ON {match}
+                  WHERE e.source = $source) e
             QUALIFY row_number() OVER (PARTITION BY {e_keys} ORDER BY {in_warehouse}) = 1)
         SELECT r.*, CASE
                 WHEN rn > 1 THEN 'duplicate'
