@@ -54,6 +54,20 @@ SCOPES = {
     "lapi_reads": "read_id",
     "lapi_queries": "coalesce(read_id, '~none')",
 }
+# How a scope's rows are copied, where joining on the scope's SQL would read every row: an
+# audit row naming no recording is found by its number (new numbers are at the end of the
+# table, and DuckDB prunes the scan to them), not by building '~log:<n>' for millions of rows.
+# ('~log:007' from a recording id also copies log 7: more is evaluated, never less.)
+COPIES = {
+    "vms_audit_log": """
+        SELECT t.* FROM {home}.main.vms_audit_log t
+        SEMI JOIN _dirty d ON d.source = t.source AND d.scope = t.recording_id
+        UNION ALL
+        SELECT t.* FROM {home}.main.vms_audit_log t
+        SEMI JOIN (SELECT source, TRY_CAST(substr(scope, 6) AS BIGINT) AS log_id FROM _dirty
+                   WHERE starts_with(scope, '~log:')) d ON d.source = t.source AND d.log_id = t.log_id
+        WHERE t.recording_id IS NULL""",
+}
 # Read whole by the restricted evaluation: small, and read across scopes.
 WHOLE = ("batches", "authorisations", "vms_cameras")
 
@@ -258,8 +272,9 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> No
         for table in WHOLE:
             con.execute(f"INSERT INTO main.{table} SELECT * FROM {home}.main.{table}")
         for table, key in SCOPES.items():
-            con.execute(f"INSERT INTO main.{table} SELECT t.* FROM {home}.main.{table} t "
-                        f"SEMI JOIN _dirty d ON d.source = t.source AND d.scope = {key}")
+            rows = COPIES.get(table) or (f"SELECT t.* FROM {{home}}.main.{table} t "
+                                         f"SEMI JOIN _dirty d ON d.source = t.source AND d.scope = {key}")
+            con.execute(f"INSERT INTO main.{table} {rows.replace('{home}', home)}")
         # What hides a VMS row that changes in place: its later pulls that were quarantined.
         con.execute(f"""
             INSERT INTO main.quarantine SELECT q.* FROM {home}.main.quarantine q
