@@ -131,3 +131,27 @@ def test_sequence_numbers_that_fill_split_and_extend_gaps(tmp_path: Path, monkey
         report = _run(estate, as_of)
         assert report.evaluation.startswith("incremental"), report.evaluation
         _compare(estate, as_of)
+
+
+@pytest.mark.parametrize("removed", ["lapi-a7", "bodycams", "drones-69"])
+def test_a_source_removed_from_the_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, removed: str) -> None:
+    """Its rows stay in the warehouse and the rules still read them. When time alone makes
+    its subjects change (a keeping limit passes), they are re-evaluated like any other's:
+    neither left as they were nor found twice."""
+    monkeypatch.setenv("BODYCAM_TOKEN", "sim")
+    estate = generate(tmp_path / "estate", n_events=2500, seed=11).out_dir
+    config = estate / "vigie.yml"
+    config.write_text(config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9"))
+    tz = load_settings(config).timezone
+    as_of = parse_instant((estate / "as_of.txt").read_text().strip(), tz)
+    _run(estate, as_of)
+    text = config.read_text()
+    block = re.search(rf"  - name: {removed}\n(    .*\n)*", text)
+    config.write_text(text.replace(block.group(0), ""))
+    assert removed not in config.read_text()
+    _run(estate, as_of)  # another configuration: evaluated afresh
+    for days in (20, 45, 100, 400):
+        later = as_of + timedelta(days=days)
+        report = _run(estate, later)
+        assert report.evaluation.startswith("incremental"), report.evaluation
+        _compare(estate, later)

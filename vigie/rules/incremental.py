@@ -41,6 +41,7 @@ from datetime import datetime
 import duckdb
 
 from vigie import db, rules
+from vigie.sources import CONNECTORS
 
 # Each table of rows about subjects → the SQL of its rows' scope (unique within a source).
 # Putting two things in one scope is always correct (a prefix collision only evaluates more);
@@ -61,10 +62,10 @@ SCOPES = {
 COPIES = {
     "vms_audit_log": """
         SELECT t.* FROM {home}.main.vms_audit_log t
-        SEMI JOIN _dirty d ON d.source = t.source AND d.scope = t.recording_id
+        SEMI JOIN {dirty} d ON d.source = t.source AND d.scope = t.recording_id
         UNION ALL
         SELECT t.* FROM {home}.main.vms_audit_log t
-        SEMI JOIN (SELECT source, TRY_CAST(substr(scope, 6) AS BIGINT) AS log_id FROM _dirty
+        SEMI JOIN (SELECT source, TRY_CAST(substr(scope, 6) AS BIGINT) AS log_id FROM {dirty}
                    WHERE starts_with(scope, '~log:')) d ON d.source = t.source AND d.log_id = t.log_id
         WHERE t.recording_id IS NULL""",
 }
@@ -97,6 +98,9 @@ DRONE_IDS = """
 """
 
 SCRATCH = "vigie_incremental"
+# Each source's kind, from its batches: the rows of a source removed from the configuration
+# stay, the rules read them, and their findings are re-evaluated and replaced like any other's.
+SOURCE_KINDS = "(SELECT DISTINCT source, kind FROM main.batches)"
 
 
 @dataclass
@@ -245,7 +249,7 @@ def _dirty_scopes(con: duckdb.DuckDBPyConnection, watermark: int, as_of: datetim
         UNION SELECT source, scope FROM main.run_horizon WHERE next_at <= $as_of
     """, {"w": watermark, "as_of": as_of})
     # Drone flights that hold an id of a flight to re-evaluate go with it, to a fixed point.
-    if not con.execute("SELECT 1 FROM _dirty SEMI JOIN main.rule_sources s ON s.source = _dirty.source "
+    if not con.execute(f"SELECT 1 FROM _dirty SEMI JOIN {SOURCE_KINDS} s ON s.source = _dirty.source "
                        "AND s.kind = 'drone_files' LIMIT 1").fetchone():
         return
     con.execute(f"CREATE OR REPLACE TEMP TABLE _drone_ids AS {DRONE_IDS}")
@@ -271,10 +275,16 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> No
         rules.install(con, settings)
         for table in WHOLE:
             con.execute(f"INSERT INTO main.{table} SELECT * FROM {home}.main.{table}")
+        kinds = {stream.table: kind for kind, connector in CONNECTORS.items() for stream in connector.streams}
         for table, key in SCOPES.items():
-            rows = COPIES.get(table) or (f"SELECT t.* FROM {{home}}.main.{table} t "
-                                         f"SEMI JOIN _dirty d ON d.source = t.source AND d.scope = {key}")
-            con.execute(f"INSERT INTO main.{table} {rows.replace('{home}', home)}")
+            # Only the scopes of the sources that fill this table: DuckDB prunes the scan to the
+            # row groups within the range of their keys (else it spans every source's). A
+            # source's kind as its batches say: one removed from the configuration still counts.
+            dirty = (f"(SELECT d.* FROM _dirty d SEMI JOIN {SOURCE_KINDS} s "
+                     f"ON s.source = d.source AND s.kind = '{kinds[table]}')")
+            rows = COPIES.get(table) or f"SELECT t.* FROM {{home}}.main.{table} t SEMI JOIN {{dirty}} d " \
+                                        f"ON d.source = t.source AND d.scope = {key}"
+            con.execute(f"INSERT INTO main.{table} {rows.replace('{home}', home).replace('{dirty}', dirty)}")
         # What hides a VMS row that changes in place: its later pulls that were quarantined.
         con.execute(f"""
             INSERT INTO main.quarantine SELECT q.* FROM {home}.main.quarantine q
@@ -287,7 +297,7 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> No
             CREATE OR REPLACE TEMP TABLE _replaced AS
             SELECT DISTINCT k.code AS rule_code, s.source, s.subject_id
             FROM ({SUBJECTS}) s
-            JOIN main.rule_sources src ON src.source = s.source
+            JOIN {SOURCE_KINDS} src ON src.source = s.source
             JOIN (SELECT unnest($kinds, recursive := true)) k ON k.kind = src.kind AND k.subject = s.type
         """, {"kinds": [{"code": c, "kind": k, "subject": t} for c, k, t in kinds]})
     finally:
