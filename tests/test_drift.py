@@ -89,7 +89,8 @@ class Estate:
 
     def state(self, source: str) -> tuple:
         """What a held batch must not change: the cursor, the rows, the quarantine."""
-        return (self.query("SELECT cursor, batch_id FROM source_cursors WHERE source = ?", [source]),
+        return (self.query("SELECT c.batch_id, (SELECT string_agg(text, '' ORDER BY part) FROM source_cursor_parts p "
+                           "WHERE p.source = c.source) FROM source_cursors c WHERE source = ?", [source]),
                 self.query(f"SELECT count(*) FROM {CANONICAL[source]} WHERE source = ?", [source]),
                 self.query("SELECT count(*) FROM quarantine WHERE source = ?", [source]))
 

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import copy_samples, read_csv, vigie
 from vigie import pipeline
+from vigie.cursors import load as load_cursor
 from vigie.simulate.bodycam_server import BodycamServer
 
 TOKEN = "sample-token"
@@ -83,9 +84,9 @@ def test_a_second_run_on_unchanged_sources_loads_nothing(sample_estate: Path) ->
                            [before]).fetchone() == (0, 0)
         for table, n in counts.items():
             assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == n, table
-        # A drop folder's cursor (every file landed) is whole in source_cursors; the ledger and the
-        # manifests keep its SHA-256, each batch's cursor_before that of the batch before it.
-        cursors = dict(con.execute("SELECT source, CAST(cursor AS VARCHAR) FROM source_cursors").fetchall())
+        # A drop folder's cursor (every file landed) is whole in source_cursor_parts; the ledger and
+        # the manifests keep its SHA-256, each batch's cursor_before that of the batch before it.
+        cursors = {source: load_cursor(con, source) for (source,) in con.execute("SELECT source FROM source_cursors").fetchall()}
         ledger = con.execute("SELECT source, CAST(cursor_before AS VARCHAR), CAST(cursor_after AS VARCHAR) "
                              "FROM batches WHERE source = 'lapi-a7' AND status = 'loaded' ORDER BY batch_id").fetchall()
         # an unchanged cursor is not written again: it keeps the batch that moved it

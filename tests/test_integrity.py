@@ -369,8 +369,8 @@ def test_verify_runs_without_the_lock_while_a_load_holds_the_writer(estate: Path
 
 def test_manifests_are_sealed_in_commit_order_over_every_committed_batch(estate: Path) -> None:
     with writer(estate) as con:
-        rows = con.execute("SELECT m.seq, m.batch_id, b.status, m.manifest FROM manifests m JOIN batches b USING (batch_id) "
-                           "ORDER BY seq").fetchall()
+        rows = con.execute(f"SELECT m.seq, m.batch_id, b.status, {integrity.MANIFEST_TEXT} FROM manifests m "
+                           "JOIN batches b USING (batch_id) ORDER BY seq").fetchall()
         unchained = con.execute("SELECT count(*) FROM batches WHERE status = 'loaded' AND batch_id NOT IN "
                                 "(SELECT batch_id FROM manifests)").fetchone()[0]
     assert unchained == 0 and [r[0] for r in rows] == [1, 2, 3, 4, 5]
@@ -475,8 +475,9 @@ def test_manifests_sealed_in_an_older_format_still_verify_and_still_catch_tamper
         pipeline.run(settings, ["lapi-a7"], validate=False, evaluate=False)
     pipeline.run(settings, ["drones-69"], validate=False, evaluate=False)
     with duckdb.connect(str(estate / "var" / "warehouse.duckdb"), read_only=True) as con:
-        formats = dict(con.execute("SELECT source, CAST(manifest::JSON ->> 'format' AS INT) FROM manifests").fetchall())
-        orders = dict(con.execute("SELECT source, manifest::JSON ->> '$.tables.drone_flights.order' FROM manifests "
+        text = integrity.MANIFEST_TEXT
+        formats = dict(con.execute(f"SELECT source, CAST(({text})::JSON ->> 'format' AS INT) FROM manifests m").fetchall())
+        orders = dict(con.execute(f"SELECT source, ({text})::JSON ->> '$.tables.drone_flights.order' FROM manifests m "
                                   "WHERE source = 'drones-69'").fetchall())
     assert formats == {"register": 1, "vms-lyon": 1, "lapi-a7": 2, "drones-69": 3}
     assert orders == {"drones-69": "ord"}
@@ -504,7 +505,7 @@ def test_an_ordered_table_hash_is_its_json_lines_whatever_the_spans_or_the_stora
         tables, types = integrity.chained_tables(con), integrity.column_types(con)
         assert {"lapi_reads", "vms_audit_log", "bodycam_events", "drone_track_points"} <= integrity.ordered_tables(con)
         assert "quarantine" not in integrity.ordered_tables(con)  # ord is NULL for rows quarantined before 007
-        sealed = {(b, t): e for b, text in con.execute("SELECT batch_id, manifest FROM manifests").fetchall()
+        sealed = {(b, t): e for b, text in con.execute(f"SELECT batch_id, {integrity.MANIFEST_TEXT} FROM manifests m").fetchall()
                   for t, e in json.loads(text)["tables"].items()}
         table = "lapi_reads"
         text = integrity._row_text(table, tables[table], 3, types)
@@ -617,3 +618,37 @@ def test_a_failed_span_query_in_the_loading_transaction_raises_its_own_error(mon
     with pytest.raises(duckdb.Error, match="span query broke"):
         integrity.ordered_hashes(con, "t", ["batch_id", "ord", "v"], [1])
     con.execute("ROLLBACK")
+
+
+def test_a_long_manifest_is_kept_in_parts_and_an_edited_part_is_caught(estate: Path) -> None:
+    """A manifest longer than db.TEXT_PART characters (a batch of many files) is kept in
+    manifest_parts (migration 013); editing one part is editing the manifest."""
+    with writer(estate) as con:
+        long = con.execute("SELECT seq, batch_id FROM manifests WHERE manifest = ''").fetchall()
+        parts = con.execute("SELECT count(*), max(length(text)) FROM manifest_parts").fetchone()
+    assert long and parts[0] > len(long) and parts[1] == db.TEXT_PART
+    seq, batch_id = long[0]
+    for name in ("warehouse.duckdb.writer", "warehouse.duckdb"):
+        with duckdb.connect(str(estate / "var" / name)) as con:
+            con.execute("UPDATE manifest_parts SET text = replace(text, '\"rows\":', '\"rows\": ') "
+                        "WHERE seq = ? AND part = 1", [seq])
+    code, out = verify_json(estate)
+    assert code == 1
+    assert ("manifest edited", batch_id) in {(x["what"], x["batch_id"]) for x in breaks_of(out)}
+
+
+def test_long_manifests_sealed_before_migration_013_are_split(tmp_path: Path) -> None:
+    earlier = tmp_path / "migrations"
+    earlier.mkdir()
+    for path in sorted(db.MIGRATIONS_DIR.glob("*.sql")):
+        if int(path.name[:3]) < 13:
+            shutil.copy(path, earlier / path.name)
+    con = duckdb.connect()
+    db.migrate(con, earlier)
+    long = integrity.canonical({"files": [f"{i:064x}" for i in range(100)], "seq": 1})
+    con.execute("INSERT INTO manifests VALUES (1, 7, 'drones', ?, ?, ?, now(), NULL), (2, 8, 'vms', '{\"seq\":2}', ?, ?, now(), NULL)",
+                [long, integrity.GENESIS, integrity.sha256_text(long), integrity.sha256_text(long), "0" * 64])
+    assert db.migrate(con) == ["013_manifest_parts.sql"]
+    texts = con.execute(f"SELECT {integrity.MANIFEST_TEXT} FROM manifests m ORDER BY seq").fetchall()
+    assert texts == [(long,), ('{"seq":2}',)]
+    assert con.execute("SELECT manifest FROM manifests ORDER BY seq").fetchall() == [("",), ('{"seq":2}',)]

@@ -414,6 +414,18 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[list]) ->
                 [json_list(rows)])
 
 
+# A long text is kept in parts of at most this many characters (8 KB of UTF-8 at most), which
+# DuckDB keeps in its column's own blocks. A longer text goes to overflow blocks that each
+# checkpoint writes again whole once anything is appended to its table: a drop folder's
+# cursor (vigie/cursors.py) and the manifest of its first batch (vigie/integrity.py), 14 and
+# 17 MB at 20 M events, were written again by every run.
+TEXT_PART = 2000
+
+
+def text_parts(text: str | None) -> list[str]:
+    return [text[i:i + TEXT_PART] for i in range(0, len(text or ""), TEXT_PART)]
+
+
 def json_list(values: list) -> str:
     """``values`` (a list, or a list of lists) as JSON text for one parameter, to be read with
     ``from_json``; instants as ISO 8601. A Python list as a parameter costs DuckDB 10 µs a value

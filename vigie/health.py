@@ -12,6 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 
+from vigie import cursors
+
 LAST_BATCHES = 10  # the window of the counts
 FAILING_RUNS = 3  # this many failed batches in a row is a pipeline alert
 
@@ -119,8 +121,8 @@ def _fill(con: duckdb.DuckDBPyConnection, h: SourceHealth) -> None:
     if last:
         h.last_batch_id, h.last_committed_at = last[0], last[1]
         # Where the source resumes: the cursor itself, not the ledger's digest of a large one.
-        now = con.execute("SELECT cursor FROM main.source_cursors WHERE source = ?", [h.source]).fetchone()
-        text = now[0] if now and now[0] is not None else last[2]
+        now = cursors.load(con, h.source)
+        text = now if now is not None else last[2]
         h.cursor = show_cursor(text) if text is not None else None
     sums = con.execute(f"""SELECT coalesce(sum(received), 0), coalesce(sum(loaded), 0), coalesce(sum(duplicates), 0),
                                   coalesce(sum(quarantined), 0)

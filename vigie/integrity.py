@@ -60,8 +60,11 @@ GENESIS = "0" * 64
 # The ledger row of a batch, as sealed (everything but the error text of a failed batch).
 LEDGER_FIELDS = ("source", "kind", "started_at", "committed_at", "status", "sha256", "raw_bytes", "files",
                  "received", "loaded", "duplicates", "quarantined", "cursor_before", "cursor_after")
+# The text of the manifest `m` (a row of main.manifests): a long one is in parts (migration 013).
+MANIFEST_TEXT = ("CASE WHEN m.manifest <> '' THEN m.manifest ELSE coalesce((SELECT string_agg(p.text, '' ORDER BY p.part) "
+                 "FROM main.manifest_parts p WHERE p.seq = m.seq AND p.batch_id = m.batch_id), '') END")
 # Tables with a batch_id column that are not data a batch added.
-NOT_CHAINED = {"batches", "manifests", "landed_purges", "source_cursors"}
+NOT_CHAINED = {"batches", "manifests", "manifest_parts", "landed_purges", "source_cursors"}
 
 
 def canonical(obj: object) -> str:
@@ -296,18 +299,24 @@ def seal(con: duckdb.DuckDBPyConnection) -> list[int]:
         return []
     seq, prev = con.execute("SELECT seq, manifest_hash FROM main.manifests ORDER BY seq DESC LIMIT 1").fetchone() \
         or (0, GENESIS)
+    # Parts left by manifests removed from the chain are not this chain's (a warehouse truncated by hand).
+    con.execute("DELETE FROM main.manifest_parts WHERE seq > ?", [seq])
     manifests = build(con, pending, chained_tables(con))
     ms = (time.perf_counter() - started) * 1000 / len(pending)
     now = datetime.now(timezone.utc)
-    rows = []
+    rows, parts = [], []
     for b in pending:
         seq += 1
         m = manifests[b] | {"seq": seq, "prev": prev}
         text = canonical(m)
         digest = sha256_text(text)
-        rows.append([seq, b, m["batch"]["source"], text, prev, digest, now, ms])
+        long = len(text) > db.TEXT_PART  # in parts: whole, each checkpoint would write it again (migration 013)
+        rows.append([seq, b, m["batch"]["source"], "" if long else text, prev, digest, now, ms])
+        if long:
+            parts += [[seq, b, i, part] for i, part in enumerate(db.text_parts(text))]
         prev = digest
     db.insert_rows(con, "manifests", rows)
+    db.insert_rows(con, "manifest_parts", parts)
     return pending
 
 
@@ -536,9 +545,12 @@ def _short(h: str | None) -> str:
 
 def walk_chain(con: duckdb.DuckDBPyConnection, out: Verification, label: str) -> list[Link]:
     """Each manifest hashes to its recorded hash and names the one before it; no gap."""
+    parted = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                         "AND schema_name = 'main' AND table_name = 'manifest_parts'").fetchone()[0]
+    text = MANIFEST_TEXT if parted else "m.manifest"  # a warehouse from before migration 013
     try:
-        rows = con.execute("SELECT seq, batch_id, source, manifest, prev_hash, manifest_hash FROM main.manifests "
-                           "ORDER BY seq, batch_id").fetchall()
+        rows = con.execute(f"SELECT m.seq, m.batch_id, m.source, {text}, m.prev_hash, m.manifest_hash FROM main.manifests m "
+                           "ORDER BY m.seq, m.batch_id").fetchall()
     except duckdb.CatalogException:
         out.breaks.append(Break(None, None, f"{label}: manifests", "the table of manifests is missing"))
         return []

@@ -27,7 +27,7 @@ from typing import Callable
 
 import duckdb
 
-from vigie import contracts, db, drift, integrity, leftovers, rules
+from vigie import contracts, cursors, db, drift, integrity, leftovers, rules
 from vigie.canonical import Counts, merge
 from vigie.dburl import without_credentials
 from vigie.register import load_register
@@ -175,7 +175,7 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  #
 # folder's lists every file ever landed (megabytes after a few thousand files): written and
 # sealed whole by every run, it made each run cost more than the last. Over this size the
 # ledger keeps its SHA-256 and size, which chain each batch's cursor to the one before; the
-# cursor itself is in source_cursors.
+# cursor itself is in source_cursor_parts (vigie/cursors.py).
 LEDGER_CURSOR_BYTES = 4096
 
 
@@ -189,8 +189,7 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
            progress: Callable[[str, str], None] | None = None, accept_drift: bool = False) -> SourceReport:
     connector = CONNECTORS[source.kind](source, settings)
     rep = SourceReport(source.name, source.kind)
-    row = con.execute("SELECT cursor FROM source_cursors WHERE source = ?", [source.name]).fetchone()
-    stored_cursor = row[0] if row else None
+    stored_cursor = cursors.load(con, source.name)
     cursor = json.loads(stored_cursor) if stored_cursor else None
     rep.batch_id = db.next_batch_id(con)
     con.execute(
@@ -284,8 +283,7 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
         # Unchanged, it is not written again (its batch_id stays that of the batch that moved it):
         # a drop folder's lists every file, megabytes rewritten by every run for nothing.
         if after != stored_cursor:
-            con.execute("DELETE FROM source_cursors WHERE source = ?", [source.name])  # no INSERT OR REPLACE: DuckLake
-            con.execute("INSERT INTO source_cursors VALUES (?, ?, ?)", [source.name, after, rep.batch_id])
+            cursors.save(con, source.name, stored_cursor, after, rep.batch_id)
         integrity.seal(con)  # the batch's manifest, chained, in the transaction that commits it
         con.execute("COMMIT")
         # The contract report, for what is new: a batch of duplicates only (a re-served page,
