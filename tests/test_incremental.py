@@ -155,3 +155,19 @@ def test_a_source_removed_from_the_configuration(tmp_path: Path, monkeypatch: py
         report = _run(estate, later)
         assert report.evaluation.startswith("incremental"), report.evaluation
         _compare(estate, later)
+
+
+def test_the_neighbours_of_new_numbers_are_found_however_far() -> None:
+    """`_neighbour` widens its window until it finds the nearest number, or there is none."""
+    from vigie.rules.incremental import _neighbour
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE run_numbers (source VARCHAR, n BIGINT, seen_at TIMESTAMPTZ)")
+    numbers = [-(1 << 62) - 5, -3, 0, 7, 8, 5_000, 40_000_000, (1 << 62) + 9]
+    con.execute("INSERT INTO run_numbers SELECT 's', unnest(?), NULL", [numbers])
+    con.execute("INSERT INTO run_numbers VALUES ('other', 6, NULL), ('s', NULL, NULL)")
+    for n in (-(1 << 62) - 6, -(1 << 62) - 5, -4, 0, 7, 9, 4_999, 5_001, 39_999_999, 40_000_001, 1 << 62, (1 << 62) + 10):
+        below = max((m for m in numbers if m < n), default=None)
+        above = min((m for m in numbers if m > n), default=None)
+        assert (_neighbour(con, "s", n, below=True), _neighbour(con, "s", n, below=False)) == (below, above), n
+    assert _neighbour(con, "nobody", 3, below=True) is None

@@ -142,7 +142,8 @@ def _full(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> None:  #
                     _params(settings, as_of))
     con.execute("CREATE OR REPLACE TABLE run_horizon AS SELECT source, subject_id AS scope, occurred_at AS next_at "
                 "FROM _evaluated WHERE rule_code = $h", {"h": rules.HORIZON})
-    con.execute("CREATE OR REPLACE TABLE run_numbers AS SELECT * FROM log_received('infinity')")
+    # In number order: the bounds of later runs read only the row groups near them (`_neighbour`).
+    con.execute("CREATE OR REPLACE TABLE run_numbers AS SELECT * FROM log_received('infinity') ORDER BY source, n")
     con.execute(
         "CREATE OR REPLACE TABLE run_findings AS SELECT * FROM _evaluated WHERE rule_code <> $h "
         "UNION ALL SELECT * FROM stored_source_findings_at($as_of, 'infinity', $g, $tz, $tol)",
@@ -203,12 +204,11 @@ def _renumber(con: duckdb.DuckDBPyConnection, settings, as_of: datetime, waterma
     of numbers they fall into, per source (see the module's doc)."""
     con.execute("CREATE OR REPLACE TEMP TABLE _added AS SELECT * FROM log_numbers('infinity', ?)", [watermark])
     con.execute("DELETE FROM main.run_number_ranges")
-    con.execute("""
-        INSERT INTO main.run_number_ranges
-        SELECT a.source,
-               coalesce((SELECT max(r.n) FROM main.run_numbers r WHERE r.source = a.source AND r.n < a.lo), a.lo),
-               coalesce((SELECT min(r.n) FROM main.run_numbers r WHERE r.source = a.source AND r.n > a.hi), a.hi)
-        FROM (SELECT source, min(n) AS lo, max(n) AS hi FROM _added WHERE n IS NOT NULL GROUP BY source) a""")
+    ranges = [(source, _neighbour(con, source, lo, below=True), lo, hi, _neighbour(con, source, hi, below=False))
+              for source, lo, hi in con.execute("SELECT source, min(n), max(n) FROM _added WHERE n IS NOT NULL "
+                                                "GROUP BY source").fetchall()]
+    db.insert_rows(con, "main.run_number_ranges", [[source, lo if before is None else before, hi if after is None else after]
+                                                   for source, before, lo, hi, after in ranges])
     params = {"as_of": as_of, "g": settings.grace_hours, "tz": settings.timezone,
               "tol": settings.perimeter_tolerance_m, "rules": source_rules}
     ranged = "SELECT * FROM ranged_source_findings_at($as_of, 'infinity', $g, $tz, $tol) WHERE list_contains($rules, rule_code)"
@@ -217,19 +217,43 @@ def _renumber(con: duckdb.DuckDBPyConnection, settings, as_of: datetime, waterma
         DELETE FROM main.run_findings f USING ({ranged}) o
         WHERE f.rule_code = o.rule_code AND f.source = o.source AND f.subject_id IS NOT DISTINCT FROM o.subject_id""",
                 params)
+    # Numbers by equality (the join's range of new numbers prunes the scan of run_numbers), the
+    # NULL number apart: IS NOT DISTINCT FROM read every number.
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _merged AS
         SELECT source, n, min(seen_at) AS seen_at FROM (
             SELECT * FROM _added
+            UNION ALL SELECT r.* FROM main.run_numbers r SEMI JOIN _added a ON a.source = r.source AND a.n = r.n
             UNION ALL SELECT r.* FROM main.run_numbers r
-            SEMI JOIN _added a ON a.source = r.source AND a.n IS NOT DISTINCT FROM r.n)
+            SEMI JOIN (SELECT source FROM _added WHERE n IS NULL) a ON a.source = r.source WHERE r.n IS NULL)
         GROUP BY source, n""")
-    con.execute("DELETE FROM main.run_numbers r USING _merged m WHERE r.source = m.source AND r.n IS NOT DISTINCT FROM m.n")
+    con.execute("DELETE FROM main.run_numbers r USING _merged m WHERE r.source = m.source AND r.n = m.n")
+    con.execute("DELETE FROM main.run_numbers r USING (SELECT source FROM _merged WHERE n IS NULL) m "
+                "WHERE r.source = m.source AND r.n IS NULL")
     con.execute("INSERT INTO main.run_numbers SELECT * FROM _merged")
     con.execute(f"INSERT INTO main.run_findings {ranged}", params)
     con.execute("DELETE FROM main.run_number_ranges")
     con.execute("DROP TABLE _added")
     con.execute("DROP TABLE _merged")
+
+
+def _neighbour(con: duckdb.DuckDBPyConnection, source: str, n: int, below: bool) -> int | None:
+    """The number of ``source`` in ``run_numbers`` nearest below (or above) ``n``, None if there
+    is none. Looked for in windows that widen 32 times each step: ``run_numbers`` is kept in
+    number order (the full evaluation writes it so, and new numbers mostly come after the
+    last), so DuckDB reads only the row groups of the window, not every number."""
+    agg, op, edge_op = ("max", "<", ">=") if below else ("min", ">", "<=")
+    width = 1 << 10
+    while width < 1 << 60:
+        edge = n - width if below else n + width
+        if abs(edge) >= 1 << 62:  # out of BIGINT's range soon: the last, unbounded look
+            break
+        (found,) = con.execute(f"SELECT {agg}(n) FROM main.run_numbers WHERE source = ? AND n {op} ? AND n {edge_op} ?",
+                               [source, n, edge]).fetchone()
+        if found is not None:
+            return found
+        width <<= 5
+    return con.execute(f"SELECT {agg}(n) FROM main.run_numbers WHERE source = ? AND n {op} ?", [source, n]).fetchone()[0]
 
 
 def _dirty_scopes(con: duckdb.DuckDBPyConnection, watermark: int, as_of: datetime) -> None:
