@@ -51,3 +51,19 @@ def vigie(*args: str, cwd: Path | None = None, env: dict | None = None, check: b
     if check and proc.returncode != 0:
         raise AssertionError(f"vigie {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def migrated_before(tmp_path: Path, version: int):  # noqa: ANN201 - a DuckDB connection
+    """An in-memory warehouse as the migrations before ``version`` left it, to test ``version``."""
+    import duckdb
+
+    from vigie import db
+
+    earlier = tmp_path / f"migrations-before-{version}"
+    earlier.mkdir()
+    for path in sorted(db.MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql")):
+        if int(path.name[:3]) < version:
+            shutil.copy(path, earlier / path.name)
+    con = duckdb.connect()
+    db.migrate(con, earlier)
+    return con

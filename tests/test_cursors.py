@@ -4,11 +4,11 @@ ones written, and the cursors of warehouses from before the parts (migration 012
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
 
+from tests.conftest import migrated_before
 from vigie import cursors, db
 
 
@@ -54,13 +54,7 @@ def test_each_source_has_its_own_cursor() -> None:
 
 
 def test_cursors_kept_whole_before_migration_012_are_split(tmp_path: Path) -> None:
-    earlier = tmp_path / "migrations"
-    earlier.mkdir()
-    for path in sorted(db.MIGRATIONS_DIR.glob("0[01][0-9]_*.sql")):
-        if int(path.name[:3]) < 12:
-            shutil.copy(path, earlier / path.name)
-    con = duckdb.connect()
-    db.migrate(con, earlier)
+    con = migrated_before(tmp_path, 12)
     long = json.dumps({"files": {f"reads_{i}.csv": {"size": i} for i in range(500)}})
     con.execute("INSERT INTO source_cursors VALUES ('lapi', ?, 4), ('vms', '{\"log_id\": 3}', 5)", [long])
     assert db.migrate(con)[0] == "012_cursor_parts.sql"

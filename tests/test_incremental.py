@@ -96,18 +96,23 @@ def test_incremental_was_exercised() -> None:
     assert "incremental" in MODES and "full" in MODES, MODES
 
 
+def _loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> tuple[Path, datetime]:
+    """A small simulated estate, loaded once as of its as_of.txt."""
+    monkeypatch.setenv("BODYCAM_TOKEN", "sim")
+    estate = generate(tmp_path / "estate", n_events=2500, seed=seed).out_dir
+    config = estate / "vigie.yml"
+    config.write_text(config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9"))
+    as_of = parse_instant((estate / "as_of.txt").read_text().strip(), load_settings(config).timezone)
+    _run(estate, as_of)
+    return estate, as_of
+
+
 def test_sequence_numbers_that_fill_split_and_extend_gaps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """LOG-01 is re-evaluated on the range that new numbers fall into (vigie/rules/
     incremental.py): late body-camera events whose numbers close a gap at its start, split
     one, fill one exactly, come before the first number or far after the last, and a number
     seen again with an earlier time, give exactly the findings of a full evaluation."""
-    monkeypatch.setenv("BODYCAM_TOKEN", "sim")
-    estate = generate(tmp_path / "estate", n_events=2500, seed=7).out_dir
-    config = estate / "vigie.yml"
-    config.write_text(config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9"))
-    tz = load_settings(config).timezone
-    as_of = parse_instant((estate / "as_of.txt").read_text().strip(), tz)
-    _run(estate, as_of)
+    estate, as_of = _loaded(tmp_path, monkeypatch, seed=7)
     events_file = estate / "bodycam_events.jsonl"
     events = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
     seqs = sorted({e["seq"] for e in events if isinstance(e.get("seq"), int)})
@@ -138,13 +143,8 @@ def test_a_source_removed_from_the_configuration(tmp_path: Path, monkeypatch: py
     """Its rows stay in the warehouse and the rules still read them. When time alone makes
     its subjects change (a keeping limit passes), they are re-evaluated like any other's:
     neither left as they were nor found twice."""
-    monkeypatch.setenv("BODYCAM_TOKEN", "sim")
-    estate = generate(tmp_path / "estate", n_events=2500, seed=11).out_dir
+    estate, as_of = _loaded(tmp_path, monkeypatch, seed=11)
     config = estate / "vigie.yml"
-    config.write_text(config.read_text().replace("http://127.0.0.1:PORT", "http://127.0.0.1:9"))
-    tz = load_settings(config).timezone
-    as_of = parse_instant((estate / "as_of.txt").read_text().strip(), tz)
-    _run(estate, as_of)
     text = config.read_text()
     block = re.search(rf"  - name: {removed}\n(    .*\n)*", text)
     config.write_text(text.replace(block.group(0), ""))

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import copy_samples, vigie, with_closed_port
+from tests.conftest import copy_samples, migrated_before, vigie, with_closed_port
 from vigie import db, integrity, pipeline
 from vigie.config import load_settings
 from vigie.simulate.bodycam_server import BodycamServer
@@ -638,13 +638,7 @@ def test_a_long_manifest_is_kept_in_parts_and_an_edited_part_is_caught(estate: P
 
 
 def test_long_manifests_sealed_before_migration_013_are_split(tmp_path: Path) -> None:
-    earlier = tmp_path / "migrations"
-    earlier.mkdir()
-    for path in sorted(db.MIGRATIONS_DIR.glob("*.sql")):
-        if int(path.name[:3]) < 13:
-            shutil.copy(path, earlier / path.name)
-    con = duckdb.connect()
-    db.migrate(con, earlier)
+    con = migrated_before(tmp_path, 13)
     long = integrity.canonical({"files": [f"{i:064x}" for i in range(100)], "seq": 1})
     con.execute("INSERT INTO manifests VALUES (1, 7, 'drones', ?, ?, ?, now(), NULL), (2, 8, 'vms', '{\"seq\":2}', ?, ?, now(), NULL)",
                 [long, integrity.GENESIS, integrity.sha256_text(long), integrity.sha256_text(long), "0" * 64])
