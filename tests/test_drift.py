@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import vigie
 from tests.mini_estate import TOKEN, MiniEstate, auth
 from tests.test_vms_servers import server_vms  # noqa: F401 - the fixture
-from vigie import db, pipeline
+from vigie import cursors, db, pipeline
 from vigie.config import load_settings
 from vigie.simulate.bodycam_server import BodycamServer
 
@@ -89,8 +89,9 @@ class Estate:
 
     def state(self, source: str) -> tuple:
         """What a held batch must not change: the cursor, the rows, the quarantine."""
-        return (self.query("SELECT c.batch_id, (SELECT string_agg(text, '' ORDER BY part) FROM source_cursor_parts p "
-                           "WHERE p.source = c.source) FROM source_cursors c WHERE source = ?", [source]),
+        with duckdb.connect(str(db.writer_path(self.settings.warehouse)), read_only=True) as con:
+            cursor = cursors.load(con, source)
+        return (cursor, self.query("SELECT batch_id FROM source_cursors WHERE source = ?", [source]),
                 self.query(f"SELECT count(*) FROM {CANONICAL[source]} WHERE source = ?", [source]),
                 self.query("SELECT count(*) FROM quarantine WHERE source = ?", [source]))
 
