@@ -3,7 +3,9 @@ ones written, and the cursors of warehouses from before the parts (migration 012
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -61,3 +63,92 @@ def test_cursors_kept_whole_before_migration_012_are_split(tmp_path: Path) -> No
     assert (cursors.load(con, "lapi"), cursors.load(con, "vms")) == (long, '{"log_id": 3}')
     assert con.execute("SELECT count(*) FROM source_cursors WHERE cursor IS NOT NULL").fetchone() == (0,)
     assert con.execute("SELECT max(length(text)) FROM source_cursor_parts").fetchone() == (db.TEXT_PART,)
+
+
+def _drop_run(estate: Path, as_of: str = "2026-03-20T00:00:00+01:00"):  # noqa: ANN202 - the run's report
+    from vigie import pipeline
+    from vigie.config import load_settings, parse_instant
+
+    settings = load_settings(estate / "vigie.yml")
+    report = pipeline.run(settings, ["drones-69", "lapi-a7"], validate=False, send_alerts=False,
+                          as_of=parse_instant(as_of, settings.timezone))
+    assert not [s.error for s in report.sources if s.error]
+    return settings, report
+
+
+def _files(settings, source: str) -> dict[str, tuple]:  # noqa: ANN001
+    with db.reader(settings.warehouse) as con:
+        return {name: (batch, size, mtime, sha) for name, batch, size, mtime, sha in con.execute(
+            "SELECT name, batch_id, size, mtime_ns, sha256 FROM drop_files WHERE source = ?", [source]).fetchall()}
+
+
+def test_a_drop_folders_files_are_rows_each_batch_adding_those_it_set(tmp_path: Path) -> None:
+    """Migration 014: a folder's files are rows of drop_files, not its cursor's text; a batch
+    adds the files it landed or found touched, chained in its manifest, and nothing else."""
+    from tests.conftest import copy_samples, with_closed_port
+    from vigie import health, integrity
+
+    estate = with_closed_port(copy_samples(tmp_path))
+    settings, first = _drop_run(estate)
+    lapi = _files(settings, "lapi-a7")
+    on_disk = sorted(p for p in (estate / "lapi").iterdir() if p.is_file())
+    assert sorted(lapi) == sorted(p.name for p in on_disk)
+    for p in on_disk:
+        st = p.stat()
+        assert lapi[p.name][1:] == (st.st_size, st.st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+    assert len(_files(settings, "drones-69")) == sum(1 for p in (estate / "drones").rglob("*") if p.is_file())
+    with db.reader(settings.warehouse) as con:
+        assert cursors.load(con, "lapi-a7") == "{}"  # the files are not in the cursor's text
+
+    new = estate / "lapi" / "queries_2026-03-19.csv"
+    new.write_text(on_disk[0].read_text().replace("2026-01-13", "2026-03-19"))  # new bytes, a new name
+    touched = on_disk[1]
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
+    os.utime(new, ns=(new.stat().st_atime_ns, new.stat().st_mtime_ns - 10**10))  # settled
+    settings, second = _drop_run(estate)
+    batch = next(s.batch_id for s in second.sources if s.source == "lapi-a7")
+    now = _files(settings, "lapi-a7")
+    assert {name for name, row in now.items() if row[0] == batch} == {new.name, touched.name}
+    assert now[touched.name][1:] == (lapi[touched.name][1], touched.stat().st_mtime_ns, lapi[touched.name][3])
+    with db.reader(settings.warehouse) as con:
+        assert con.execute("SELECT name FROM landed_files WHERE batch_id = ?", [batch]).fetchall() == [(new.name,)]
+        shown = {h.source: h.cursor for h in health.source_health(con, settings)}
+    assert json.loads(shown["lapi-a7"]) == {"files": len(lapi) + 1}  # what an operator reads: how many
+    assert integrity.verify(settings).ok  # the rows are chained in their batch's manifest
+
+
+def test_a_cursor_that_still_lists_its_files_has_them_moved_by_its_next_batch(tmp_path: Path) -> None:
+    """A warehouse from before migration 014 keeps a folder's files in its cursor's text: the
+    next batch reads them there (nothing is landed again), records them all in drop_files,
+    chained in its manifest, and leaves the cursor without them."""
+    from tests.conftest import copy_samples, with_closed_port
+    from vigie import integrity
+
+    estate = with_closed_port(copy_samples(tmp_path))
+    settings, _ = _drop_run(estate)
+    lapi = _files(settings, "lapi-a7")
+    old = json.dumps({"files": {name: {"size": size, "mtime_ns": mtime, "sha256": sha}
+                                for name, (_, size, mtime, sha) in lapi.items()}})
+    with db.writer(settings.warehouse) as con:  # as the cursor was before migration 014
+        con.execute("DELETE FROM drop_files WHERE source = 'lapi-a7'")
+        cursors.save(con, "lapi-a7", cursors.load(con, "lapi-a7"), old, 2)
+    settings, again = _drop_run(estate)
+    rep = next(s for s in again.sources if s.source == "lapi-a7")
+    assert (rep.counts.received, rep.counts.loaded) == (0, 0)  # nothing landed again
+    assert _files(settings, "lapi-a7") == {name: (rep.batch_id, *row[1:]) for name, row in lapi.items()}
+    with db.reader(settings.warehouse) as con:
+        assert cursors.load(con, "lapi-a7") == "{}"
+    assert integrity.verify(settings, from_batch=rep.batch_id).ok
+
+
+def test_the_ledger_keeps_a_long_cursor_by_its_digest() -> None:
+    """A cursor over 4 KB (a VMS lookback window of thousands of recordings) is in the ledger,
+    and so in the manifests, by its SHA-256 and size; a short one whole."""
+    from vigie import pipeline
+
+    short = '{"audit_log_id": 127}'
+    long = json.dumps({"recordings_seen": {str(i): f"{i:064x}" for i in range(100)}})
+    assert len(long) > pipeline.LEDGER_CURSOR_BYTES
+    assert pipeline.ledger_cursor(short) == short
+    assert json.loads(pipeline.ledger_cursor(long)) == {"sha256": hashlib.sha256(long.encode()).hexdigest(),
+                                                       "bytes": len(long.encode())}

@@ -100,14 +100,17 @@ def source_health(con: duckdb.DuckDBPyConnection, settings, now: datetime | None
     return rows
 
 
-def show_cursor(text: str) -> str:
+def show_cursor(text: str, files: int | None = None) -> str:
     """A cursor as an operator reads it: JSON, each map or list in it by its size (a drop
     folder's ``files``, the VMS recordings kept in its lookback window: thousands of entries,
     megabytes), its other values as they are: ``{"files": 1204}``,
-    ``{"recordings_updated_at": "...", "audit_log_id": 127, "recordings_seen": 1}``."""
+    ``{"recordings_updated_at": "...", "audit_log_id": 127, "recordings_seen": 1}``. A drop
+    folder's files are in drop_files: ``files`` is how many are known there."""
     cursor = json.loads(text)
     if isinstance(cursor, dict):
         cursor = {k: len(v) if isinstance(v, (dict, list)) else v for k, v in cursor.items()}
+        if files and "files" not in cursor:
+            cursor["files"] = files
     return json.dumps(cursor, ensure_ascii=False)
 
 
@@ -123,7 +126,7 @@ def _fill(con: duckdb.DuckDBPyConnection, h: SourceHealth) -> None:
         # Where the source resumes: the cursor itself, not the ledger's digest of a large one.
         now = cursors.load(con, h.source)
         text = now if now is not None else last[2]
-        h.cursor = show_cursor(text) if text is not None else None
+        h.cursor = show_cursor(text, cursors.count_files(con, h.source)) if text is not None else None
     sums = con.execute(f"""SELECT coalesce(sum(received), 0), coalesce(sum(loaded), 0), coalesce(sum(duplicates), 0),
                                   coalesce(sum(quarantined), 0)
                            FROM (SELECT * FROM main.batches WHERE source = ? ORDER BY batch_id DESC LIMIT {LAST_BATCHES})""",

@@ -33,6 +33,7 @@ from vigie.dburl import without_credentials
 from vigie.register import load_register
 from vigie.rules import incremental
 from vigie.sources import CONNECTORS, SourceError
+from vigie.sources.base import FolderConnector
 from vigie.staging import stage
 
 
@@ -171,11 +172,11 @@ def evaluate_rules(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  #
     return {r.code: counts.get(r.code, 0) for r in rules.catalogue()}
 
 
-# A cursor as the ledger (and so the batch's manifest) records it: whole when small. A drop
-# folder's lists every file ever landed (megabytes after a few thousand files): written and
-# sealed whole by every run, it made each run cost more than the last. Over this size the
-# ledger keeps its SHA-256 and size, which chain each batch's cursor to the one before; the
-# cursor itself is in source_cursor_parts (vigie/cursors.py).
+# A cursor as the ledger (and so the batch's manifest) records it: whole when small. A VMS
+# cursor holds its lookback window's recordings, a drop folder's before migration 014 every
+# file ever landed (megabytes): sealed whole by every run, it made each run cost more than
+# the last. Over this size the ledger keeps its SHA-256 and size, which chain each batch's
+# cursor to the one before; the cursor itself is in source_cursor_parts (vigie/cursors.py).
 LEDGER_CURSOR_BYTES = 4096
 
 
@@ -183,6 +184,10 @@ def ledger_cursor(text: str) -> str:
     if len(text) <= LEDGER_CURSOR_BYTES:
         return text
     return json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest(), "bytes": len(text.encode())})
+
+
+def _without_files(cursor: dict | None) -> dict:
+    return {k: v for k, v in (cursor or {}).items() if k != "files"}
 
 
 def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool = True,  # noqa: ANN001
@@ -196,6 +201,11 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
         "INSERT INTO batches (batch_id, source, kind, started_at, status, cursor_before) VALUES (?, ?, ?, ?, 'pulling', ?)",
         [rep.batch_id, source.name, source.kind, _now(), ledger_cursor(stored_cursor or json.dumps(cursor))],
     )
+    # A drop folder's files are rows of drop_files; a cursor from before migration 014 still
+    # holds them in its text, and this batch moves them there whole.
+    files_in_text = isinstance(cursor, dict) and "files" in cursor
+    if isinstance(connector, FolderConnector) and not files_in_text:
+        cursor = {**(cursor or {}), "files": cursors.load_files(con, source.name)}
     landing = landing_root(settings) / source.name / str(rep.batch_id)
     try:
         pulled = connector.pull(cursor, landing)
@@ -272,18 +282,22 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
         c = rep.counts
         if c.received != c.loaded + c.duplicates + c.quarantined:  # never commit a batch that loses rows
             raise RuntimeError(f"reconciliation broken: {c}")
-        # Not encoded again when it did not move: a drop folder's lists every file (14 MB at 20 M).
-        after = stored_cursor if stored_cursor and pulled.cursor == cursor else json.dumps(pulled.cursor)
+        # A drop folder's files go to drop_files, the rest of its cursor stays JSON.
+        files = pulled.cursor.get("files") if isinstance(connector, FolderConnector) else None
+        moved, was = (_without_files(pulled.cursor), _without_files(cursor)) if files is not None else (pulled.cursor, cursor)
+        # Not encoded again when it did not move (a VMS cursor holds its lookback window's recordings).
+        after = stored_cursor if stored_cursor and not files_in_text and moved == was else json.dumps(moved)
         con.execute(
             """UPDATE batches SET status = 'loaded', committed_at = ?, received = ?, loaded = ?,
                    duplicates = ?, quarantined = ?, cursor_after = ? WHERE batch_id = ?""",
             [_now(), c.received, c.loaded, c.duplicates, c.quarantined, ledger_cursor(after), rep.batch_id],
         )
         drift.record(con, source.name, rep.batch_id, shapes)
-        # Unchanged, it is not written again (its batch_id stays that of the batch that moved it):
-        # a drop folder's lists every file, megabytes rewritten by every run for nothing.
+        # Unchanged, it is not written again (its batch_id stays that of the batch that moved it).
         if after != stored_cursor:
             cursors.save(con, source.name, stored_cursor, after, rep.batch_id)
+        if files is not None:
+            cursors.save_files(con, source.name, files if files_in_text else pulled.seen, rep.batch_id)
         integrity.seal(con)  # the batch's manifest, chained, in the transaction that commits it
         con.execute("COMMIT")
         # The contract report, for what is new: a batch of duplicates only (a re-served page,

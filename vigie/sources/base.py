@@ -65,6 +65,9 @@ class Pull:
     duplicates: list[FileDuplicate] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # still being written: left for the next run
     cursor: dict = field(default_factory=dict)
+    # Folder sources: the entries of ``cursor["files"]`` this pull set (the rest is as it came in);
+    # the warehouse keeps only these (vigie/cursors.py).
+    seen: dict = field(default_factory=dict)
     shapes: dict = field(default_factory=dict)  # stream → its shape at the source, where it declares one (vigie/drift.py)
 
 
@@ -233,9 +236,9 @@ class FolderConnector(Connector):
             sha = copied.sha256
             if known and known.get("sha256") == sha:
                 dest.unlink()  # touched, not changed
-                seen[name] = {**known, "mtime_ns": entry.mtime_ns}
+                seen[name] = out.seen[name] = {**known, "mtime_ns": entry.mtime_ns}
                 continue
-            seen[name] = {"size": entry.size, "mtime_ns": entry.mtime_ns, "sha256": sha}
+            seen[name] = out.seen[name] = {"size": entry.size, "mtime_ns": entry.mtime_ns, "sha256": sha}
             # The same bytes under another name (an empty file is nothing: no rows, not a copy).
             first = first_of.setdefault(sha, name) if copied.bytes else name
             if first != name and streams[stream].whole_file_duplicates:
