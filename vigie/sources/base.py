@@ -197,10 +197,17 @@ class FolderConnector(Connector):
         streams = {s.name: s for s in self.streams}
         first_of: dict | None = None  # content hash → the first name it was received under
         # What is new, changed or refused, in name order (then stream): only these are sorted,
-        # not the tens of thousands of files already landed.
-        todo = sorted(((entry, stream) for entry, stream in listing if entry.kind != "folder"
-                       and (entry.refusal() or not _same(seen.get(entry.name), entry))),
-                      key=lambda es: (es[0].name, es[1]))
+        # not the tens of thousands of files already landed (`_same`, inlined: 90 000 calls at 20 M).
+        todo = []
+        for entry, stream in listing:
+            if entry.kind == "file":
+                known = seen.get(entry.name)
+                if known and known["size"] == entry.size and known["mtime_ns"] == entry.mtime_ns:
+                    continue
+            elif entry.kind == "folder":
+                continue
+            todo.append((entry, stream))
+        todo.sort(key=lambda es: (es[0].name, es[1]))
         for n, (entry, stream) in enumerate(todo):
             name = entry.name
             refused = entry.refusal()

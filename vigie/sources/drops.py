@@ -139,7 +139,7 @@ class LocalDrops:
                 except FileNotFoundError:
                     continue  # gone between listing and stat: the next run will tell
                 kind = "file" if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
-                text = as_text(name)
+                text = name if name.isascii() else as_text(name)  # one call fewer for nearly every name
                 out.append(Entry(prefix + text, kind, st.st_size, st.st_mtime_ns, st.st_ino,
                                  name if text != name else None))
             return out
