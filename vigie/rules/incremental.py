@@ -306,8 +306,15 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> No
             # source's kind as its batches say: one removed from the configuration still counts.
             dirty = (f"(SELECT d.* FROM _dirty d SEMI JOIN {SOURCE_KINDS} s "
                      f"ON s.source = d.source AND s.kind = '{kinds[table]}')")
-            rows = COPIES.get(table) or f"SELECT t.* FROM {{home}}.main.{table} t SEMI JOIN {{dirty}} d " \
-                                        f"ON d.source = t.source AND d.scope = {key}"
+            rows = COPIES.get(table) or (
+                f"SELECT t.* FROM {{home}}.main.{table} t SEMI JOIN {{dirty}} d ON d.source = t.source AND d.scope = {key}"
+                if key.isidentifier() else
+                # A scope that is an expression prunes nothing, and the join read every column of
+                # every row: the rows are found on the key's columns alone, then read whole by
+                # rowid, the scan pruned to their range (0.29 s against 0.37-0.44 s for the
+                # events of 561 evidences at 20 M). DuckLake keeps a rowid too.
+                f"SELECT t.* FROM {{home}}.main.{table} t SEMI JOIN (SELECT k.rowid AS r FROM {{home}}.main.{table} k "
+                f"SEMI JOIN {{dirty}} d ON d.source = k.source AND d.scope = {key}) s ON s.r = t.rowid")
             con.execute(f"INSERT INTO main.{table} {rows.replace('{home}', home).replace('{dirty}', dirty)}")
         # What hides a VMS row that changes in place: its later pulls that were quarantined.
         con.execute(f"""
