@@ -20,6 +20,7 @@ import hashlib
 import json
 import shutil
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,6 +76,11 @@ def gx_root(settings) -> Path:  # noqa: ANN001
     return settings.warehouse.parent / "gx"
 
 
+# Pulls running at once, beside the load of the source before them. Two: a third competes
+# with DuckDB for this machine's two cores, and each pull of a VMS holds a scratch DuckDB.
+PULLS_AT_ONCE = 2
+
+
 def run(settings, names: list[str] | None = None, *, validate: bool = True,  # noqa: ANN001
         progress: Callable[[str, str], None] | None = None, wait_s: float = 0.0,
         as_of: datetime | None = None, evaluate: bool = True, send_alerts: bool = True,
@@ -90,15 +96,27 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
         integrity.seal(con)  # a warehouse loaded before the chain existed: sealed as it stands (else nothing)
         report.register_batch = load_register(con, settings.register, _now())
         integrity.checkpoint(con, settings)
+        # Every source's batch is opened first, and the pulls run PULLS_AT_ONCE at a time in
+        # threads while the main thread loads each source in turn, in order: a pull waits on a
+        # server, the disk or SQLite while DuckDB loads the source before it.
+        pulling = []
         for source in selected:
             if progress:
                 progress(source.name, "pulling")
-            done = ingest(con, settings, source, validate=validate, progress=progress,
-                          accept_drift=source.name in accept_drift)
-            integrity.checkpoint(con, settings)  # the chain head, outside the warehouse, after each commit
-            report.sources.append(done)
-            if progress:
-                progress(source.name, "failed" if done.error else f"done: {done.counts.received} rows received")
+            pulling.append(_begin(con, settings, source))
+        with ThreadPoolExecutor(max_workers=PULLS_AT_ONCE, thread_name_prefix="vigie-pull") as pool:
+            pulls = [pool.submit(_pull, p) for p in pulling]
+            try:
+                for p, pull in zip(pulling, pulls):
+                    done = _load(con, settings, p, pull.result(), validate=validate, progress=progress,
+                                 accept_drift=p.source.name in accept_drift)
+                    integrity.checkpoint(con, settings)  # the chain head, outside the warehouse, after each commit
+                    report.sources.append(done)
+                    if progress:
+                        progress(p.source.name, "failed" if done.error else f"done: {done.counts.received} rows received")
+            finally:
+                for pull in pulls:  # on the way out of an error: the pulls not started never start
+                    pull.cancel()
         integrity.purge_landed(con, settings)
         rules.install(con, settings)
         if evaluate and not _same_evaluation(con, settings, report):
@@ -190,8 +208,20 @@ def _without_files(cursor: dict | None) -> dict:
     return {k: v for k, v in (cursor or {}).items() if k != "files"}
 
 
-def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool = True,  # noqa: ANN001
-           progress: Callable[[str, str], None] | None = None, accept_drift: bool = False) -> SourceReport:
+@dataclass
+class _Pulling:
+    """A source's batch, on record as 'pulling', and what its pull needs."""
+
+    source: object
+    connector: object
+    rep: SourceReport
+    stored_cursor: str | None  # as the warehouse keeps it
+    cursor: dict | None  # as the connector reads it
+    files_in_text: bool  # a drop folder's files still in its cursor's text (before migration 014)
+    landing: Path
+
+
+def _begin(con: duckdb.DuckDBPyConnection, settings, source) -> _Pulling:  # noqa: ANN001
     connector = CONNECTORS[source.kind](source, settings)
     rep = SourceReport(source.name, source.kind)
     stored_cursor = cursors.load(con, source.name)
@@ -206,17 +236,40 @@ def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool =
     files_in_text = isinstance(cursor, dict) and "files" in cursor
     if isinstance(connector, FolderConnector) and not files_in_text:
         cursor = {**(cursor or {}), "files": cursors.load_files(con, source.name)}
-    landing = landing_root(settings) / source.name / str(rep.batch_id)
+    return _Pulling(source, connector, rep, stored_cursor, cursor, files_in_text,
+                    landing_root(settings) / source.name / str(rep.batch_id))
+
+
+def _pull(p: _Pulling) -> tuple:
+    """(what was pulled, None, '') or (None, the exception, its traceback). Touches no warehouse:
+    `run` calls it in a thread, beside the loads of the sources before."""
     try:
-        pulled = connector.pull(cursor, landing)
+        return p.connector.pull(p.cursor, p.landing), None, ""
     except Exception as exc:  # noqa: BLE001 - whatever a connector meets, the next sources are pulled
+        return None, exc, traceback.format_exc()
+
+
+def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool = True,  # noqa: ANN001
+           progress: Callable[[str, str], None] | None = None, accept_drift: bool = False) -> SourceReport:
+    """Pull one source and load what it brought, as one batch."""
+    pulling = _begin(con, settings, source)
+    return _load(con, settings, pulling, _pull(pulling), validate=validate, progress=progress, accept_drift=accept_drift)
+
+
+def _load(con: duckdb.DuckDBPyConnection, settings, p: _Pulling, outcome: tuple, *, validate: bool = True,  # noqa: ANN001
+          progress: Callable[[str, str], None] | None = None, accept_drift: bool = False) -> SourceReport:
+    """Record what ``p``'s pull landed (or why it failed), stage, check and load it, and commit."""
+    source, connector, rep, landing = p.source, p.connector, p.rep, p.landing
+    stored_cursor, cursor, files_in_text = p.stored_cursor, p.cursor, p.files_in_text
+    pulled, exc, trace = outcome
+    if exc is not None:
         rep.error = without_credentials(f"source '{source.name}': {exc}" if isinstance(exc, SourceError) else
                                         f"source '{source.name}': {type(exc).__name__}: {exc}")
         changes = [] if accept_drift else drift.declared_changes(con, source.name, getattr(exc, "shapes", None))
         if changes:  # the pull broke on a changed schema: held as drift, the pull's error after it
             _hold(con, rep, f"{'; '.join(changes)}", f" ({exc})")
         else:
-            _fail(con, rep, None if isinstance(exc, SourceError) else traceback.format_exc())
+            _fail(con, rep, None if isinstance(exc, SourceError) else trace)
         shutil.rmtree(landing, ignore_errors=True)
         return rep
 
