@@ -362,3 +362,55 @@ def test_a_patch_that_fails_gives_way_to_the_full_copy(tmp_path: Path, monkeypat
         _batch(con, 4)
     assert os.stat(warehouse).st_ino == second
     assert warehouse.read_bytes() == db.writer_path(warehouse).read_bytes()
+
+
+def _row_groups(warehouse: Path, table: str) -> int:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(f"SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('{table}')").fetchone()[0]
+    finally:
+        con.close()
+
+
+def _session(warehouse: Path, batch_id: int | None, rows: int = 0) -> None:
+    """One writer session: a batch on record (when ``batch_id``) and ``rows`` appended to t."""
+    with db.writer(warehouse) as con:
+        con.execute("CREATE TABLE IF NOT EXISTS t (i BIGINT, s VARCHAR)")
+        if batch_id is not None:
+            con.execute("INSERT INTO batches (batch_id, source, kind, started_at, status) "
+                        "VALUES (?, 'lapi', 'lapi_files', now(), 'loaded')", [batch_id])
+        if rows:
+            con.execute("INSERT INTO t SELECT i, 'row ' || i FROM range(?) r(i)", [rows])
+
+
+def _sessions(warehouse: Path) -> int:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute("SELECT sessions FROM storage_compaction").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_row_groups_are_compacted_once_every_few_sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB's vacuum is off between compacting sessions (db.COMPACT_AFTER): each session's
+    rows stay in a row group of their own, then a compacting session merges them; one that
+    commits no batch leaves the compaction due."""
+    monkeypatch.setattr(db, "COMPACT_AFTER", 3)
+    warehouse = tmp_path / "warehouse.duckdb"
+    _session(warehouse, 1, 1000)  # the first load compacts
+    assert (_sessions(warehouse), _row_groups(warehouse, "t")) == (0, 1)
+    for n in (2, 3):
+        _session(warehouse, n, 1000)
+    assert (_sessions(warehouse), _row_groups(warehouse, "t")) == (2, 3)  # one per session, not merged
+    _session(warehouse, None)  # the third: it compacts, but commits nothing, so the next one compacts
+    assert _sessions(warehouse) == 2
+    _session(warehouse, 4, 1000)
+    assert (_sessions(warehouse), _row_groups(warehouse, "t")) == (0, 1)  # merged
+    monkeypatch.setattr(db, "COMPACT_AFTER", 1)  # every session compacts (what it merges is DuckDB's choice)
+    _session(warehouse, 5, 1000)
+    assert _sessions(warehouse) == 0
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert con.execute("SELECT count(*), count(DISTINCT i) FROM t").fetchone() == (5000, 1000)
+    finally:
+        con.close()
