@@ -2,9 +2,9 @@
 folder's files as it last saw them.
 
 A cursor is kept in parts (table ``source_cursor_parts``, `db.text_parts`), and only the
-parts that changed are written. A drop folder's cursor lists every file ever landed (14 MB at
-20 M events): kept whole, it and its deleted versions were written again by every checkpoint
-after any cursor moved (60 MB at 20 M). A folder's new files change only its last parts.
+parts that changed are written: a long one kept whole (a drop folder's listed every file ever
+landed until migration 014, 14 MB at 20 M events), it and its deleted versions were written
+again by every checkpoint after any cursor moved (60 MB at 20 M).
 
 A drop folder's files (its connector's ``cursor["files"]``: name → size, mtime, SHA-256) are
 rows of ``drop_files`` (migration 014), each batch adding those it set. In the cursor's text,
