@@ -208,9 +208,16 @@ CREATE OR REPLACE MACRO log_numbers(known_at, after_batch) AS TABLE
         FROM main.quarantine q
         WHERE q.seq IS NOT NULL AND q.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at))),
     requeued AS (  -- the few loaded rows whose id was also quarantined in the batches listed:
-                   -- only they can come first
-        SELECT l.* FROM log_loaded(known_at, -1) l
-        SEMI JOIN quarantined q ON q.source = l.source AND q.id = l.id AND q.batch_id > after_batch)
+                   -- only they can come first. An audit row is joined on its number too (which
+                   -- its id's text implies): DuckDB then reads only the numbers' row groups, where
+                   -- the text alone cast every log_id of the table (0.21 s -> 0.05 s at 20 M).
+        SELECT l.source, CAST(l.log_id AS VARCHAR) AS id, l.log_id AS n, l.batch_id, l.ord, l.logged_at AS seen_at
+        FROM main.vms_audit_log_at(known_at) l
+        SEMI JOIN quarantined q ON q.source = l.source AND TRY_CAST(q.id AS BIGINT) = l.log_id
+             AND q.id = CAST(l.log_id AS VARCHAR) AND q.batch_id > after_batch
+        UNION ALL
+        SELECT l.source, l.event_id, l.seq, l.batch_id, l.ord, l.event_at FROM main.bodycam_events_at(known_at) l
+        SEMI JOIN quarantined q ON q.source = l.source AND q.id = l.event_id AND q.batch_id > after_batch)
     -- first deliveries only: nothing of the same id was received before
     SELECT l.source, l.n, l.seen_at FROM log_loaded(known_at, after_batch) l
     WHERE NOT EXISTS (SELECT 1 FROM quarantined q WHERE q.source = l.source AND q.id = l.id
