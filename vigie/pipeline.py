@@ -1,9 +1,10 @@
-"""Pull → land → stage → contract check → canonical, one source at a time.
+"""Pull → land → stage → contract check → canonical, loaded one source at a time.
 
 Per source, one batch:
 
-1. the batch row is written and committed before anything can fail;
-2. the connector lands the new raw files; their hashes and sizes are recorded;
+1. the batch row is written and committed before anything can fail (every source's first);
+2. the connector lands the new raw files, in a thread, while the sources before it load
+   (`PULLS_AT_ONCE`); their hashes and sizes are recorded;
 3. each stream's lines are staged into text columns (``staging_*`` tables);
 4. the batch's shape is checked against the accepted one (vigie/drift.py): a change holds
    the whole batch (status 'held'), before anything of it loads;
@@ -247,13 +248,6 @@ def _pull(p: _Pulling) -> tuple:
         return p.connector.pull(p.cursor, p.landing), None, ""
     except Exception as exc:  # noqa: BLE001 - whatever a connector meets, the next sources are pulled
         return None, exc, traceback.format_exc()
-
-
-def ingest(con: duckdb.DuckDBPyConnection, settings, source, *, validate: bool = True,  # noqa: ANN001
-           progress: Callable[[str, str], None] | None = None, accept_drift: bool = False) -> SourceReport:
-    """Pull one source and load what it brought, as one batch."""
-    pulling = _begin(con, settings, source)
-    return _load(con, settings, pulling, _pull(pulling), validate=validate, progress=progress, accept_drift=accept_drift)
 
 
 def _load(con: duckdb.DuckDBPyConnection, settings, p: _Pulling, outcome: tuple, *, validate: bool = True,  # noqa: ANN001
