@@ -335,8 +335,8 @@ def test_vms_sqlite_incremental_filter_on_views_and_other_keys(tmp_path: Path, s
 
 
 def test_vms_sqlite_text_updated_at_takes_the_cheaper_filter_and_loses_nothing(tmp_path: Path) -> None:
-    """A TEXT ``updated_at`` in a UTF-8 file is narrowed in SQLite by one ``replace`` per row
-    (vms_sql._recordings_since). On values made to trip it (spaces and 'Z' anywhere, prefixes
+    """A TEXT ``updated_at`` in a UTF-8 file is narrowed in SQLite by a comparison, and by a
+    ``replace`` only where the text holds a space that can matter (vms_sql._recordings_since). On values made to trip it (spaces and 'Z' anywhere, prefixes
     of the date, letters, numbers stored as text, non-ASCII), the pull returns exactly the rows
     whose normalised text is at or after the lookback's start; a blob still reaches DuckDB."""
     import random
@@ -359,7 +359,8 @@ def test_vms_sqlite_text_updated_at_takes_the_cheaper_filter_and_loses_nothing(t
     rng = random.Random(12)
     odd = ["Z", " ", "T", "-", ":", "a", "z", "/", "\u00e9", "0", "9", "1"]
     values = [20260420, 2026, "", " ", "Z", "2026-04-19 10:00:00", "2026-04-19T10:00:00Z", "2026 04-19", "2026-04-1Z9",
-              "20269-04-19T10:00:00", "infinity"]  # instants Python cannot hold: they broke the pull
+              "20269-04-19T10:00:00", "infinity",  # instants Python cannot hold: they broke the pull
+              " 2026", "2026-04-1 T", "2026-04-19 09:59:59", "2026-04-19T09 ", "2026-04-18T23:59:59", "2026-04-18 23:59:59"]
     for _ in range(3000):
         text = list(start[:rng.randrange(len(start) + 1)])
         for _ in range(rng.randrange(4)):  # insert, replace or add odd characters anywhere
@@ -373,6 +374,8 @@ def test_vms_sqlite_text_updated_at_takes_the_cheaper_filter_and_loses_nothing(t
         con.execute("INSERT INTO recordings (recording_id, updated_at) VALUES ('r-blob', X'323032362D30342D3230')")
         kept_by_sqlite = {r for (r,) in con.execute(_recordings_since(start, True, True).replace("*", "recording_id", 1))}
     assert "r-blob" in kept_by_sqlite
+    # Only what can reach the start comes back: an older instant, written either way, does not.
+    assert not {f"r-{i:05d}" for i, v in enumerate(values) if v in ("2026-04-18T23:59:59", "2026-04-18 23:59:59")} & kept_by_sqlite
     second = connector.pull(first.cursor | {"recordings_seen": {}}, tmp_path / "b2")  # the filters alone
     got = {r["recording_id"] for r in _jsonl({f.stream: f for f in second.files}["recordings"].path)} - {"r-blob"}
     wanted = {"r-seed"} | {f"r-{i:05d}" for i, v in enumerate(values)

@@ -220,16 +220,25 @@ def _recordings_since(start: str, utf8: bool, text: bool = False) -> str:
     In a UTF-8 file whose ``updated_at`` has TEXT affinity, a value is text, a blob or NULL,
     and SQLite orders text as DuckDB does (bytes). Then ``replace(updated_at, ' ', 'T') >=
     start`` keeps every row the exact filter keeps: dropping a 'Z' can only lower a text
-    where the 'Z' (above every character of ``start``) already decided the order. It costs a
-    third of the general filter at 20 M events (one function call per row, not three); a
-    blob sorts after any text and is kept by the plain comparison.
+    where the 'Z' (above every character of ``start``) already decided the order. A blob
+    sorts after any text and is kept by the plain comparison.
+
+    The ``replace`` is only called where it can matter, which leaves SQLite one comparison and
+    one scan for a space per row (0.28 s against 0.52 s over 2.4 M recordings at 20 M events;
+    0.43 s where every instant is written with a space). ``start`` holds no space. Where a
+    text is below it and its replaced form is not, the first character where the text and
+    ``start`` differ is a space: the text holds a space, and either it begins with the date of
+    ``start`` and a space (or more of ``start``: at or above ``'<date> '``), or its first
+    space comes before the date's end.
 
     Otherwise values that are not text (SQLite enforces no type) always come back, their text
     as DuckDB reads it decides; so does text with other than printable ASCII in a file stored
     as UTF-16, where SQLite's order of text is not that of UTF-8."""
     if utf8 and text:
+        day = start.index("T") if "T" in start else len(start)  # 10, as `start` is written
         return (f"SELECT * FROM recordings WHERE updated_at >= '{start}' "
-                f"OR replace(updated_at, ' ', 'T') >= '{start}'")
+                f"OR (updated_at GLOB '* *' AND (updated_at >= '{start[:day]} ' OR instr(updated_at, ' ') BETWEEN 1 AND {day}) "
+                f"AND replace(updated_at, ' ', 'T') >= '{start}')")
     odd = "" if utf8 else " OR updated_at GLOB '*[^ -~]*'"
     return ("SELECT * FROM recordings WHERE typeof(updated_at) <> 'text' "
             f"OR replace(replace(updated_at, ' ', 'T'), 'Z', '') >= '{start}'{odd}")
