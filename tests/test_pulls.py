@@ -1,5 +1,6 @@
 """Sources are pulled two at a time, in threads, beside the loads (pipeline.PULLS_AT_ONCE);
-their batches are still opened, loaded and committed one after the other, in order."""
+their batches are opened in the configuration's order, and each is loaded and committed as
+its pull ends."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from vigie import pipeline
 from vigie.config import load_settings, parse_instant
 
 
-def test_two_pulls_run_at_once_and_batches_commit_in_source_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_pulls_run_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     estate = with_closed_port(copy_samples(tmp_path))
     settings = load_settings(estate / "vigie.yml")
     both = threading.Barrier(2, timeout=30)  # passed only if the two pulls are under way together
@@ -39,6 +40,46 @@ def test_two_pulls_run_at_once_and_batches_commit_in_source_order(tmp_path: Path
         chained = [s for (s,) in con.execute("SELECT source FROM manifests WHERE source <> 'register' ORDER BY seq").fetchall()]
     finally:
         con.close()
-    assert rows == [("drones-69", "loaded", True), ("lapi-a7", "loaded", True)]
-    assert chained == ["drones-69", "lapi-a7"]  # committed and sealed in the configuration's order
+    assert rows == [("drones-69", "loaded", True), ("lapi-a7", "loaded", True)]  # opened in order
+    assert sorted(chained) == ["drones-69", "lapi-a7"]  # each sealed once, in whichever order the pulls ended
     assert [s.source for s in report.sources] == ["drones-69", "lapi-a7"]
+
+
+def test_a_source_loads_as_its_pull_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first source's pull is held until the second source is committed: with loads in
+    the configuration's order it would wait for ever (here, the 30 s of the event's wait)."""
+    estate = with_closed_port(copy_samples(tmp_path))
+    settings = load_settings(estate / "vigie.yml")
+    lapi_committed = threading.Event()
+    waited: list[bool] = []
+    real_pull, real_load = pipeline._pull, pipeline._load
+
+    def pull(p):  # noqa: ANN001, ANN202
+        if p.source.name == "drones-69":
+            waited.append(lapi_committed.wait(timeout=30))
+        return real_pull(p)
+
+    def load(con, settings, p, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        rep = real_load(con, settings, p, *args, **kwargs)
+        if p.source.name == "lapi-a7":
+            lapi_committed.set()
+        return rep
+
+    monkeypatch.setattr(pipeline, "_pull", pull)
+    monkeypatch.setattr(pipeline, "_load", load)
+    report = pipeline.run(settings, ["drones-69", "lapi-a7"], validate=False, send_alerts=False,
+                          as_of=parse_instant("2026-04-20T12:00:00+02:00", settings.timezone))
+    assert waited == [True]  # the drones' pull went on only once the LAPI batch was committed
+    assert [(s.source, s.error) for s in report.sources] == [("drones-69", None), ("lapi-a7", None)]
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        opened = [s for (s,) in con.execute("SELECT source FROM batches WHERE source <> 'register' ORDER BY batch_id").fetchall()]
+        committed = [s for (s,) in con.execute("SELECT source FROM batches WHERE source <> 'register' "
+                                               "ORDER BY committed_at").fetchall()]
+        chained = [s for (s,) in con.execute("SELECT source FROM manifests WHERE source <> 'register' ORDER BY seq").fetchall()]
+        findings = con.execute("SELECT count(*) FROM run_findings").fetchone()[0]
+    finally:
+        con.close()
+    assert opened == ["drones-69", "lapi-a7"]
+    assert committed == chained == ["lapi-a7", "drones-69"]
+    assert findings == sum(report.findings_by_rule.values()) > 0

@@ -3,8 +3,9 @@
 Per source, one batch:
 
 1. the batch row is written and committed before anything can fail (every source's first);
-2. the connector lands the new raw files, in a thread, while the sources before it load
-   (`PULLS_AT_ONCE`); their hashes and sizes are recorded;
+2. the connector lands the new raw files, in a thread, while other sources load
+   (`PULLS_AT_ONCE`); their hashes and sizes are recorded; each source is loaded (3-5) as
+   its pull ends;
 3. each stream's lines are staged into text columns (``staging_*`` tables);
 4. the batch's shape is checked against the accepted one (vigie/drift.py): a change holds
    the whole batch (status 'held'), before anything of it loads;
@@ -21,7 +22,7 @@ import hashlib
 import json
 import shutil
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -98,26 +99,33 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
         report.register_batch = load_register(con, settings.register, _now())
         integrity.checkpoint(con, settings)
         # Every source's batch is opened first, and the pulls run PULLS_AT_ONCE at a time in
-        # threads while the main thread loads each source in turn, in order: a pull waits on a
-        # server, the disk or SQLite while DuckDB loads the source before it.
+        # threads while the main thread loads each source as its pull ends: a pull waits on a
+        # server, the disk or SQLite while DuckDB loads another source. Loading in the order the
+        # pulls end, not the configuration's, keeps a slow pull (a VMS scanning its recordings
+        # for the lookback window: 1 s at 20 M events) from holding back the loads after it.
+        # Each source's rows are its own, so the order of commits between sources changes no
+        # result; a source's batches still commit in the order of their ids, one run after the other.
         pulling = []
         for source in selected:
             if progress:
                 progress(source.name, "pulling")
             pulling.append(_begin(con, settings, source))
+        done: dict[str, SourceReport] = {}
         with ThreadPoolExecutor(max_workers=PULLS_AT_ONCE, thread_name_prefix="vigie-pull") as pool:
-            pulls = [pool.submit(_pull, p) for p in pulling]
+            pulls = {pool.submit(_pull, p): p for p in pulling}
             try:
-                for p, pull in zip(pulling, pulls):
-                    done = _load(con, settings, p, pull.result(), validate=validate, progress=progress,
-                                 accept_drift=p.source.name in accept_drift)
+                for pull in as_completed(pulls):
+                    p = pulls[pull]
+                    rep = _load(con, settings, p, pull.result(), validate=validate, progress=progress,
+                                accept_drift=p.source.name in accept_drift)
                     integrity.checkpoint(con, settings)  # the chain head, outside the warehouse, after each commit
-                    report.sources.append(done)
+                    done[p.source.name] = rep
                     if progress:
-                        progress(p.source.name, "failed" if done.error else f"done: {done.counts.received} rows received")
+                        progress(p.source.name, "failed" if rep.error else f"done: {rep.counts.received} rows received")
             finally:
                 for pull in pulls:  # on the way out of an error: the pulls not started never start
                     pull.cancel()
+        report.sources = [done[p.source.name] for p in pulling]  # reported in the configuration's order
         integrity.purge_landed(con, settings)
         rules.install(con, settings)
         if evaluate and not _same_evaluation(con, settings, report):
