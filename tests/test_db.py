@@ -271,18 +271,22 @@ def test_readers_have_the_evaluation_cap_from_the_start(tmp_path: Path) -> None:
         second.close()
 
 
-@pytest.mark.parametrize("spare_size", [0, (3 << 20) + 7, 5 << 20])
-def test_patching_the_spare_makes_it_the_writer_file_byte_for_byte(tmp_path: Path, spare_size: int) -> None:
-    """Shorter, as long or longer than the writer file, with chunks equal and chunks not."""
+@pytest.mark.parametrize(("writer_size", "spare_size"), [((3 << 20) + 7, 0), ((3 << 20) + 7, (3 << 20) + 7),
+                                                        ((3 << 20) + 7, 5 << 20), (5, 5 << 20), (0, 3 << 20)])
+def test_patching_the_spare_makes_it_the_writer_file_byte_for_byte(tmp_path: Path, writer_size: int,
+                                                                    spare_size: int) -> None:
+    """Shorter, as long or longer than the writer file, with chunks equal and chunks not, in
+    each thread's half (the second half begins at 2 MB here) and in the last, partial chunk."""
     import random
 
     rnd = random.Random(spare_size)
     src, spare, dest = tmp_path / "writer", tmp_path / "spare", tmp_path / "dest"
-    body = bytearray(rnd.randbytes((3 << 20) + 7))
+    body = bytearray(rnd.randbytes(writer_size))
     src.write_bytes(body)
     old = bytearray(body[:spare_size]) + bytearray(rnd.randbytes(max(0, spare_size - len(body))))
-    if len(old) > (1 << 20):
-        old[(1 << 20) + 5] ^= 0xFF  # one byte differs in the second chunk
+    for at in ((1 << 20) + 5, (2 << 20) + 3, (3 << 20) + 2):
+        if at < min(len(old), len(body)):
+            old[at] ^= 0xFF  # one byte differs in this chunk
     spare.write_bytes(old)
     assert db._patch(spare, src, dest)
     assert dest.read_bytes() == src.read_bytes() and not spare.exists()

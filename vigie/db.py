@@ -27,6 +27,7 @@ import struct
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -295,24 +296,41 @@ def _patch(spare: Path, src: Path, dest: Path) -> bool:
         os.close(fd)  # releases the lock
 
 
+# Reading both files is most of a publish by patch (1.6 GB at 20 M events), and nothing else
+# runs then: each half is compared in its own thread, with positional reads and writes.
+_PATCH_THREADS = 2
+
+
 def _write_differences(fd: int, src: Path) -> None:
-    with open(src, "rb", buffering=0) as fin:
-        size = os.fstat(fin.fileno()).st_size
-        new, old = bytearray(_PATCH_CHUNK), bytearray(_PATCH_CHUNK)
-        at = 0
-        while at < size:
-            n = fin.readinto(new)
-            if n <= 0:
-                raise OSError(f"{src} ended at {at} bytes, before its size {size}")
-            m = os.preadv(fd, [old], at)
-            if n == m == _PATCH_CHUNK and new == old:  # the common case: one memcmp
-                at += n
-                continue
-            if n != m or bytes(new[:n]) != bytes(old[:n]):
-                os.pwrite(fd, memoryview(new)[:n], at)
-            at += n
+    sfd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(sfd).st_size
+        step = -(-size // _PATCH_THREADS // _PATCH_CHUNK) * _PATCH_CHUNK  # whole chunks
+        ranges = [(lo, min(size, lo + step)) for lo in range(0, size, step)] if size else []
+        with ThreadPoolExecutor(max(1, len(ranges)), thread_name_prefix="vigie-patch") as pool:
+            for done in [pool.submit(_patch_range, fd, sfd, lo, hi, src) for lo, hi in ranges]:
+                done.result()
+    finally:
+        os.close(sfd)
     os.ftruncate(fd, size)
     os.fsync(fd)  # what changed is on disk before the rename publishes it
+
+
+def _patch_range(fd: int, sfd: int, lo: int, hi: int, src: Path) -> None:
+    new, old = bytearray(_PATCH_CHUNK), bytearray(_PATCH_CHUNK)
+    at = lo
+    while at < hi:
+        want = min(_PATCH_CHUNK, hi - at)
+        n = os.preadv(sfd, [memoryview(new)[:want]], at)
+        if n < want:
+            raise OSError(f"{src} ended at {at + n} bytes, before its size")
+        m = os.preadv(fd, [memoryview(old)[:want]], at)
+        if n == m == _PATCH_CHUNK and new == old:  # the common case: one memcmp
+            at += n
+            continue
+        if n != m or new[:n] != old[:n]:
+            os.pwrite(fd, memoryview(new)[:n], at)
+        at += n
 
 
 def clone_file(src: Path, dest: Path) -> None:
