@@ -117,6 +117,19 @@ def test_a_drop_folders_files_are_rows_each_batch_adding_those_it_set(tmp_path: 
     assert integrity.verify(settings).ok  # the rows are chained in their batch's manifest
 
 
+def test_a_folders_files_come_back_as_their_latest_batch_set_them() -> None:
+    """`load_files`: each name as the latest batch that set it left it, whatever the order in
+    which the rows were written; other sources' files are not among them."""
+    con = _warehouse()
+    row = lambda batch, name, size: {name: {"size": size, "mtime_ns": batch * 10, "sha256": f"{batch:064x}"}}  # noqa: E731
+    cursors.save_files(con, "drones", row(9, "a.csv", 3) | row(9, "b.csv", 1), 9)
+    cursors.save_files(con, "drones", row(4, "a.csv", 2) | row(4, "c.csv", 5), 4)
+    cursors.save_files(con, "drones", row(12, "c.csv", 6), 12)
+    cursors.save_files(con, "lapi", row(15, "a.csv", 7), 15)
+    assert cursors.load_files(con, "drones") == row(9, "a.csv", 3) | row(9, "b.csv", 1) | row(12, "c.csv", 6)
+    assert cursors.load_files(con, "nothing") == {}
+
+
 def test_a_cursor_that_still_lists_its_files_has_them_moved_by_its_next_batch(tmp_path: Path) -> None:
     """A warehouse from before migration 014 keeps a folder's files in its cursor's text: the
     next batch reads them there (nothing is landed again), records them all in drop_files,
