@@ -121,6 +121,31 @@ def test_folder_sources_land_each_new_file_once(tmp_path: Path) -> None:
     assert [(d.name, d.first_name) for d in fourth.duplicates] == [("queries_copy.csv", "queries_2026-01-02.csv")]
 
 
+def test_a_listing_leaves_out_only_the_files_known_with_their_size_and_mtime(tmp_path: Path) -> None:
+    """LocalDrops.list(sub, known): a file landed and untouched is not listed again; one whose
+    size or mtime moved is, and so is what is not a regular file, known or not."""
+    import os
+
+    from vigie.sources.drops import LocalDrops
+
+    folder = tmp_path / "drops" / "tracks"
+    folder.mkdir(parents=True)
+    for name in ("same.csv", "touched.csv", "grown.csv", "new.csv"):
+        (folder / name).write_text("t,lat,lon,alt_m\n")
+    (folder / "sub").mkdir()
+    os.symlink(folder / "same.csv", folder / "link.csv")
+    store = LocalDrops(tmp_path / "drops")
+    known = {e.name: {"size": e.size, "mtime_ns": e.mtime_ns, "sha256": "x"} for e in store.list("tracks")}
+    (folder / "grown.csv").write_text("t,lat,lon,alt_m\n1,2,3,4\n")
+    os.utime(folder / "grown.csv", ns=(0, known["tracks/grown.csv"]["mtime_ns"]))  # the same mtime, not the same size
+    os.utime(folder / "touched.csv", ns=(0, known["tracks/touched.csv"]["mtime_ns"] + 1))
+    del known["tracks/new.csv"]
+    listed = {e.name: e.kind for e in store.list("tracks", known)}
+    assert listed == {"tracks/touched.csv": "file", "tracks/grown.csv": "file", "tracks/new.csv": "file",
+                      "tracks/sub": "folder", "tracks/link.csv": "link"}
+    assert len(store.list("tracks")) == 6  # without `known`, everything
+
+
 def test_a_file_removed_between_listing_and_reading_is_not_received(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Listed, then deleted before it is opened: nothing was received, so nothing is
@@ -133,8 +158,8 @@ def test_a_file_removed_between_listing_and_reading_is_not_received(tmp_path: Pa
     connector = LapiFiles(LapiFilesSource(name="lapi", kind="lapi_files", path=folder, settle_seconds=0), settings=None)
     listing = type(connector)._listing
 
-    def listed_then_removed(self, store):  # noqa: ANN001, ANN202
-        found = listing(self, store)
+    def listed_then_removed(self, store, seen):  # noqa: ANN001, ANN202
+        found = listing(self, store, seen)
         (folder / "reads_2026-01-02.csv").unlink(missing_ok=True)
         return found
 
