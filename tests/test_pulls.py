@@ -83,3 +83,31 @@ def test_a_source_loads_as_its_pull_ends(tmp_path: Path, monkeypatch: pytest.Mon
     assert opened == ["drones-69", "lapi-a7"]
     assert committed == chained == ["lapi-a7", "drones-69"]
     assert findings == sum(report.findings_by_rule.values()) > 0
+
+
+def test_a_pull_starts_as_soon_as_its_batch_is_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second source's batch is opened only once the first source's pull is under way:
+    the first pull does not wait for every batch to be opened."""
+    estate = with_closed_port(copy_samples(tmp_path))
+    settings = load_settings(estate / "vigie.yml")
+    first_pulling = threading.Event()
+    waited: list[bool] = []
+    real_begin, real_pull = pipeline._begin, pipeline._pull
+
+    def begin(con, settings, source):  # noqa: ANN001, ANN202
+        if source.name == "lapi-a7":
+            waited.append(first_pulling.wait(timeout=30))
+        return real_begin(con, settings, source)
+
+    def pull(p):  # noqa: ANN001, ANN202
+        if p.source.name == "drones-69":
+            first_pulling.set()
+        return real_pull(p)
+
+    monkeypatch.setattr(pipeline, "_begin", begin)
+    monkeypatch.setattr(pipeline, "_pull", pull)
+    report = pipeline.run(settings, ["drones-69", "lapi-a7"], validate=False, send_alerts=False,
+                          as_of=parse_instant("2026-04-20T12:00:00+02:00", settings.timezone))
+    assert waited == [True]
+    assert [(s.source, s.error) for s in report.sources] == [("drones-69", None), ("lapi-a7", None)]
+    assert report.sources[0].batch_id < report.sources[1].batch_id  # opened in the configuration's order

@@ -2,7 +2,7 @@
 
 Per source, one batch:
 
-1. the batch row is written and committed before anything can fail (every source's first);
+1. the batch row is written and committed before anything of the source can fail;
 2. the connector lands the new raw files, in a thread, while other sources load
    (`PULLS_AT_ONCE`); their hashes and sizes are recorded; each source is loaded (3-5) as
    its pull ends;
@@ -98,22 +98,24 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
         integrity.seal(con)  # a warehouse loaded before the chain existed: sealed as it stands (else nothing)
         report.register_batch = load_register(con, settings.register, _now())
         integrity.checkpoint(con, settings)
-        # Every source's batch is opened first, and the pulls run PULLS_AT_ONCE at a time in
-        # threads while the main thread loads each source as its pull ends: a pull waits on a
-        # server, the disk or SQLite while DuckDB loads another source. Loading in the order the
-        # pulls end, not the configuration's, keeps a slow pull (a VMS scanning its recordings
-        # for the lookback window: 1 s at 20 M events) from holding back the loads after it.
-        # Each source's rows are its own, so the order of commits between sources changes no
+        # Every source's batch is opened in turn, its pull started as soon as it is open, and
+        # the pulls run PULLS_AT_ONCE at a time in threads while the main thread opens the next
+        # batches, then loads each source as its pull ends: a pull waits on a server, the disk
+        # or SQLite while DuckDB loads another source. Loading in the order the pulls end, not
+        # the configuration's, keeps a slow pull (a VMS scanning its recordings for the
+        # lookback window: 1 s at 20 M events) from holding back the loads after it. Each
+        # source's rows are its own, so the order of commits between sources changes no
         # result; a source's batches still commit in the order of their ids, one run after the other.
-        pulling = []
-        for source in selected:
-            if progress:
-                progress(source.name, "pulling")
-            pulling.append(_begin(con, settings, source))
+        pulling: list[_Pulling] = []
+        pulls: dict = {}
         done: dict[str, SourceReport] = {}
         with ThreadPoolExecutor(max_workers=PULLS_AT_ONCE, thread_name_prefix="vigie-pull") as pool:
-            pulls = {pool.submit(_pull, p): p for p in pulling}
             try:
+                for source in selected:
+                    if progress:
+                        progress(source.name, "pulling")
+                    pulling.append(_begin(con, settings, source))
+                    pulls[pool.submit(_pull, pulling[-1])] = pulling[-1]
                 for pull in as_completed(pulls):
                     p = pulls[pull]
                     rep = _load(con, settings, p, pull.result(), validate=validate, progress=progress,
