@@ -173,14 +173,15 @@ def test_a_deleted_quarantine_row(estate: Path) -> None:
 def test_a_whole_batch_deleted_with_its_ledger_entry_and_manifest(estate: Path) -> None:
     b = batch_of(estate, "bodycams")
     with writer(estate) as con:
+        (seq,) = con.execute("SELECT seq FROM manifests WHERE batch_id = ?", [b]).fetchone()  # its place in the chain
         for (table,) in con.execute("SELECT DISTINCT table_name FROM information_schema.columns "
                                     "WHERE column_name = 'batch_id' AND table_schema = 'main'").fetchall():
             con.execute(f'DELETE FROM "{table}" WHERE batch_id = ?', [b])
     code, out = verify_json(estate)
     assert code == 1
     found = {(x["batch_id"], x["what"]) for x in breaks_of(out)}
-    assert (b, f"checkpointed manifest {b} is not in the warehouse's chain") in found  # the log outside names it
-    assert any(x["what"].startswith(f"manifest(s) {b}..{b} missing") for x in breaks_of(out))
+    assert (b, f"checkpointed manifest {seq} is not in the warehouse's chain") in found  # the log outside names it
+    assert any(x["what"].startswith(f"manifest(s) {seq}..{seq} missing") for x in breaks_of(out))
     assert any("chain link broken" in x["what"] for x in breaks_of(out))
 
 
@@ -627,12 +628,14 @@ def test_a_long_manifest_is_kept_in_parts_and_an_edited_part_is_caught(estate: P
     with writer(estate) as con:
         long = con.execute("SELECT seq, batch_id FROM manifests WHERE manifest = ''").fetchall()
         parts = con.execute("SELECT count(*), max(length(text)) FROM manifest_parts").fetchone()
-    assert long and parts[0] > len(long) and parts[1] == db.TEXT_PART
-    seq, batch_id = long[0]
+        # A part past the first that holds a count of rows: the edit below changes it.
+        seq, batch_id, part = con.execute("SELECT seq, batch_id, part FROM manifest_parts WHERE part > 0 "
+                                          "AND contains(text, '\"rows\":') ORDER BY seq, part LIMIT 1").fetchone()
+    assert long and parts[0] > len(long) and parts[1] == db.TEXT_PART and (seq, batch_id) in long
     for name in ("warehouse.duckdb.writer", "warehouse.duckdb"):
         with duckdb.connect(str(estate / "var" / name)) as con:
-            con.execute("UPDATE manifest_parts SET text = replace(text, '\"rows\":', '\"rows\": ') "
-                        "WHERE seq = ? AND part = 1", [seq])
+            assert con.execute("UPDATE manifest_parts SET text = replace(text, '\"rows\":', '\"rows\": ') "
+                               "WHERE seq = ? AND part = ?", [seq, part]).fetchone() == (1,)
     code, out = verify_json(estate)
     assert code == 1
     assert ("manifest edited", batch_id) in {(x["what"], x["batch_id"]) for x in breaks_of(out)}
