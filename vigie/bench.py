@@ -7,7 +7,7 @@ measures, each as a whole process (start-up included), wall time and peak RSS:
   floor       DuckDB alone reading the same sources into tables (the floor)
   first_run   `vigie run` from empty to complete
   noop_run    `vigie run` again, nothing new
-  delta_run   `vigie run` after 1 % new events
+  delta_run   `vigie run` after 1 % new events (the new LAPI file settled: see `add_delta`)
   delta_same  `vigie run` after BENCH_DELTA_EVENTS new events (default 50 000, 1 % of 5 M)
               whatever the size: how a run's cost grows with the warehouse, new data held
               constant (issue #12 compares it across sizes)
@@ -106,10 +106,17 @@ def add_delta(estate: Path, share: float = 0.01, n_events: int = 0, tag: str = "
         (top,) = con.execute("SELECT max(log_id) FROM audit_log").fetchone()
         con.executemany("INSERT INTO audit_log (log_id, logged_at, user_login, action) VALUES (?, '2026-04-30T10:00:00', 'bench', 'LOGIN')",
                         [(top + 1 + i,) for i in range(k // 3)])
-    with open(estate / "lapi" / f"reads_2026-12-31_{tag}.csv", "w") as f:
+    reads = estate / "lapi" / f"reads_2026-12-31_{tag}.csv"
+    with open(reads, "w") as f:
         f.write("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n")
         for i in range(k - 2 * (k // 3)):
             f.write(f"rd-{tag}-{i},2026-04-30T10:00:00+02:00,LAPI-A7-01,{i:016x},0,\n")
+    # Dropped a minute ago, as a delivery between two scheduled runs: settled when the run lists
+    # it. Written just before, the run would wait up to `settle_seconds` (2 s) for it to hold
+    # still, and the delta runs would measure that wait (until 2026-12-05 they did: it hid
+    # half a second of the delta's cost at 5 M, and none at 20 M).
+    minute_ago = time.time_ns() - 60 * 10**9
+    os.utime(reads, ns=(minute_ago, minute_ago))
     return k
 
 
