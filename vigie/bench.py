@@ -113,8 +113,8 @@ def add_delta(estate: Path, share: float = 0.01, n_events: int = 0, tag: str = "
             f.write(f"rd-{tag}-{i},2026-04-30T10:00:00+02:00,LAPI-A7-01,{i:016x},0,\n")
     # Dropped a minute ago, as a delivery between two scheduled runs: settled when the run lists
     # it. Written just before, the run would wait up to `settle_seconds` (2 s) for it to hold
-    # still, and the delta runs would measure that wait (until 2026-12-05 they did: it hid
-    # half a second of the delta's cost at 5 M, and none at 20 M).
+    # still, and the delta runs would measure that wait (until 2026-12-05 they did: at 5 M,
+    # where the other loads end sooner, it weighed on the delta more than at 20 M).
     minute_ago = time.time_ns() - 60 * 10**9
     os.utime(reads, ns=(minute_ago, minute_ago))
     return k

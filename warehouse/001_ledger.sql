@@ -3,7 +3,7 @@
 
 
 CREATE TABLE batches (
-    batch_id      BIGINT PRIMARY KEY,   -- in the order batches open; each source's commit in it (one writer at a time)
+    batch_id      BIGINT PRIMARY KEY,   -- in the order batches are opened; a source's batches commit in that order
     source        VARCHAR NOT NULL,
     kind          VARCHAR NOT NULL,
     started_at    TIMESTAMPTZ NOT NULL,
