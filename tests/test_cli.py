@@ -116,3 +116,14 @@ def test_a_bad_port_is_a_configuration_error_on_one_line_before_anything_is_pull
     assert "source 'bodycams' (bodycam_api): key 'base_url'" in lines[0] and "port" in lines[0]
     assert "Traceback" not in run.stderr
     assert not (estate / "var").exists()  # nothing pulled, no batch left 'pulling'
+
+
+def test_a_bad_compaction_period_is_a_configuration_error_on_one_line(estate: Path) -> None:
+    """VIGIE_COMPACT_AFTER was read at import: a bad value stopped every command with a traceback."""
+    run = vigie("run", "--config", str(estate / "vigie.yml"), "--no-gx",
+                env={"BODYCAM_TOKEN": "x", "VIGIE_COMPACT_AFTER": "eight"})
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "VIGIE_COMPACT_AFTER" in lines[0] and "'eight'" in lines[0], run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (estate / "var" / "warehouse.duckdb.writer").exists()

@@ -396,10 +396,10 @@ def _sessions(warehouse: Path) -> int:
 
 
 def test_row_groups_are_compacted_once_every_few_sessions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """DuckDB's vacuum is off between compacting sessions (db.COMPACT_AFTER): each session's
+    """DuckDB's vacuum is off between compacting sessions (VIGIE_COMPACT_AFTER): each session's
     rows stay in a row group of their own, then a compacting session merges them; one that
     commits no batch leaves the compaction due."""
-    monkeypatch.setattr(db, "COMPACT_AFTER", 3)
+    monkeypatch.setenv("VIGIE_COMPACT_AFTER", "3")
     warehouse = tmp_path / "warehouse.duckdb"
     _session(warehouse, 1, 1000)  # the first load compacts
     assert (_sessions(warehouse), _row_groups(warehouse, "t")) == (0, 1)
@@ -410,7 +410,7 @@ def test_row_groups_are_compacted_once_every_few_sessions(tmp_path: Path, monkey
     assert _sessions(warehouse) == 2
     _session(warehouse, 4, 1000)
     assert (_sessions(warehouse), _row_groups(warehouse, "t")) == (0, 1)  # merged
-    monkeypatch.setattr(db, "COMPACT_AFTER", 1)  # every session compacts (what it merges is DuckDB's choice)
+    monkeypatch.setenv("VIGIE_COMPACT_AFTER", "1")  # every session compacts (what it merges is DuckDB's choice)
     _session(warehouse, 5, 1000)
     assert _sessions(warehouse) == 0
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -418,3 +418,15 @@ def test_row_groups_are_compacted_once_every_few_sessions(tmp_path: Path, monkey
         assert con.execute("SELECT count(*), count(DISTINCT i) FROM t").fetchone() == (5000, 1000)
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("value", ["eight", "0", "-3", "2.5", ""])
+def test_a_compaction_period_that_is_not_a_number_of_sessions_is_a_configuration_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    from vigie.config import ConfigError
+
+    monkeypatch.setenv("VIGIE_COMPACT_AFTER", value)
+    with pytest.raises(ConfigError, match="VIGIE_COMPACT_AFTER"):
+        with db.writer(tmp_path / "warehouse.duckdb"):
+            pass
+    assert not (tmp_path / "warehouse.duckdb.writer").exists()  # refused before anything was opened

@@ -118,6 +118,7 @@ def writer(warehouse: Path, wait_s: float = 0.0) -> Iterator[duckdb.DuckDBPyConn
 
     ``wait_s`` is how long to wait for another writer before giving up with WarehouseLocked.
     """
+    every = compact_after()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path(warehouse), "a+") as lock:
         deadline = time.monotonic() + wait_s
@@ -134,7 +135,7 @@ def writer(warehouse: Path, wait_s: float = 0.0) -> Iterator[duckdb.DuckDBPyConn
         try:
             _configure(con)
             migrate(con)
-            compact, top = _compacting(con)
+            compact, top = _compacting(con, every)
             yield con
             _count_session(con, compact, top)
             publish(con, warehouse)
@@ -147,17 +148,31 @@ def writer(warehouse: Path, wait_s: float = 0.0) -> Iterator[duckdb.DuckDBPyConn
 # last row group before them and compacts row groups that hold deleted rows: it rewrote up to
 # 122 880 rows of every table a delta appended to, 0.6-0.9 s of a 50 000-event delta at 20 M
 # (0.15-0.3 s without). It runs in a compacting session only: the first load, and then one
-# session in COMPACT_AFTER (counted since the last compacting session that committed a
+# session in `compact_after()` (counted since the last compacting session that committed a
 # batch). Between them each session's rows stay in row groups of their own, and the findings
 # a re-evaluation deletes stay in place, as a DuckLake catalog's files do until it merges them.
-COMPACT_AFTER = int(os.environ.get("VIGIE_COMPACT_AFTER", "8"))
+def compact_after() -> int:
+    """``VIGIE_COMPACT_AFTER`` (default 8), read as a writer opens: a value that is not a whole
+    number of sessions is a configuration error naming the variable, before anything is done
+    (read at import, it stopped every command with a traceback)."""
+    text = os.environ.get("VIGIE_COMPACT_AFTER", "8")
+    try:
+        sessions = int(text)
+    except ValueError:
+        sessions = 0
+    if sessions < 1:
+        from vigie.config import ConfigError
+
+        raise ConfigError(f"environment variable VIGIE_COMPACT_AFTER: {text!r} is not a whole number "
+                          "of sessions (1 or more: 1 compacts in every session)")
+    return sessions
 
 
-def _compacting(con: duckdb.DuckDBPyConnection) -> tuple[bool, int | None]:
+def _compacting(con: duckdb.DuckDBPyConnection, every: int) -> tuple[bool, int | None]:
     """Whether this session compacts (else vacuum is off), and the last batch before it."""
     (top,) = con.execute("SELECT max(batch_id) FROM main.batches").fetchone()
     (sessions,) = con.execute("SELECT sessions FROM main.storage_compaction").fetchone()
-    compact = top is None or sessions + 1 >= COMPACT_AFTER  # this one is the COMPACT_AFTER-th
+    compact = top is None or sessions + 1 >= every  # this one is the every-th
     if not compact:
         con.execute("SET max_vacuum_tasks = 0")
     return compact, top
