@@ -78,7 +78,7 @@ def gx_root(settings) -> Path:  # noqa: ANN001
     return settings.warehouse.parent / "gx"
 
 
-# Pulls running at once, beside the load of the source before them. Two: a third competes
+# Pulls running at once, beside the loads of the sources already pulled. Two: a third competes
 # with DuckDB for this machine's two cores, and each pull of a VMS holds a scratch DuckDB.
 PULLS_AT_ONCE = 2
 
@@ -253,7 +253,7 @@ def _begin(con: duckdb.DuckDBPyConnection, settings, source) -> _Pulling:  # noq
 
 def _pull(p: _Pulling) -> tuple:
     """(what was pulled, None, '') or (None, the exception, its traceback). Touches no warehouse:
-    `run` calls it in a thread, beside the loads of the sources before."""
+    `run` calls it in a thread, beside the loads of other sources."""
     try:
         return p.connector.pull(p.cursor, p.landing), None, ""
     except Exception as exc:  # noqa: BLE001 - whatever a connector meets, the next sources are pulled

@@ -197,18 +197,11 @@ class FolderConnector(Connector):
             raise SourceError(f"drop location cannot be listed: {exc}") from None
         streams = {s.name: s for s in self.streams}
         first_of: dict | None = None  # content hash → the first name it was received under
-        # What is new, changed or refused, in name order (then stream): only these are sorted.
-        # The stores already left out the files landed and unchanged; checked again all the same.
-        todo = []
-        for entry, stream in listing:
-            if entry.kind == "file":
-                known = seen.get(entry.name)
-                if known and known["size"] == entry.size and known["mtime_ns"] == entry.mtime_ns:
-                    continue
-            elif entry.kind == "folder":
-                continue
-            todo.append((entry, stream))
-        todo.sort(key=lambda es: (es[0].name, es[1]))
+        # What is new, changed or refused, in name order (then stream). The stores left out the
+        # files landed and unchanged (tens of thousands); a store that lists them is still right.
+        todo = sorted(((entry, stream) for entry, stream in listing if entry.kind != "folder"
+                       and (entry.refusal() or not _same(seen.get(entry.name), entry))),
+                      key=lambda es: (es[0].name, es[1]))
         for n, (entry, stream) in enumerate(todo):
             name = entry.name
             refused = entry.refusal()
