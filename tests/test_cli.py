@@ -127,3 +127,19 @@ def test_a_bad_compaction_period_is_a_configuration_error_on_one_line(estate: Pa
     assert len(lines) == 1 and "VIGIE_COMPACT_AFTER" in lines[0] and "'eight'" in lines[0], run.stderr
     assert "Traceback" not in run.stderr
     assert not (estate / "var" / "warehouse.duckdb.writer").exists()
+
+
+@pytest.mark.parametrize(("variable", "value"), [("VIGIE_DUCKDB_MEMORY_LIMIT", "lots"),
+                                                 ("VIGIE_DUCKDB_EVALUATION_MEMORY_LIMIT", "1.2 gigs"),
+                                                 ("VIGIE_SCRATCH_MEMORY_LIMIT", "512")])
+def test_a_bad_memory_cap_is_a_configuration_error_on_one_line(estate: Path, variable: str, value: str) -> None:
+    """The caps were handed to DuckDB unchecked: `lots` stopped a run with a parser traceback
+    once the writer held the lock, and every reading command the same way."""
+    env = {"BODYCAM_TOKEN": "x", variable: value}
+    for args in (["run", "--no-gx"], ["findings"], ["verify"]):
+        proc = vigie(*args, "--config", str(estate / "vigie.yml"), env=env)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(lines) == 1 and variable in lines[0] and repr(value) in lines[0], (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert not (estate / "var").exists()  # refused before the warehouse, or anything, was opened

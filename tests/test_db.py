@@ -430,3 +430,29 @@ def test_a_compaction_period_that_is_not_a_number_of_sessions_is_a_configuration
         with db.writer(tmp_path / "warehouse.duckdb"):
             pass
     assert not (tmp_path / "warehouse.duckdb.writer").exists()  # refused before anything was opened
+
+
+@pytest.mark.parametrize(("name", "value"), [("MEMORY_LIMIT", "lots"), ("EVALUATION_MEMORY_LIMIT", "1.5 gigs"),
+                                             ("SCRATCH_MEMORY_LIMIT", "512")])
+def test_a_memory_cap_duckdb_does_not_read_is_a_configuration_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    from vigie.config import ConfigError
+
+    monkeypatch.setattr(db, name, value)
+    with pytest.raises(ConfigError, match="is not a memory size"):
+        with db.writer(tmp_path / "warehouse.duckdb"):
+            pass
+    assert not (tmp_path / "warehouse.duckdb.writer").exists()  # refused before anything was opened
+    with pytest.raises(ConfigError, match="is not a memory size"):
+        db.scratch(tmp_path / "spill")
+    assert not (tmp_path / "spill").exists()
+
+
+@pytest.mark.parametrize("value", ["1GB", "1500MB", "2GiB", " 1 GB ", "none", ""])
+def test_the_memory_caps_duckdb_reads_are_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   value: str) -> None:
+    for name in ("MEMORY_LIMIT", "EVALUATION_MEMORY_LIMIT", "SCRATCH_MEMORY_LIMIT"):
+        monkeypatch.setattr(db, name, value)
+    db.check_memory_limits()  # nothing raised; empty: DuckDB's default
+    with db.writer(tmp_path / "warehouse.duckdb") as con:
+        assert con.execute("SELECT count(*) FROM main.batches").fetchone() == (0,)

@@ -31,8 +31,12 @@ class Format(str, Enum):
 
 
 def _settings(config: Path | None):  # noqa: ANN202
+    from vigie import db
+
     try:
-        return load_settings(config)
+        settings = load_settings(config)
+        db.check_memory_limits()  # every command opens DuckDB: a bad cap is said here, on one line
+        return settings
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None

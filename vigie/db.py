@@ -20,6 +20,7 @@ It is also where duckdb-engine's shared-cursor trap is fixed (see `install_curso
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -60,6 +61,34 @@ def lock_path(warehouse: Path) -> Path:
 MEMORY_LIMIT = os.environ.get("VIGIE_DUCKDB_MEMORY_LIMIT", "1024MB")
 EVALUATION_MEMORY_LIMIT = os.environ.get(
     "VIGIE_DUCKDB_EVALUATION_MEMORY_LIMIT", os.environ.get("VIGIE_DUCKDB_MEMORY_LIMIT", "1280MB"))
+
+
+def check_memory_limits() -> None:
+    """The memory caps (``MEMORY_LIMIT``, ``EVALUATION_MEMORY_LIMIT``, ``SCRATCH_MEMORY_LIMIT``)
+    are sizes DuckDB reads, else a configuration error naming the variable, raised before a
+    connection opens: handed to DuckDB unchecked, ``lots`` stopped a command with a parser
+    traceback, after the writer had taken the lock. Set to nothing, a cap is DuckDB's default."""
+    evaluation = ("VIGIE_DUCKDB_EVALUATION_MEMORY_LIMIT" if "VIGIE_DUCKDB_EVALUATION_MEMORY_LIMIT" in os.environ
+                  else "VIGIE_DUCKDB_MEMORY_LIMIT")
+    for name, value in (("VIGIE_DUCKDB_MEMORY_LIMIT", MEMORY_LIMIT), (evaluation, EVALUATION_MEMORY_LIMIT),
+                        ("VIGIE_SCRATCH_MEMORY_LIMIT", SCRATCH_MEMORY_LIMIT)):
+        problem = _memory_size_problem(value) if value else None
+        if problem:
+            from vigie.config import ConfigError
+
+            raise ConfigError(f"environment variable {name}: {value!r} is not a memory size "
+                              f"(e.g. 1GB, 1500MB, 2GiB, or nothing for DuckDB's default): {problem}")
+
+
+@functools.cache
+def _memory_size_problem(value: str) -> str | None:
+    """What DuckDB says of ``value`` as a memory limit (None: it reads it). Its own parser, on a
+    throwaway connection (about 13 ms, once per value and process), rather than a copy of it."""
+    try:
+        duckdb.connect(config={"memory_limit": value}).close()
+    except duckdb.Error as exc:
+        return str(exc).removeprefix("Parser Error: ")
+    return None
 
 
 @contextmanager
@@ -119,6 +148,7 @@ def writer(warehouse: Path, wait_s: float = 0.0) -> Iterator[duckdb.DuckDBPyConn
     ``wait_s`` is how long to wait for another writer before giving up with WarehouseLocked.
     """
     every = compact_after()
+    check_memory_limits()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path(warehouse), "a+") as lock:
         deadline = time.monotonic() + wait_s
@@ -206,6 +236,7 @@ def scratch(spill: Path) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for work outside the warehouse (landing a SQLite VMS), capped and
     spilling into ``spill``: uncapped, the first pull of a 20 M estate's VMS sorted 4.5 M audit
     rows in memory and took the process to 1.8 GB, the peak of the whole load."""
+    check_memory_limits()
     spill.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(config={"temp_directory": str(spill), "memory_limit": SCRATCH_MEMORY_LIMIT})
     con.execute("SET TimeZone = 'UTC'")
@@ -375,6 +406,7 @@ def reader(warehouse: Path) -> duckdb.DuckDBPyConnection:
     Close it when done: DuckDB shares one instance per path within a process, so an open
     connection also pins that copy for the next ones opened in the same process.
     """
+    check_memory_limits()
     if not warehouse.exists():
         raise FileNotFoundError(f"warehouse {warehouse} does not exist yet: run `vigie run` first")
     con = duckdb.connect(str(warehouse), read_only=True)
