@@ -123,6 +123,15 @@ def run(
     except db.WarehouseLocked as exc:
         err.print(f"[red]failed:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
+    except Exception as exc:
+        if not db.disk_full(exc):
+            raise
+        # The batches committed before are kept and this run's others were not: they are
+        # pulled again (tests/test_disk_full.py frees space and checks the findings).
+        reason = " ".join(str(exc).split())
+        err.print(f"[red]failed:[/] the disk is full under {settings.warehouse.parent}: {reason}; free space and "
+                  "run again: what this run did not commit is pulled again", highlight=False)
+        raise typer.Exit(1) from None
     print_run(report, make_console())
     if report.failed:
         names = ", ".join(s.source for s in report.failed)

@@ -19,6 +19,7 @@ It is also where duckdb-engine's shared-cursor trap is fixed (see `install_curso
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import json
@@ -278,21 +279,39 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
     con.execute("CHECKPOINT")
     src, spare = writer_path(warehouse), spare_path(warehouse)
     tmp = _publish_tmp(warehouse, os.getpid())
-    cloned = _reflink(src, tmp)
-    if not cloned and not _patch(spare, src, tmp):
-        clone_file(src, tmp)
     keep = None
-    if not cloned:  # the copy about to be replaced is kept as the next spare
-        keep = _publish_tmp(warehouse, os.getpid(), ".keep")
-        try:
-            os.link(warehouse, keep)
-        except OSError:  # the first publish, or no hard links here: no spare
-            keep = None
+    try:
+        cloned = _reflink(src, tmp)
+        if not cloned and not _patch(spare, src, tmp):
+            clone_file(src, tmp)
+        if not cloned:  # the copy about to be replaced is kept as the next spare
+            keep = _publish_tmp(warehouse, os.getpid(), ".keep")
+            try:
+                os.link(warehouse, keep)
+            except OSError:  # the first publish, or no hard links here: no spare
+                keep = None
+    except BaseException:  # a full disk, say: a half copy as big as the warehouse is not left behind
+        tmp.unlink(missing_ok=True)
+        if keep:
+            keep.unlink(missing_ok=True)
+        raise
     os.replace(tmp, warehouse)  # atomic: readers see the old file or the new one, never half
     if keep:
         os.replace(keep, spare)  # a spare still open by a reader lives on until it closes it
     else:
         spare.unlink(missing_ok=True)
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an exception it was raised from, says the disk is full: an OSError
+    (ENOSPC, EDQUOT), or DuckDB's error, which carries only the system's words for it."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(exc, duckdb.Error) and any(w in str(exc) for w in ("No space left on device", "Disk quota exceeded")):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _reflink(src: Path, dest: Path) -> bool:
