@@ -91,8 +91,12 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
     # prunes the scan to the row groups within the batch's range of those keys (new log ids,
     # recent instants). IS NOT DISTINCT FROM alone read every row of the table, with all its
     # columns: a LAPI line's key holds its `deleted_at`, NULL on nearly every line.
+    # Where the range spans the table (random event ids, and an API that delivers a few old
+    # events again), the rows are found on the key columns alone and then read whole by
+    # rowid: joined directly, every column of every row was read (0.40 s of a 50 000-event
+    # delta at 20 M, against 0.16 s at 5 M).
     has_null = con.execute(f"SELECT {', '.join(f'bool_or({k} IS NULL)' for k in key)} FROM ({typed})").fetchone()
-    match = " AND ".join(f"e.{k} = t.{k}" if not null else f"e.{k} IS NOT DISTINCT FROM t.{k}"
+    match = " AND ".join(f"k.{k} = t.{k}" if not null else f"k.{k} IS NOT DISTINCT FROM t.{k}"
                          for k, null in zip(key, has_null))
     con.execute(
         f"""
@@ -104,8 +108,9 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
             FROM typed t WINDOW w AS (PARTITION BY {keys} ORDER BY {in_batch})),
         prior AS (  -- what the warehouse holds of the batch's keys
             SELECT {e_keys}, e.location AS prior_loc, hash({', '.join('e.' + c for c in content)}) AS prior_h
-            FROM (SELECT e.* FROM {stream.table} e SEMI JOIN (SELECT DISTINCT {keys} FROM typed) t ON {match}
-                  WHERE e.source = $source) e
+            FROM (SELECT e.* FROM {stream.table} e SEMI JOIN (
+                      SELECT k.rowid AS r FROM {stream.table} k SEMI JOIN (SELECT DISTINCT {keys} FROM typed) t ON {match}
+                      WHERE k.source = $source) s ON s.r = e.rowid) e
             QUALIFY row_number() OVER (PARTITION BY {e_keys} ORDER BY {in_warehouse}) = 1)
         SELECT r.*, CASE
                 WHEN rn > 1 THEN 'duplicate'
