@@ -180,3 +180,20 @@ def test_access_log_does_not_need_the_writer_lock(loaded: dict) -> None:
         n = access_log.record(settings, "carol", "report", {"rule": ["RET-01"]}, findings_sha256="0" * 64, target="csv fr")
     (entry,) = [e for e in access_log.entries(settings) if e.id == n]
     assert (entry.user, entry.action, entry.filters, entry.findings_sha256) == ("carol", "report", {"rule": ["RET-01"]}, "0" * 64)
+
+
+@pytest.mark.parametrize("value", ["four", "0", ""])
+def test_a_bad_number_of_readers_names_the_variable(value: str) -> None:
+    """VIGIE_VIEW_READERS was read with a bare int(): the plugin failed on `invalid literal`."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import vigie.present.view"], capture_output=True, text=True,
+                          env={**os.environ, "VIGIE_VIEW_READERS": value})
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "ConfigError" in last and "VIGIE_VIEW_READERS" in last and repr(value) in last, proc.stderr
+    ok = subprocess.run([sys.executable, "-c", "import vigie.present.view as v; print(v.READERS_MAX)"],
+                        capture_output=True, text=True, env={**os.environ, "VIGIE_VIEW_READERS": "2"})
+    assert ok.stdout.strip() == "2", ok.stderr

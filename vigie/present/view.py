@@ -33,7 +33,23 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 # DuckDB shares one database instance (and its memory limit, 1 GB by default) between all
 # connections of a process to the same file: twenty rule evaluations at once ran out of
 # memory in tests. Requests beyond this many wait for a slot instead.
-READERS_MAX = int(os.environ.get("VIGIE_VIEW_READERS", "4"))
+def _readers_max() -> int:
+    """VIGIE_VIEW_READERS (default 4). A value that is not a whole number of 1 or more stops the
+    plugin with an error naming the variable (Airflow lists it among the plugins' import
+    errors), not int()'s bare ``invalid literal``."""
+    text = os.environ.get("VIGIE_VIEW_READERS", "4")
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        from vigie.config import ConfigError
+
+        raise ConfigError(f"environment variable VIGIE_VIEW_READERS: {text!r} is not a whole number of readers (1 or more)")
+    return n
+
+
+READERS_MAX = _readers_max()
 _READERS = threading.BoundedSemaphore(READERS_MAX)
 
 OVERSIGHT_DAG = "vigie_oversight"  # reading the view = reading what this DAG produces
