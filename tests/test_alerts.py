@@ -4,6 +4,10 @@ webhook. What is asserted is what actually arrived."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -222,8 +226,17 @@ def test_killed_between_sending_and_recording_nothing_is_lost_and_the_repeat_has
     build(tmp_path)
     with SmtpSink(user=SMTP_USER, password=SMTP_PASSWORD) as smtp, WebhookSink(WEBHOOK_SECRET) as hook:
         config = configure(tmp_path, smtp_port=smtp.port, webhook_url=hook.url)
-        killed = vigie("run", "--config", str(config), "--as-of", AS_OF, env={**SECRET_ENV, "VIGIE_TEST_KILL_AFTER_SEND": "1"})
-        assert killed.returncode == -9  # SIGKILL, right after the first message was accepted
+        # The receiver that accepts the first message kills the sender before answering: the
+        # message is delivered, and the sender dies before it can record it as sent.
+        run = subprocess.Popen([sys.executable, "-m", "vigie.cli", "run", "--config", str(config), "--as-of", AS_OF],
+                               env={**os.environ, **SECRET_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def kill_the_sender(_message) -> None:  # noqa: ANN001
+            smtp.on_accept = hook.on_accept = None  # once
+            os.kill(run.pid, signal.SIGKILL)
+        smtp.on_accept = hook.on_accept = kill_the_sender
+        run.communicate(timeout=600)
+        assert run.returncode == -signal.SIGKILL
         first = [m["Message-ID"] for m in smtp.messages] + [f"<{d.alert_id}@vigie>" for d in hook.requests]
         assert len(first) == 1
         vigie("run", "--config", str(config), "--as-of", AS_OF, env=SECRET_ENV, check=True)

@@ -18,8 +18,6 @@ the alert is ``failed`` with its reason.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,10 +31,6 @@ from vigie.alerts.channels import EmailChannel, Permanent, Transient, WebhookCha
 from vigie.alerts.ledger import Alert
 
 log = logging.getLogger("vigie.alerts")
-
-# Test hook (tests/test_alerts_delivery.py): the process kills itself with SIGKILL right after
-# a channel accepted a message and before the ledger records it as sent.
-KILL_AFTER_SEND = "VIGIE_TEST_KILL_AFTER_SEND"
 
 
 @dataclass
@@ -147,8 +141,6 @@ def deliver(con: duckdb.DuckDBPyConnection, settings, report: AlertReport | None
                     down[a.channel] = text
                     report.pending.append(a)
             else:
-                if os.environ.get(KILL_AFTER_SEND):
-                    os.kill(os.getpid(), signal.SIGKILL)
                 ledger.mark_sent(con, a)
                 log.info("alert %s sent: %s to %s (%s)", a.alert_id, a.kind, a.recipient, a.channel)
                 report.sent.append(a)
@@ -156,4 +148,4 @@ def deliver(con: duckdb.DuckDBPyConnection, settings, report: AlertReport | None
     return report
 
 
-__all__ = ["AlertReport", "process", "deliver", "open_channels", "current_findings", "KILL_AFTER_SEND"]
+__all__ = ["AlertReport", "process", "deliver", "open_channels", "current_findings"]

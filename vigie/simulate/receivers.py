@@ -34,6 +34,9 @@ class SmtpSink:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.user, self.password = user, password
+        # Called with each message it accepts, before it answers: the test of a sender killed
+        # between delivering and recording kills it here (delivered, never acknowledged).
+        self.on_accept = None
         self._controller = None
 
     def start(self) -> "SmtpSink":
@@ -46,6 +49,8 @@ class SmtpSink:
                 msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
                 sink.messages.append(msg)  # type: ignore[arg-type]
                 sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+                if sink.on_accept:
+                    sink.on_accept(msg)
                 return "250 OK"
 
         kwargs: dict = {}
@@ -102,6 +107,7 @@ class WebhookSink:
         self.statuses: deque[int] = deque(statuses or [])
         self.port = port or free_port()
         self.requests: list[Delivery] = []
+        self.on_accept = None  # as SmtpSink's: called with each accepted delivery, before the answer
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -124,6 +130,8 @@ class WebhookSink:
                 if ok is False and 200 <= status < 300:
                     status = 401  # a receiver refuses what it cannot authenticate
                 sink.requests.append(Delivery(self.headers.get(ALERT_ID_HEADER, ""), signature, body, ok, status))
+                if sink.on_accept and 200 <= status < 300:
+                    sink.on_accept(sink.requests[-1])
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
