@@ -469,17 +469,18 @@ def purge_landed(con: duckdb.DuckDBPyConnection, settings, now: datetime | None 
         return 0
     now = now or datetime.now(timezone.utc)
     rows = con.execute(
-        """SELECT f.batch_id, f.name, f.landed_path FROM main.landed_files f JOIN main.batches b USING (batch_id)
+        """SELECT f.batch_id, f.name, f.landed_path, b.source FROM main.landed_files f JOIN main.batches b USING (batch_id)
            WHERE b.committed_at < ? AND f.batch_id IN (SELECT batch_id FROM main.manifests)
              AND NOT EXISTS (SELECT 1 FROM main.landed_purges p WHERE p.batch_id = f.batch_id AND p.name = f.name)""",
         [now - timedelta(days=days)]).fetchall()
     # Recorded first: a record whose file is still there is merely checked; a file gone without
     # its record would read as tampering.
-    db.insert_rows(con, "landed_purges", [[b, name, now] for b, name, _ in rows])
+    db.insert_rows(con, "landed_purges", [[b, name, now] for b, name, _, _ in rows])
     landing = (settings.warehouse.parent / "landing").resolve()
-    for _, _, path in rows:
-        Path(path).unlink(missing_ok=True)
-    for folder in sorted({Path(path).parent for _, _, path in rows}, key=lambda p: len(p.parts), reverse=True):
+    paths = [landed_file(settings, source, b, path) for b, _, path, source in rows]
+    for path in paths:
+        path.unlink(missing_ok=True)
+    for folder in sorted({path.parent for path in paths}, key=lambda p: len(p.parts), reverse=True):
         while folder != landing and landing in folder.parents:
             try:
                 folder.rmdir()  # only when empty: a batch folder whose files are all gone
@@ -487,6 +488,22 @@ def purge_landed(con: duckdb.DuckDBPyConnection, settings, now: datetime | None 
                 break
             folder = folder.parent
     return len(rows)
+
+
+def landed_file(settings, source: str | None, batch_id: int, recorded: str) -> Path:  # noqa: ANN001
+    """Where a landed file is: where it was landed (its manifest seals that absolute path) or,
+    when the warehouse's folder has been moved or restored elsewhere since, the same file under
+    the current landing folder, ``<landing>/<source>/<batch>/...``. Found there, its size and
+    hash are checked all the same; moved, it was reported missing and never purged."""
+    path = Path(recorded)
+    if path.exists() or source is None:
+        return path
+    parts, key = path.parts, (source, str(batch_id))
+    for i in range(len(parts) - 2, -1, -1):  # the last <source>/<batch> in the path: the batch's folder
+        if parts[i:i + 2] == key:
+            moved = (settings.warehouse.parent / "landing" / source / str(batch_id)).resolve().joinpath(*parts[i + 2:])
+            return moved if moved.exists() else path
+    return path
 
 
 # --- verification -----------------------------------------------------------------------------
@@ -702,7 +719,7 @@ def check_files(con: duckdb.DuckDBPyConnection, settings, chain: list[Link], out
             todo.append((link.batch_id, source, committed, f))
 
     def look(item: tuple) -> tuple:
-        path = Path(item[3]["path"])
+        path = landed_file(settings, item[1], item[0], item[3]["path"])
         try:
             return item, _file_sha256(path)
         except FileNotFoundError:
