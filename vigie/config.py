@@ -36,6 +36,19 @@ class ConfigError(Exception):
     """One clear message naming the file, the source (when there is one) and the key."""
 
 
+def whole_number_env(name: str, default: int, unit: str, hint: str = "") -> int:
+    """The environment variable ``name`` as a whole number of 1 or more (``default`` when it is
+    unset); anything else is a configuration error naming it, not int()'s bare message."""
+    text = os.environ.get(name, str(default))
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ConfigError(f"environment variable {name}: {text!r} is not a whole number of {unit} (1 or more{hint})")
+    return n
+
+
 def _line(file: str, text: str, source: str | None = None, key: str | None = None) -> str:
     where = [file] + ([source] if source else []) + ([f"key '{key}'"] if key else [])
     return ": ".join(where + [text])

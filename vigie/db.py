@@ -186,17 +186,9 @@ def compact_after() -> int:
     """``VIGIE_COMPACT_AFTER`` (default 8), read as a writer opens: a value that is not a whole
     number of sessions is a configuration error naming the variable, before anything is done
     (read at import, it stopped every command with a traceback)."""
-    text = os.environ.get("VIGIE_COMPACT_AFTER", "8")
-    try:
-        sessions = int(text)
-    except ValueError:
-        sessions = 0
-    if sessions < 1:
-        from vigie.config import ConfigError
+    from vigie.config import whole_number_env
 
-        raise ConfigError(f"environment variable VIGIE_COMPACT_AFTER: {text!r} is not a whole number "
-                          "of sessions (1 or more: 1 compacts in every session)")
-    return sessions
+    return whole_number_env("VIGIE_COMPACT_AFTER", 8, "sessions", ": 1 compacts in every session")
 
 
 def _compacting(con: duckdb.DuckDBPyConnection, every: int) -> tuple[bool, int | None]:

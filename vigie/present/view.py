@@ -18,7 +18,6 @@ Filters are query parameters (GET), so a page is a link that can be bookmarked a
 # below, which name aliases local to create_app().
 import json
 import mimetypes
-import os
 import threading
 from contextlib import contextmanager
 from datetime import timezone
@@ -37,16 +36,9 @@ def _readers_max() -> int:
     """VIGIE_VIEW_READERS (default 4). A value that is not a whole number of 1 or more stops the
     plugin with an error naming the variable (Airflow lists it among the plugins' import
     errors), not int()'s bare ``invalid literal``."""
-    text = os.environ.get("VIGIE_VIEW_READERS", "4")
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        from vigie.config import ConfigError
+    from vigie.config import whole_number_env
 
-        raise ConfigError(f"environment variable VIGIE_VIEW_READERS: {text!r} is not a whole number of readers (1 or more)")
-    return n
+    return whole_number_env("VIGIE_VIEW_READERS", 4, "readers")
 
 
 READERS_MAX = _readers_max()
