@@ -293,52 +293,6 @@ def test_patching_the_spare_makes_it_the_writer_file_byte_for_byte(tmp_path: Pat
     assert not db._patch(tmp_path / "missing", src, dest)
 
 
-def test_a_duckdb_file_is_patched_by_the_checksums_of_its_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The spare, an older state of a real DuckDB file, becomes the newer one byte for byte,
-    reading 8 bytes of each block that did not change rather than both files whole."""
-    import os
-    import shutil
-
-    src, spare, dest = tmp_path / "writer.duckdb", tmp_path / "spare", tmp_path / "dest"
-    with duckdb.connect(str(src)) as con:
-        con.execute("CREATE TABLE t AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(100000)")
-        con.execute("CREATE TABLE u AS SELECT md5(range::VARCHAR) AS s FROM range(400000)")
-    shutil.copy(src, spare)
-    with duckdb.connect(str(src)) as con:  # one table changes in place and grows, the other not
-        con.execute("UPDATE t SET s = 'changed' WHERE i % 50000 = 0")
-        con.execute("INSERT INTO t SELECT range, 'new' FROM range(100000, 150000)")
-    assert src.read_bytes() != spare.read_bytes()
-    with open(src, "rb") as f:
-        assert db._duckdb_block_size(f.fileno()) == 262144
-    read = []
-    real = os.pread
-    monkeypatch.setattr(os, "pread", lambda fd, n, at: read.append(n) or real(fd, n, at))
-    assert db._patch(spare, src, dest)
-    assert dest.read_bytes() == src.read_bytes()
-    blocks = (src.stat().st_size - db._DUCKDB_HEADERS) // 262144
-    assert sum(read) < src.stat().st_size / 2 and read.count(8) >= 2 * blocks  # checksums, and the changed blocks
-
-
-def test_a_file_that_is_not_a_plain_duckdb_file_is_compared_byte_for_byte(tmp_path: Path) -> None:
-    import os
-    import struct
-
-    path = tmp_path / "w.duckdb"
-    duckdb.connect(str(path)).close()
-    head = bytearray(path.read_bytes()[:db._DUCKDB_HEADERS])
-    for label, altered in [("encrypted (a flag set)", head[:20] + struct.pack("<Q", 1) + head[28:]),
-                           ("another magic", head[:8] + b"DUCX" + head[12:]),
-                           ("headers that disagree", head[:4096 + 40] + struct.pack("<Q", 1 << 19) + head[4096 + 48:]),
-                           ("too short", head[:5000])]:
-        other = tmp_path / "other"
-        other.write_bytes(bytes(altered))
-        fd = os.open(other, os.O_RDONLY)
-        try:
-            assert db._duckdb_block_size(fd) is None, label
-        finally:
-            os.close(fd)
-
-
 def _skip_where_publishing_clones(folder: Path) -> None:
     probe = folder / "probe"
     probe.write_bytes(b"x")

@@ -261,11 +261,11 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
 
     1. Where the filesystem has reflinks (XFS, Btrfs), a clone: it shares the blocks.
     2. Else the previous published copy (the *spare*), once no reader has it open, is patched
-       into the new one: only the blocks that differ from the writer file are written, found
-       by their checksums (`_duckdb_block_size`). Each reader holds a lock on its file
-       (DuckDB's), so a spare in use is detected and left.
+       into the new one: only the blocks that differ from the writer file are written. Each
+       reader holds a lock on its file (DuckDB's), so a spare in use is detected and left.
     3. Else a full copy, as every publish did before (0.9 GB at 20 M events: 2.5 s on ext4
-       with the CHECKPOINT, against 0.34 s for a patch that read both files whole).
+       with the CHECKPOINT, against 0.34 s for a patch that reads both files and writes what
+       changed).
     The copy that is replaced becomes the next spare: on ext4 the warehouse takes three
     times its size on disk (writer, published, spare)."""
     con.execute("CHECKPOINT")
@@ -362,55 +362,15 @@ def _write_differences(fd: int, src: Path) -> None:
     sfd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
     try:
         size = os.fstat(sfd).st_size
-        block = _duckdb_block_size(sfd)
-        if block and _duckdb_block_size(fd) == block:
-            blocks = (size - _DUCKDB_HEADERS) // block
-            _patch_range(fd, sfd, 0, _DUCKDB_HEADERS, src)
-            _patch_blocks(fd, sfd, blocks, block, src)
-            _patch_range(fd, sfd, _DUCKDB_HEADERS + blocks * block, size, src)
-        else:  # not a DuckDB file as this code knows them: every byte is compared
-            step = -(-size // _PATCH_THREADS // _PATCH_CHUNK) * _PATCH_CHUNK  # whole chunks
-            ranges = [(lo, min(size, lo + step)) for lo in range(0, size, step)] if size else []
-            with ThreadPoolExecutor(max(1, len(ranges)), thread_name_prefix="vigie-patch") as pool:
-                for done in [pool.submit(_patch_range, fd, sfd, lo, hi, src) for lo, hi in ranges]:
-                    done.result()
+        step = -(-size // _PATCH_THREADS // _PATCH_CHUNK) * _PATCH_CHUNK  # whole chunks
+        ranges = [(lo, min(size, lo + step)) for lo in range(0, size, step)] if size else []
+        with ThreadPoolExecutor(max(1, len(ranges)), thread_name_prefix="vigie-patch") as pool:
+            for done in [pool.submit(_patch_range, fd, sfd, lo, hi, src) for lo, hi in ranges]:
+                done.result()
     finally:
         os.close(sfd)
     os.ftruncate(fd, size)
     os.fsync(fd)  # what changed is on disk before the rename publishes it
-
-
-# A DuckDB 1.5 file: a main header and two database headers of 4 KiB each, then blocks of
-# `block_alloc_size` bytes, each beginning with the 8-byte checksum of the rest of it, which
-# DuckDB computes whenever it writes the block. Two blocks with the same checksum hold the
-# same bytes (short of a 64-bit collision): the patch reads 8 bytes of each block of both
-# files instead of both files whole (3 047 blocks, 800 MB, at 20 M events: 0.14-0.25 s, most
-# of a patch, then grew with the warehouse). Anything else (an encrypted file, another
-# layout) is compared byte for byte, as before.
-_DUCKDB_HEADERS = 3 * 4096
-
-
-def _duckdb_block_size(fd: int) -> int | None:
-    """The block size of a file DuckDB wrote unencrypted, as both its database headers give
-    it; None when the headers are not what this code knows."""
-    head = os.pread(fd, _DUCKDB_HEADERS, 0)
-    if len(head) < _DUCKDB_HEADERS or head[8:12] != b"DUCK":
-        return None
-    if any(struct.unpack_from("<4Q", head, 20)):  # the main header's flags: encryption, or one unknown here
-        return None
-    sizes = {struct.unpack_from("<Q", head, at + 40)[0] for at in (4096, 8192)}  # block_alloc_size
-    size = sizes.pop() if len(sizes) == 1 else 0
-    return size if size >= 16384 and size & (size - 1) == 0 else None
-
-
-def _patch_blocks(fd: int, sfd: int, blocks: int, block: int, src: Path) -> None:
-    for i in range(blocks):
-        at = _DUCKDB_HEADERS + i * block
-        if os.pread(sfd, 8, at) != os.pread(fd, 8, at):  # short at the spare's end: differs too
-            data = os.pread(sfd, block, at)
-            if len(data) < block:
-                raise OSError(f"{src} ended at {at + len(data)} bytes, before its size")
-            os.pwrite(fd, data, at)
 
 
 def _patch_range(fd: int, sfd: int, lo: int, hi: int, src: Path) -> None:
