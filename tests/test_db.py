@@ -293,6 +293,36 @@ def test_patching_the_spare_makes_it_the_writer_file_byte_for_byte(tmp_path: Pat
     assert not db._patch(tmp_path / "missing", src, dest)
 
 
+def test_a_block_whose_words_moved_is_patched_though_its_checksum_is_the_same(tmp_path: Path) -> None:
+    """DuckDB's block checksum is blind to the order of a block's 8-byte words (5381 XOR the
+    XOR of each word times a constant): a patch that trusted it left such a block stale in the
+    published copy, which DuckDB then read without complaint. Every byte is compared."""
+    import shutil
+    import struct
+
+    src, spare, dest = tmp_path / "writer.duckdb", tmp_path / "spare", tmp_path / "dest"
+    with duckdb.connect(str(src)) as con:
+        con.execute("CREATE TABLE t AS SELECT md5(range::VARCHAR) AS s FROM range(50000)")
+    shutil.copy(src, spare)
+    old = bytearray(spare.read_bytes())
+    at = 3 * 4096 + 8 + 4096  # two words inside the first block, after its checksum
+    first, second = bytes(old[at:at + 8]), bytes(old[at + 8:at + 16])
+    assert first != second
+    old[at:at + 8], old[at + 8:at + 16] = second, first
+    spare.write_bytes(old)
+
+    def checksum(data: bytes) -> int:  # DuckDB's, of the first block
+        out = 5381
+        for w in struct.unpack_from(f"<{(262144 - 8) // 8}Q", data, 3 * 4096 + 8):
+            out ^= (w * 0xBF58476D1CE4E5B9) % (1 << 64)
+        return out
+    stored = struct.unpack_from("<Q", src.read_bytes(), 3 * 4096)[0]
+    assert checksum(bytes(old)) == checksum(src.read_bytes()) == stored  # the same checksum, as stored...
+    assert old[3 * 4096:3 * 4096 + 8] == src.read_bytes()[3 * 4096:3 * 4096 + 8]
+    assert db._patch(spare, src, dest)
+    assert dest.read_bytes() == src.read_bytes()  # ...and yet the block was rewritten
+
+
 def _skip_where_publishing_clones(folder: Path) -> None:
     probe = folder / "probe"
     probe.write_bytes(b"x")
