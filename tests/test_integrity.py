@@ -319,33 +319,38 @@ def test_purged_landed_files_are_reported_as_purged_not_tampered(estate: Path) -
     assert code == 1 and [x["where"] for x in out["breaks"]] == ["writer: lapi_reads"]
 
 
-def test_a_warehouse_moved_elsewhere_still_verifies_and_purges_its_landed_files(estate: Path) -> None:
-    """The manifests seal each landed file's absolute path: a warehouse folder restored or
-    moved elsewhere had every landed file reported missing, and purged none of them."""
+def test_a_warehouse_copied_elsewhere_checks_and_purges_its_own_landed_files(estate: Path) -> None:
+    """The manifests seal each landed file's absolute path: a warehouse folder moved or
+    restored elsewhere had every landed file reported missing and purged none; copied, it
+    checked the original's files and purged them. Each copy now has its own."""
     moved = estate.parent / "moved"
     shutil.copytree(estate, moved)
-    (estate / "var" / "landing").rename(estate / "var" / "landing.away")  # nothing left where they were landed
     try:
         code, out = verify_json(moved)
         assert code == 0, out["breaks"]
         assert out["files_checked"] > 0 and not out["purged"]
         b, recorded = landed(moved, "lapi-a7", ".csv")
         path = integrity.landed_file(load_settings(moved / "vigie.yml"), "lapi-a7", b, str(recorded))
-        assert path.is_relative_to(moved / "var" / "landing") and not recorded.exists()
+        assert path.is_relative_to((moved / "var" / "landing").resolve()) and recorded.exists()
         original = path.read_bytes()
         altered = bytearray(original)
         altered[10] ^= 1
-        path.write_bytes(bytes(altered))  # still checked where it now is
+        path.write_bytes(bytes(altered))  # the copy's own file is the one checked
         code, out = verify_json(moved)
         assert code == 1 and [(x["batch_id"], x["what"]) for x in out["breaks"]] == [(b, "landed file content changed")]
+        assert verify_json(estate)[0] == 0  # the original's untouched
         path.write_bytes(original)
+        (estate / "var" / "landing").rename(estate / "var" / "landing.away")  # moved, not copied
+        assert verify_json(moved)[0] == 0
+        (estate / "var" / "landing.away").rename(estate / "var" / "landing")
         config = moved / "vigie.yml"
         config.write_text(config.read_text() + "  keep_landed_days: 30\n")
         settings = load_settings(config)
         with db.writer(settings.warehouse) as con:
             files = con.execute("SELECT count(*) FROM landed_files").fetchone()[0]
             assert integrity.purge_landed(con, settings, datetime.now(timezone.utc) + timedelta(days=31)) == files
-        assert not list((moved / "var" / "landing").rglob("*.*"))  # purged where they are now
+        assert not list((moved / "var" / "landing").rglob("*.*"))  # purged in the copy...
+        assert recorded.exists() and verify_json(estate)[0] == 0  # ...and not in the original
         code, out = verify_json(moved)
         assert code == 0 and len(out["purged"]) == files, out["breaks"]
     finally:

@@ -477,8 +477,8 @@ def purge_landed(con: duckdb.DuckDBPyConnection, settings, now: datetime | None 
     # its record would read as tampering.
     db.insert_rows(con, "landed_purges", [[b, name, now] for b, name, _, _ in rows])
     landing = (settings.warehouse.parent / "landing").resolve()
-    paths = [landed_file(settings, source, b, path) for b, _, path, source in rows]
-    for path in paths:
+    paths = [p for p in (landed_file(settings, source, b, path) for b, _, path, source in rows) if landing in p.parents]
+    for path in paths:  # only under this warehouse's landing folder
         path.unlink(missing_ok=True)
     for folder in sorted({path.parent for path in paths}, key=lambda p: len(p.parts), reverse=True):
         while folder != landing and landing in folder.parents:
@@ -491,18 +491,16 @@ def purge_landed(con: duckdb.DuckDBPyConnection, settings, now: datetime | None 
 
 
 def landed_file(settings, source: str | None, batch_id: int, recorded: str) -> Path:  # noqa: ANN001
-    """Where a landed file is: where it was landed (its manifest seals that absolute path) or,
-    when the warehouse's folder has been moved or restored elsewhere since, the same file under
-    the current landing folder, ``<landing>/<source>/<batch>/...``. Found there, its size and
-    hash are checked all the same; moved, it was reported missing and never purged."""
+    """Where a landed file is now: its place under the current landing folder,
+    ``<landing>/<source>/<batch>/...``. Its manifest seals the absolute path it was landed at,
+    which names another folder once the warehouse's folder has been moved, restored or copied
+    elsewhere: that copy's files are the ones to check and to purge, never the original's
+    (they were reported missing, or the original's were checked, and the original's purged)."""
     path = Path(recorded)
-    if path.exists() or source is None:
-        return path
-    parts, key = path.parts, (source, str(batch_id))
-    for i in range(len(parts) - 2, -1, -1):  # the last <source>/<batch> in the path: the batch's folder
-        if parts[i:i + 2] == key:
-            moved = (settings.warehouse.parent / "landing" / source / str(batch_id)).resolve().joinpath(*parts[i + 2:])
-            return moved if moved.exists() else path
+    parts, key = path.parts, ("landing", source, str(batch_id))
+    for i in range(len(parts) - 3):  # the first landing/<source>/<batch>: the root's own
+        if parts[i:i + 3] == key:
+            return (settings.warehouse.parent / "landing").resolve().joinpath(*parts[i + 1:])
     return path
 
 
