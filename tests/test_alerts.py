@@ -228,13 +228,15 @@ def test_killed_between_sending_and_recording_nothing_is_lost_and_the_repeat_has
         config = configure(tmp_path, smtp_port=smtp.port, webhook_url=hook.url)
         # The receiver that accepts the first message kills the sender before answering: the
         # message is delivered, and the sender dies before it can record it as sent.
-        run = subprocess.Popen([sys.executable, "-m", "vigie.cli", "run", "--config", str(config), "--as-of", AS_OF],
-                               env={**os.environ, **SECRET_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        sender: list[subprocess.Popen] = []
 
         def kill_the_sender(_message) -> None:  # noqa: ANN001
             smtp.on_accept = hook.on_accept = None  # once
-            os.kill(run.pid, signal.SIGKILL)
-        smtp.on_accept = hook.on_accept = kill_the_sender
+            os.kill(sender[0].pid, signal.SIGKILL)
+        smtp.on_accept = hook.on_accept = kill_the_sender  # before the sender starts
+        run = subprocess.Popen([sys.executable, "-m", "vigie.cli", "run", "--config", str(config), "--as-of", AS_OF],
+                               env={**os.environ, **SECRET_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        sender.append(run)
         run.communicate(timeout=600)
         assert run.returncode == -signal.SIGKILL
         first = [m["Message-ID"] for m in smtp.messages] + [f"<{d.alert_id}@vigie>" for d in hook.requests]

@@ -486,3 +486,29 @@ def test_the_memory_caps_duckdb_reads_are_accepted(tmp_path: Path, monkeypatch: 
     db.check_memory_limits()  # nothing raised; empty: DuckDB's default
     with db.writer(tmp_path / "warehouse.duckdb") as con:
         assert con.execute("SELECT count(*) FROM main.batches").fetchone() == (0,)
+
+
+def test_a_full_disk_is_told_by_the_error_or_what_it_was_raised_from() -> None:
+    import errno
+
+    enospc = OSError(errno.ENOSPC, "No space left on device")
+    assert db.disk_full(enospc)
+    assert db.disk_full(duckdb.IOException('Could not write file "w.duckdb": No space left on device'))
+    assert not db.disk_full(OSError(errno.EACCES, "Permission denied"))
+
+    def raised(inner: BaseException, hide: bool) -> BaseException:
+        try:
+            try:
+                raise inner
+            except OSError:
+                if hide:
+                    raise ValueError("another fault") from None
+                raise ValueError("another fault")  # noqa: B904 - while handling: its context
+        except ValueError as exc:
+            return exc
+    assert db.disk_full(raised(enospc, hide=False))
+    assert not db.disk_full(raised(enospc, hide=True))  # hidden on purpose: not said to be a full disk
+    try:
+        raise RuntimeError("publish") from enospc
+    except RuntimeError as exc:
+        assert db.disk_full(exc)

@@ -129,8 +129,8 @@ def run(
         # The batches committed before are kept and this run's others were not: they are
         # pulled again (tests/test_disk_full.py frees space and checks the findings).
         reason = " ".join(str(exc).split())
-        err.print(f"[red]failed:[/] the disk is full under {settings.warehouse.parent}: {reason}; free space and "
-                  "run again: what this run did not commit is pulled again", highlight=False)
+        err.print(f"[red]failed:[/] the disk is full: {reason} (the warehouse is in {settings.warehouse.parent}); "
+                  "free space and run again: what this run did not commit is pulled again", highlight=False)
         raise typer.Exit(1) from None
     print_run(report, make_console())
     if report.failed:

@@ -302,7 +302,8 @@ def disk_full(exc: BaseException | None) -> bool:
             return True
         if isinstance(exc, duckdb.Error) and any(w in str(exc) for w in ("No space left on device", "Disk quota exceeded")):
             return True
-        exc = exc.__cause__ or exc.__context__
+        # What it was raised from, or while handling, unless that was hidden on purpose (`from None`).
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     return False
 
 
