@@ -330,7 +330,8 @@ def test_a_warehouse_copied_elsewhere_checks_and_purges_its_own_landed_files(est
         assert code == 0, out["breaks"]
         assert out["files_checked"] > 0 and not out["purged"]
         b, recorded = landed(moved, "lapi-a7", ".csv")
-        path = integrity.landed_file(load_settings(moved / "vigie.yml"), "lapi-a7", b, str(recorded))
+        path = integrity.landed_file(integrity.landing_folder(load_settings(moved / "vigie.yml")), "lapi-a7", b,
+                                     str(recorded))
         assert path.is_relative_to((moved / "var" / "landing").resolve()) and recorded.exists()
         original = path.read_bytes()
         altered = bytearray(original)

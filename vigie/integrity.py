@@ -476,8 +476,8 @@ def purge_landed(con: duckdb.DuckDBPyConnection, settings, now: datetime | None 
     # Recorded first: a record whose file is still there is merely checked; a file gone without
     # its record would read as tampering.
     db.insert_rows(con, "landed_purges", [[b, name, now] for b, name, _, _ in rows])
-    landing = (settings.warehouse.parent / "landing").resolve()
-    paths = [p for p in (landed_file(settings, source, b, path) for b, _, path, source in rows) if landing in p.parents]
+    landing = landing_folder(settings)
+    paths = [p for p in (landed_file(landing, source, b, path) for b, _, path, source in rows) if landing in p.parents]
     for path in paths:  # only under this warehouse's landing folder
         path.unlink(missing_ok=True)
     for folder in sorted({path.parent for path in paths}, key=lambda p: len(p.parts), reverse=True):
@@ -490,18 +490,23 @@ def purge_landed(con: duckdb.DuckDBPyConnection, settings, now: datetime | None 
     return len(rows)
 
 
-def landed_file(settings, source: str | None, batch_id: int, recorded: str) -> Path:  # noqa: ANN001
-    """Where a landed file is now: its place under the current landing folder,
-    ``<landing>/<source>/<batch>/...``. Its manifest seals the absolute path it was landed at,
-    which names another folder once the warehouse's folder has been moved, restored or copied
-    elsewhere: that copy's files are the ones to check and to purge, never the original's
-    (they were reported missing, or the original's were checked, and the original's purged)."""
-    path = Path(recorded)
-    parts, key = path.parts, ("landing", source, str(batch_id))
-    for i in range(len(parts) - 3):  # the first landing/<source>/<batch>: the root's own
-        if parts[i:i + 3] == key:
-            return (settings.warehouse.parent / "landing").resolve().joinpath(*parts[i + 1:])
-    return path
+def landing_folder(settings) -> Path:  # noqa: ANN001
+    """The current landing folder, resolved: what `landed_file` maps landed files under."""
+    return (settings.warehouse.parent / "landing").resolve()
+
+
+def landed_file(landing: Path, source: str | None, batch_id: int, recorded: str) -> Path:
+    """Where a landed file is now: its place under the current landing folder (``landing``,
+    from `landing_folder`), ``<landing>/<source>/<batch>/...``. Its manifest seals the absolute
+    path it was landed at, which names another folder once the warehouse's folder has been
+    moved, restored or copied elsewhere: that copy's files are the ones to check and to purge,
+    never the original's (they were reported missing, or the original's were checked, and the
+    original's purged). String work only: verify calls it for every landed file (91 000 at 20 M)."""
+    key = f"{os.sep}landing{os.sep}{source}{os.sep}{batch_id}{os.sep}"
+    at = recorded.find(key) if source is not None else -1  # the first: the root's own landing folder
+    if at < 0:
+        return Path(recorded)
+    return Path(f"{landing}{key[len(os.sep) + len('landing'):]}{recorded[at + len(key):]}")
 
 
 # --- verification -----------------------------------------------------------------------------
@@ -716,8 +721,10 @@ def check_files(con: duckdb.DuckDBPyConnection, settings, chain: list[Link], out
         for f in link.manifest.get("files", []):
             todo.append((link.batch_id, source, committed, f))
 
+    landing = landing_folder(settings)
+
     def look(item: tuple) -> tuple:
-        path = landed_file(settings, item[1], item[0], item[3]["path"])
+        path = landed_file(landing, item[1], item[0], item[3]["path"])
         try:
             return item, _file_sha256(path)
         except FileNotFoundError:
