@@ -12,8 +12,11 @@ from pathlib import Path
 def test_bench_measures_every_step_and_writes_results(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "vigie.bench"], capture_output=True, text=True, timeout=1800,
                          env={**os.environ, "BENCH_SIZES": "1500 3000", "BENCH_DIR": str(tmp_path),
-                              "BENCH_DELTA_EVENTS": "30"})
+                              "BENCH_DELTA_EVENTS": "30", "BENCH_SETTLE_S": "20"})
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    # The second size's first run waits for the first size's removed files to age (ext4).
+    assert run.stdout.count("(waiting ") == 1, run.stdout
+    assert run.stdout.index("(waiting ") > run.stdout.index("== 3000 events")
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["n_events"] == 3000  # the last size is the primary one
     steps = ("floor", "first_run", "noop_run", "delta_run", "delta_same", "findings", "report_html", "report_pdf",
