@@ -180,6 +180,31 @@ def test_bodycam_events(tmp_path: Path) -> None:
     }
 
 
+def test_bodycam_events_that_are_not_objects_keep_their_text(tmp_path: Path) -> None:
+    """Each event is listed from one parse of its page and told an object by its first
+    character: what is not an object is quarantined with its text as DuckDB wrote it, a null
+    event with none (as when the list was cast, so a re-delivery is still a duplicate)."""
+    page = ('{"events": [null, [1, {"a": 2}], 3.5, "{not}", true, {"seq" : 1, "id": "e-1"}, { }, '
+            '{"k\\u00e9": "\\"}"}], "next": null}\n')
+    con = duckdb.connect()
+    db._configure(con)
+    db.migrate(con)
+    (tmp_path / "pages.jsonl").write_text(page)
+    stage(con, EVENTS, [("pages.jsonl", tmp_path / "pages.jsonl")], "staged")
+    got = {loc: (raw, reason.split(";")[0] if reason else reason) for loc, raw, reason in
+           con.execute("SELECT location, raw, reason FROM staged ORDER BY ord").fetchall()}
+    assert got == {
+        "pages.jsonl:1#1": (None, "event is not a JSON object"),
+        "pages.jsonl:1#2": ('[1,{"a":2}]', "event is not a JSON object"),
+        "pages.jsonl:1#3": ("3.5", "event is not a JSON object"),
+        "pages.jsonl:1#4": ('"{not}"', "event is not a JSON object"),
+        "pages.jsonl:1#5": ("true", "event is not a JSON object"),
+        "seq:1": ('{"seq":1,"id":"e-1"}', "at: missing"),
+        "pages.jsonl:1#7": ("{}", "seq: missing"),
+        "pages.jsonl:1#8": ('{"k\u00e9":"\\"}"}', "seq: missing"),  # as UTF-8, as DuckDB writes it
+    }
+
+
 def test_bodycam_pages_that_hold_no_events_are_quarantined_not_lost(tmp_path: Path) -> None:
     pages = "\n".join([json.dumps({"events": [_event(1)], "next": "x"}), '{"events": {"seq": 2}, "next": "y"}',
                        '{"events": [ broken', json.dumps({"events": [], "next": None}),
