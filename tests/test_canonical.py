@@ -71,3 +71,26 @@ def test_a_column_the_batch_fills_does_not_match_null_in_the_warehouse() -> None
     _batch(con, [("a", "1", "x"), ("a", None, "x")])
     third = merge(con, THINGS, "staging_things", "src", 3)
     assert (third.loaded, third.duplicates) == (0, 2)
+
+
+def test_keys_delivered_several_times_in_one_batch_are_ranked_by_delivery() -> None:
+    """Only the keys a batch delivers more than once go through the ranking (the others are
+    their own first delivery): with NULLs in keys, unique keys between them, and both policies,
+    the first delivery (immutable) or the last (latest) is kept, each other one a duplicate of
+    it, conflicting when its content differs."""
+    rows = [("a", None, "x"), ("b", "1", "y"), ("a", None, "z"), ("a", None, "x"), ("c", "2", "w"),
+            ("b", "1", "y"), (None, None, "q"), (None, None, "r"), ("d", None, "u")]
+    for policy, loaded, dups in [
+        ("immutable", [(1, "x"), (2, "y"), (5, "w"), (7, "q"), (9, "u")],
+         [("f:3", "f:1", True), ("f:4", "f:1", False), ("f:6", "f:2", False), ("f:8", "f:7", True)]),
+        ("latest", [(4, "x"), (5, "w"), (6, "y"), (8, "r"), (9, "u")],
+         [("f:1", "f:4", False), ("f:2", "f:6", False), ("f:3", "f:4", True), ("f:7", "f:8", True)]),
+    ]:
+        con = _things()
+        _batch(con, rows)
+        stream = Stream(**{**THINGS.__dict__, "policy": policy})
+        counts = merge(con, stream, "staging_things", "src", 1)
+        assert (counts.received, counts.loaded, counts.duplicates) == (9, 5, 4), policy
+        assert con.execute("SELECT ord, v FROM things ORDER BY ord").fetchall() == loaded, policy
+        assert con.execute("SELECT location, first_location, conflicting FROM duplicates "
+                           "ORDER BY location").fetchall() == dups, policy

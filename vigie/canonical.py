@@ -102,10 +102,19 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
         f"""
         CREATE OR REPLACE TEMP TABLE _classified AS
         WITH typed AS ({typed}),
+        -- Only the keys the batch delivers more than once need ranking: a window over every
+        -- row sorted the whole batch (1.9 s of 4.0 for 1.26 M body-camera events). Keys are
+        -- told apart by their hash here (NULLs hash alike, as the window groups them); a
+        -- collision only sends a few more rows through the window, which ranks them exactly.
+        again AS (SELECT hash({keys}) AS kh FROM typed GROUP BY ALL HAVING count(*) > 1),
         ranked AS (
+            SELECT t.*, {content_hash} AS h, 1::BIGINT AS rn, location AS first_loc, {content_hash} AS first_h
+            FROM typed t WHERE hash({keys}) NOT IN (SELECT kh FROM again)
+            UNION ALL
             SELECT t.*, {content_hash} AS h, row_number() OVER w AS rn,
                    first_value(location) OVER w AS first_loc, first_value({content_hash}) OVER w AS first_h
-            FROM typed t WINDOW w AS (PARTITION BY {keys} ORDER BY {in_batch})),
+            FROM typed t WHERE hash({keys}) IN (SELECT kh FROM again)
+            WINDOW w AS (PARTITION BY {keys} ORDER BY {in_batch})),
         prior AS (  -- what the warehouse holds of the batch's keys
             SELECT {e_keys}, e.location AS prior_loc, hash({', '.join('e.' + c for c in content)}) AS prior_h
             FROM (SELECT e.* FROM {stream.table} e SEMI JOIN (
