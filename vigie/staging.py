@@ -159,7 +159,10 @@ def _scratch(con: duckdb.DuckDBPyConnection, stream, create: bool = True) -> Non
         con.execute("CREATE OR REPLACE TEMP VIEW slice_lines AS "
                     f"SELECT l.* FROM lines l SEMI JOIN (SELECT file, line FROM _slices WHERE slice = {k}) s USING (file, line)")
         for name, select in stream.scratch:
-            con.execute(f"CREATE TEMP TABLE {name} AS {select}" if k == 0 and create else f"INSERT INTO {name} {select}")
+            if name.startswith("_slice"):  # this slice's alone, rebuilt for the next
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
+            else:
+                con.execute(f"CREATE TEMP TABLE {name} AS {select}" if k == 0 and create else f"INSERT INTO {name} {select}")
     con.execute("DROP VIEW slice_lines")
     con.execute("DROP TABLE _slices")
 

@@ -83,7 +83,9 @@ class Stream:
     policy: Literal["immutable", "latest"]
     # immutable: first delivery wins; same key, other content is a conflicting duplicate.
     # latest: a new version when the content differs from the current one (rows that change in place).
-    scratch: tuple[tuple[str, str], ...] = ()  # (temp table, SELECT) made in order before staging_sql
+    # (temp table, SELECT) made in order before staging_sql, filled slice by slice; a table
+    # named `_slice...` holds the current slice's rows only (vigie/staging.py)
+    scratch: tuple[tuple[str, str], ...] = ()
     max_line_bytes: int = MAX_LINE_BYTES  # a longer line is quarantined as too long to read
     # Folder sources: a file whose bytes were already received under another name is one
     # duplicate, not read again. False where a delivery's name itself counts (LAPI reads: the

@@ -52,25 +52,28 @@ EVENTS = Stream(
     # Scratch statements read `slice_lines`, a few MB of pages at a time, one landed part
     # after the other (vigie/staging.py); a page's text is kept only when it is quarantined.
     scratch=(
+        # One parse of each page lists its events (the wildcard path; the list cast to JSON[]
+        # wrote it out and parsed it again: 0.7 s at 5 M). Rebuilt for each slice (`_slice`).
+        ("_slice_pages", """
+            SELECT file, line, text, error,
+                   CASE WHEN error IS NULL THEN try(json_extract(text, '$.events[*]')) END AS e
+            FROM slice_lines WHERE text IS NOT NULL OR error IS NOT NULL"""),
+        # A page that lists events holds a list of events; an empty list may also be no list
+        # (an object, null, no field, not JSON), so only such pages are parsed again, to tell why.
         ("_pages", """
             SELECT file, line, page_error, CASE WHEN page_error IS NOT NULL THEN text END AS raw FROM (
-                -- One parse of a good page (json_type fails on text that is not JSON: try makes
-                -- that NULL); a page that fails it is checked again, without try, to tell why.
                 SELECT file, line, text, CASE
                     WHEN error IS NOT NULL THEN error
+                    WHEN len(e) > 0 THEN NULL
                     WHEN try(json_type(text, '$.events')) = 'ARRAY' THEN NULL
                     WHEN NOT json_valid(text) THEN 'page is not valid JSON'
                     WHEN json_type(text, '$.events') IS DISTINCT FROM 'ARRAY' THEN 'page has no events list' END AS page_error
-                FROM slice_lines WHERE text IS NOT NULL OR error IS NOT NULL)"""),
-        # Numbered from the list itself: json_array_length parsed each page once more (a third
-        # of the time of this statement). The wildcard lists the events from one parse of the
-        # page (the list cast to JSON[] wrote the list out and parsed it again: 0.7 s at 5 M);
-        # a null event is NULL, as the cast made it (its quarantine row has no raw text).
+                FROM _slice_pages)"""),
+        # Numbered from the list itself: json_array_length parsed each page once more. A null
+        # event is NULL, as the cast made it (its quarantine row has no raw text).
         ("_events", """
             SELECT file, line, CASE WHEN j::VARCHAR <> 'null' THEN j END AS j, i FROM (
-              SELECT file, line, unnest(e) AS j, unnest(range(1, len(e) + 1)) AS i FROM (
-                SELECT l.file, l.line, json_extract(l.text, '$.events[*]') AS e
-                FROM slice_lines l SEMI JOIN _pages p ON p.file = l.file AND p.line = l.line AND p.page_error IS NULL))"""),
+              SELECT file, line, unnest(e) AS j, unnest(range(1, len(e) + 1)) AS i FROM _slice_pages WHERE len(e) > 0)"""),
     ),
     staging_sql=f"""
         SELECT file, line * 100000 + i AS line,
