@@ -690,3 +690,38 @@ def test_long_manifests_sealed_before_migration_013_are_split(tmp_path: Path) ->
     texts = con.execute(f"SELECT {integrity.MANIFEST_TEXT} FROM manifests m ORDER BY seq").fetchall()
     assert texts == [(long,), ('{"seq":2}',)]
     assert con.execute("SELECT manifest FROM manifests ORDER BY seq").fetchall() == [("",), ('{"seq":2}',)]
+
+
+def test_a_duckdb_function_redefined_in_the_warehouse_is_a_break(estate: Path) -> None:
+    """A macro named like one of DuckDB's functions is what verify's SQL would run in its place
+    (one that hands back the sealed hash of an edited row would hide the edit). Even one that
+    changes nothing is reported: nothing recomputed through it can be trusted."""
+    for copy in ("warehouse.duckdb.writer", "warehouse.duckdb"):
+        with duckdb.connect(str(estate / "var" / copy)) as con:
+            con.execute("CREATE MACRO sha256(x) AS system.main.sha256(x)")
+            assert con.execute("SELECT sha256('a')").fetchone()[0].startswith("ca978112")  # the same result
+    code, out = verify_json(estate)
+    assert code == 1
+    assert [(b["batch_id"], b["where"]) for b in breaks_of(out)] == [(None, "writer: functions"),
+                                                                     (None, "published copy: functions")]
+    assert "sha256()" in breaks_of(out)[0]["what"]
+
+
+def test_verify_reads_nothing_outside_the_warehouse(estate: Path) -> None:
+    """What verify runs in a warehouse it does not trust reaches no file, extension or network."""
+    settings = load_settings(estate / "vigie.yml")
+    outside = estate / "vigie.yml"
+    with db.writer_snapshot(settings.warehouse) as con:
+        with pytest.raises(duckdb.PermissionException):
+            con.execute("SELECT * FROM read_text(?)", [str(outside)])
+    con = db.reader(settings.warehouse, sealed=True)
+    try:
+        with pytest.raises(duckdb.PermissionException):
+            con.execute("SELECT * FROM read_text(?)", [str(outside)])
+    finally:
+        con.close()
+    con = db.reader(settings.warehouse)  # reports and the view may load extensions
+    try:
+        assert con.execute("SELECT count(*) FROM read_text(?)", [str(outside)]).fetchone() == (1,)
+    finally:
+        con.close()

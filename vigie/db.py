@@ -411,22 +411,27 @@ def clone_file(src: Path, dest: Path) -> None:
             shutil.copyfileobj(fin, fout, 1 << 20)
 
 
-def reader(warehouse: Path) -> duckdb.DuckDBPyConnection:
+def reader(warehouse: Path, *, sealed: bool = False) -> duckdb.DuckDBPyConnection:
     """A read-only connection on the published file.
 
     It reads the copy that was published when it opened, however many loads land meanwhile.
     Close it when done: DuckDB shares one instance per path within a process, so an open
     connection also pins that copy for the next ones opened in the same process.
+    ``sealed``: no file, extension or network outside the warehouse (`VERIFYING`).
     """
     check_memory_limits()
     if not warehouse.exists():
         raise FileNotFoundError(f"warehouse {warehouse} does not exist yet: run `vigie run` first")
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = duckdb.connect(str(warehouse), read_only=True, config=VERIFYING if sealed else {})
     # A reader loads nothing but may evaluate every rule afresh (`vigie findings`, reports).
     # Its cap is set once, not per evaluation: the connections of one process to one file
     # share it, and the Oversight view evaluates on several at once.
     _configure(con, EVALUATION_MEMORY_LIMIT if MEMORY_LIMIT else "")
     return con
+
+
+# `vigie verify` reads a warehouse it does not trust: what it runs there reaches nothing else.
+VERIFYING = {"enable_external_access": False}
 
 
 class WriterBusy(RuntimeError):
@@ -470,7 +475,7 @@ def writer_snapshot(warehouse: Path, attempts: int = 5) -> Iterator[duckdb.DuckD
             time.sleep(0.2 * (attempt + 1))
         else:
             raise WriterBusy(f"warehouse {src} kept changing while being copied ({attempts} attempts)")
-        con = duckdb.connect(str(copy), read_only=True)
+        con = duckdb.connect(str(copy), read_only=True, config=VERIFYING)
         try:
             _configure(con)
             yield con
