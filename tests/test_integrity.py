@@ -702,9 +702,30 @@ def test_a_duckdb_function_redefined_in_the_warehouse_is_a_break(estate: Path) -
             assert con.execute("SELECT sha256('a')").fetchone()[0].startswith("ca978112")  # the same result
     code, out = verify_json(estate)
     assert code == 1
-    assert [(b["batch_id"], b["where"]) for b in breaks_of(out)] == [(None, "writer: functions"),
-                                                                     (None, "published copy: functions")]
-    assert "sha256()" in breaks_of(out)[0]["what"]
+    found = {(b["batch_id"], b["where"], b["what"].split(",")[0]) for b in breaks_of(out)}
+    assert found == {(None, f"{copy}: {where}", what) for copy in ("writer", "published copy") for where, what in
+                     [("functions", "the warehouse defines its own sha256()"), ("rules", "macro main.sha256 added")]}
+
+
+def test_rules_edited_in_a_copy_are_breaks_and_another_configuration_a_note(estate: Path) -> None:
+    """Reports evaluate the rules the published copy holds: a limit or a rule's macro edited
+    there would change findings while every row still verifies."""
+    with duckdb.connect(str(estate / "var" / "warehouse.duckdb")) as con:
+        con.execute("UPDATE rule_limits SET value = value * 12 WHERE name = 'bwc_months'")
+        con.execute("CREATE OR REPLACE MACRO vg_kept_too_long(deleted, lawful_until, as_of) AS false")
+    code, out = verify_json(estate)
+    assert code == 1
+    assert sorted((b["where"], b["what"]) for b in breaks_of(out)) == [
+        ("published copy: rules", "macro main.vg_kept_too_long differs from this version's"),
+        ("published copy: rules", "rule_limits differs from this version's")]
+    assert "CAST('f' AS BOOLEAN)" in next(b["found"] for b in breaks_of(out) if "vg_kept" in b["what"])
+    # Installed for another configuration (changed since the last run): compared at the next run.
+    config = estate / "vigie.yml"
+    assert "grace_hours: 24" in config.read_text()
+    config.write_text(config.read_text().replace("grace_hours: 24", "grace_hours: 5"))
+    code, out = verify_json(estate)
+    assert code == 0, out
+    assert sum("installed by another version or configuration" in n for n in out["notes"]) == 2
 
 
 def test_verify_reads_nothing_outside_the_warehouse(estate: Path) -> None:

@@ -40,6 +40,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -775,7 +776,7 @@ def _instant(text: str) -> datetime:
 
 
 def check_published(settings, writer_chain: list[Link] | None, out: Verification,  # noqa: ANN001
-                    from_batch: int = 1) -> list[Link]:
+                    from_batch: int = 1, rules_reference: dict | None = None) -> list[Link]:
     """The published copy (what inspectors and reports read): its own manifests recomputed, and
     its chain a prefix of the writer's (it lags behind by the loads since it was published).
     Kept in one function: how the warehouse is published is changing (issue #12)."""
@@ -784,6 +785,8 @@ def check_published(settings, writer_chain: list[Link] | None, out: Verification
         return []
     con = db.reader(settings.warehouse, sealed=True)
     try:
+        if rules_reference is not None:
+            check_rules(con, settings, rules_reference, out, "published copy")
         chain = check_warehouse(con, out, "published copy", from_batch)
     finally:
         con.close()
@@ -852,19 +855,108 @@ def check_checkpoints(settings, chain: list[Link], out: Verification, key) -> No
                          "(integrity.public_key or integrity.signing_key_env)")
 
 
+# What the rules are made of in a warehouse, besides its data: macros, views and the tables
+# `rules.install` writes (limits, purposes, holders, settings). None of it is in a manifest.
+_RULE_PARTS = {
+    "macros": """SELECT schema_name || '.' || function_name, parameters::VARCHAR || ' ' || macro_definition
+                 FROM duckdb_functions() WHERE NOT internal AND database_name = current_database()
+                 AND function_type IN ('macro', 'table_macro')""",
+    "views": """SELECT schema_name || '.' || view_name, sql FROM duckdb_views()
+                WHERE NOT internal AND NOT temporary AND database_name = current_database()""",
+    **{table: f"SELECT NULL, to_json(list(t ORDER BY t))::VARCHAR FROM main.{table} t"
+       for table in ("rule_limits", "rule_purposes", "rule_values", "rule_sources", "rule_settings", "rule_legal_refs")},
+}
+
+
+def rule_parts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """Each part of the installed rules: name → definition (a table's rows as one JSON text)."""
+    return {part: {name: _as_written(text) for name, text in con.execute(query).fetchall()}
+            for part, query in _RULE_PARTS.items()}
+
+
+def _as_written(text: str | None) -> str | None:
+    """A definition as DuckDB writes it out, in one order: it writes the columns of an
+    ``EXCLUDE (...)`` in the order of a hash set, which a checkpoint can change."""
+    if text is None:
+        return None
+    return re.sub(r"EXCLUDE \(([^()]*)\)", lambda m: "EXCLUDE (" + ", ".join(sorted(m.group(1).split(", "))) + ")",
+                  " ".join(text.split()))
+
+
+def reference_rules(settings) -> dict[str, dict]:  # noqa: ANN001
+    """The rules as this version installs them for ``settings``, in a database of its own,
+    read back from its file: DuckDB writes a definition out differently before it is stored
+    (a type name in quotes) and after."""
+    import tempfile
+
+    from vigie import rules
+
+    with tempfile.TemporaryDirectory(prefix="vigie-rules-") as tmp:
+        path = str(Path(tmp) / "rules.duckdb")
+        con = duckdb.connect(path)
+        try:
+            db._configure(con)
+            db.migrate(con)
+            rules.install(con, settings)
+        finally:
+            con.close()
+        con = duckdb.connect(path, read_only=True)
+        try:
+            return rule_parts(con)
+        finally:
+            con.close()
+
+
+def check_rules(con: duckdb.DuckDBPyConnection, settings, reference: dict, out: Verification, label: str) -> None:  # noqa: ANN001
+    """Reports and the view evaluate the rules stored in the warehouse: a macro, a view or a
+    limit edited there would change every finding while the data still verifies. Compared with
+    ``reference`` when they were installed for this version and configuration (else the next
+    run installs them again: a note)."""
+    from vigie import rules
+
+    try:
+        (stored,) = con.execute("SELECT fingerprint FROM main.rule_installed").fetchone()
+    except (duckdb.CatalogException, TypeError):
+        stored = None
+    if stored != rules.fingerprint(settings):
+        out.notes.append(f"{label}: its rules were installed by another version or configuration "
+                         "(the next run installs these): not compared")
+        return
+    found = rule_parts(con)
+    for part, want in reference.items():
+        have = found[part]
+        for name in sorted(want.keys() | have.keys(), key=str):
+            what = part if name is None else f"{part[:-1]} {name}"
+            if name not in have:
+                out.breaks.append(Break(None, None, f"{label}: rules", f"{what} removed"))
+            elif name not in want:
+                out.breaks.append(Break(None, None, f"{label}: rules", f"{what} added"))
+            elif have[name] != want[name]:
+                out.breaks.append(Break(None, None, f"{label}: rules", f"{what} differs from this version's",
+                                        _short_text(want[name]), _short_text(have[name])))
+
+
+def _short_text(text: str | None, limit: int = 200) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def verify(settings, from_batch: int = 1, key=None) -> Verification:  # noqa: ANN001
     """Recompute and check everything: the writer's state (a private copy, no lock), the landed
-    files, the published copy, the checkpoint log. ``key`` is the public key (or None)."""
+    files, the published copy, the checkpoint log, and the rules both copies hold.
+    ``key`` is the public key (or None)."""
     out = Verification()
     chain: list[Link] | None = None
+    reference = reference_rules(settings)
     try:
         with db.writer_snapshot(settings.warehouse) as con:
+            check_rules(con, settings, reference, out, "writer")
             chain = check_warehouse(con, out, "writer", from_batch)
             check_files(con, settings, chain, out, from_batch)
             out.head = head(con)
     except db.WriterBusy as exc:
         out.notes.append(f"{exc}: the writer's state was not checked, only the published copy")
-    published = check_published(settings, chain, out, from_batch)
+    published = check_published(settings, chain, out, from_batch, reference)
     if chain is None:
         chain = published
         out.head = head_of(chain)
