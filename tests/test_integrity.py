@@ -725,7 +725,17 @@ def test_rules_edited_in_a_copy_are_breaks_and_another_configuration_a_note(esta
     config.write_text(config.read_text().replace("grace_hours: 24", "grace_hours: 5"))
     code, out = verify_json(estate)
     assert code == 0, out
-    assert sum("installed by another version or configuration" in n for n in out["notes"]) == 2
+    notes = [n for n in out["notes"] if "installed by another version or configuration" in n]
+    assert len(notes) == 2 and all("rule_settings differs" in n for n in notes), notes
+    assert "macro main.vg_kept_too_long differs" in notes[1] and "rule_limits differs" in notes[1]
+
+
+def test_a_rule_table_dropped_is_a_break_not_a_crash(estate: Path) -> None:
+    with duckdb.connect(str(estate / "var" / "warehouse.duckdb")) as con:
+        con.execute("DROP TABLE rule_purposes")
+    code, out = verify_json(estate)
+    assert code == 1
+    assert [(b["where"], b["what"]) for b in breaks_of(out)] == [("published copy: rules", "rule_purposes removed")]
 
 
 def test_verify_reads_nothing_outside_the_warehouse(estate: Path) -> None:

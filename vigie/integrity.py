@@ -869,9 +869,15 @@ _RULE_PARTS = {
 
 
 def rule_parts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
-    """Each part of the installed rules: name → definition (a table's rows as one JSON text)."""
-    return {part: {name: _as_written(text) for name, text in con.execute(query).fetchall()}
-            for part, query in _RULE_PARTS.items()}
+    """Each part of the installed rules: name → definition (a table's rows as one JSON text;
+    a table dropped: nothing)."""
+    parts = {}
+    for part, query in _RULE_PARTS.items():
+        try:
+            parts[part] = {name: _as_written(text) for name, text in con.execute(query).fetchall()}
+        except duckdb.CatalogException:
+            parts[part] = {}
+    return parts
 
 
 def _as_written(text: str | None) -> str | None:
@@ -910,30 +916,35 @@ def reference_rules(settings) -> dict[str, dict]:  # noqa: ANN001
 def check_rules(con: duckdb.DuckDBPyConnection, settings, reference: dict, out: Verification, label: str) -> None:  # noqa: ANN001
     """Reports and the view evaluate the rules stored in the warehouse: a macro, a view or a
     limit edited there would change every finding while the data still verifies. Compared with
-    ``reference`` when they were installed for this version and configuration (else the next
-    run installs them again: a note)."""
+    ``reference``; when they were installed by another version or configuration (their
+    fingerprint), what differs is a note, not a break: the next run installs them again, as it
+    would rules whose fingerprint was edited to hide an edit."""
     from vigie import rules
 
-    try:
-        (stored,) = con.execute("SELECT fingerprint FROM main.rule_installed").fetchone()
-    except (duckdb.CatalogException, TypeError):
-        stored = None
-    if stored != rules.fingerprint(settings):
-        out.notes.append(f"{label}: its rules were installed by another version or configuration "
-                         "(the next run installs these): not compared")
-        return
     found = rule_parts(con)
+    differences = []
     for part, want in reference.items():
         have = found[part]
         for name in sorted(want.keys() | have.keys(), key=str):
             what = part if name is None else f"{part[:-1]} {name}"
             if name not in have:
-                out.breaks.append(Break(None, None, f"{label}: rules", f"{what} removed"))
+                differences.append((f"{what} removed", "", ""))
             elif name not in want:
-                out.breaks.append(Break(None, None, f"{label}: rules", f"{what} added"))
+                differences.append((f"{what} added", "", ""))
             elif have[name] != want[name]:
-                out.breaks.append(Break(None, None, f"{label}: rules", f"{what} differs from this version's",
-                                        _short_text(want[name]), _short_text(have[name])))
+                differences.append((f"{what} differs from this version's", _short_text(want[name]),
+                                    _short_text(have[name])))
+    try:
+        (stored,) = con.execute("SELECT fingerprint FROM main.rule_installed").fetchone()
+    except (duckdb.CatalogException, TypeError):
+        stored = None
+    if stored != rules.fingerprint(settings):
+        whats = [d[0] for d in differences]
+        out.notes.append(f"{label}: its rules were installed by another version or configuration (the next run "
+                         f"installs these); differing: {'; '.join(whats[:5]) or 'nothing'}"
+                         + (f" and {len(whats) - 5} more" if len(whats) > 5 else ""))
+        return
+    out.breaks += [Break(None, None, f"{label}: rules", what, expected, found) for what, expected, found in differences]
 
 
 def _short_text(text: str | None, limit: int = 200) -> str:
