@@ -756,3 +756,38 @@ def test_verify_reads_nothing_outside_the_warehouse(estate: Path) -> None:
         assert con.execute("SELECT count(*) FROM read_text(?)", [str(outside)]).fetchone() == (1,)
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("tampering, expected", [
+    # The catalog function verify asks is itself redefined, to hide the sha256 beside it.
+    (["CREATE MACRO sha256(x) AS system.main.sha256(x)",
+      "CREATE MACRO duckdb_functions() AS TABLE SELECT * FROM system.main.duckdb_functions() "
+      "WHERE function_name NOT IN ('sha256', 'duckdb_functions')"],
+     {("functions", "the warehouse defines its own duckdb_functions()"),
+      ("functions", "the warehouse defines its own sha256()"),
+      ("rules", "macro main.duckdb_functions added"), ("rules", "macro main.sha256 added")}),
+    (["CREATE TYPE json AS VARCHAR"], {("rules", "type main.json added")}),
+    # A second version of a rule's macro (another number of arguments) beside the right one.
+    (["CREATE OR REPLACE MACRO vg_kept_too_long(deleted, lawful_until, as_of) AS "
+      "lawful_until < least(coalesce(deleted, as_of), 'infinity'::TIMESTAMPTZ), (a, b, c, d) AS false"],
+     {("rules", "macro main.vg_kept_too_long differs from this version's")}),
+    (["DROP TABLE rule_limits", "CREATE VIEW rule_limits AS SELECT error('no limits') AS name"],
+     {("rules", "view main.rule_limits added"), ("rules", "rule_limits differs from this version's")}),
+])
+def test_what_would_hide_an_edit_from_verify_is_itself_a_break(estate: Path, tampering: list[str],
+                                                               expected: set) -> None:
+    with duckdb.connect(str(estate / "var" / "warehouse.duckdb")) as con:
+        for statement in tampering:
+            con.execute(statement)
+    code, out = verify_json(estate, env={**ENV, "TZ": "Europe/Paris"})  # and on a machine outside UTC
+    assert code == 1
+    found = {(b["where"].removeprefix("published copy: "), b["what"].split(",")[0].split(":")[0])
+             for b in breaks_of(out)}
+    assert found == expected, breaks_of(out)
+    if "rule_limits" in tampering[0]:  # told, not a crash
+        assert "unreadable" in next(b["found"] for b in breaks_of(out) if b["what"].startswith("rule_limits"))
+
+
+def test_an_untouched_estate_verifies_outside_utc(estate: Path) -> None:
+    code, out = verify_json(estate, env={**ENV, "TZ": "Europe/Paris"})
+    assert (code, breaks_of(out)) == (0, [])

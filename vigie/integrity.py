@@ -610,10 +610,13 @@ def walk_chain(con: duckdb.DuckDBPyConnection, out: Verification, label: str) ->
 
 # A macro stored in the warehouse under the name of a DuckDB function (sha256, json_array...)
 # is what an unqualified call in this file's SQL runs: it could hand back the sealed hash of an
-# edited row. Vigie's own macros never take such a name, so one that does is a break.
-_SHADOWS = """SELECT DISTINCT f.function_name FROM duckdb_functions() f
-              WHERE NOT f.internal AND f.database_name = current_database()
-                AND lower(f.function_name) IN (SELECT lower(function_name) FROM duckdb_functions() WHERE internal)
+# edited row. Vigie's own macros never take such a name, so one that does is a break. The
+# catalog functions and every function here are DuckDB's own (`system.main.`): a macro named
+# duckdb_functions or lower would otherwise answer for them and hide itself.
+_SHADOWS = """SELECT DISTINCT f.function_name FROM system.main.duckdb_functions() f
+              WHERE NOT f.internal AND f.database_name = system.main.current_database()
+                AND system.main.lower(f.function_name) IN (
+                    SELECT system.main.lower(function_name) FROM system.main.duckdb_functions() WHERE internal)
               ORDER BY 1"""
 
 
@@ -858,12 +861,19 @@ def check_checkpoints(settings, chain: list[Link], out: Verification, key) -> No
 # What the rules are made of in a warehouse, besides its data: macros, views and the tables
 # `rules.install` writes (limits, purposes, holders, settings). None of it is in a manifest.
 _RULE_PARTS = {
-    "macros": """SELECT schema_name || '.' || function_name, parameters::VARCHAR || ' ' || macro_definition
-                 FROM duckdb_functions() WHERE NOT internal AND database_name = current_database()
-                 AND function_type IN ('macro', 'table_macro')""",
-    "views": """SELECT schema_name || '.' || view_name, sql FROM duckdb_views()
-                WHERE NOT internal AND NOT temporary AND database_name = current_database()""",
-    **{table: f"SELECT NULL, to_json(list(t ORDER BY t))::VARCHAR FROM main.{table} t"
+    # Every version of a macro (its parameters, their types, its body), as DuckDB writes them.
+    "macros": """SELECT schema_name || '.' || function_name, system.main.string_agg(d, ' | ' ORDER BY d) FROM (
+                     SELECT schema_name, function_name,
+                            parameters::VARCHAR || ' ' || parameter_types::VARCHAR || ' ' || macro_definition AS d
+                     FROM system.main.duckdb_functions() WHERE NOT internal
+                     AND database_name = system.main.current_database() AND function_type IN ('macro', 'table_macro'))
+                 GROUP BY ALL""",
+    "views": """SELECT schema_name || '.' || view_name, sql FROM system.main.duckdb_views()
+                WHERE NOT internal AND NOT temporary AND database_name = system.main.current_database()""",
+    # A stored type named json would change what the rules' casts to JSON make.
+    "types": """SELECT schema_name || '.' || type_name, logical_type FROM system.main.duckdb_types()
+                WHERE NOT internal AND database_name = system.main.current_database()""",
+    **{table: f"SELECT NULL, system.main.to_json(system.main.list(t ORDER BY t))::VARCHAR FROM main.{table} t"
        for table in ("rule_limits", "rule_purposes", "rule_values", "rule_sources", "rule_settings", "rule_legal_refs")},
 }
 
@@ -877,6 +887,8 @@ def rule_parts(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
             parts[part] = {name: _as_written(text) for name, text in con.execute(query).fetchall()}
         except duckdb.CatalogException:
             parts[part] = {}
+        except duckdb.Error as exc:  # a table turned into a view that fails, say: told, not a crash
+            parts[part] = {None: f"unreadable: {' '.join(str(exc).split())[:200]}"}
     return parts
 
 
@@ -886,7 +898,7 @@ def _as_written(text: str | None) -> str | None:
     if text is None:
         return None
     return re.sub(r"EXCLUDE \(([^()]*)\)", lambda m: "EXCLUDE (" + ", ".join(sorted(m.group(1).split(", "))) + ")",
-                  " ".join(text.split()))
+                  text)
 
 
 def reference_rules(settings) -> dict[str, dict]:  # noqa: ANN001
@@ -908,6 +920,7 @@ def reference_rules(settings) -> dict[str, dict]:  # noqa: ANN001
             con.close()
         con = duckdb.connect(path, read_only=True)
         try:
+            db._configure(con)  # instants written in UTC, as on the warehouse's connections
             return rule_parts(con)
         finally:
             con.close()
@@ -936,7 +949,7 @@ def check_rules(con: duckdb.DuckDBPyConnection, settings, reference: dict, out: 
                                     _short_text(have[name])))
     try:
         (stored,) = con.execute("SELECT fingerprint FROM main.rule_installed").fetchone()
-    except (duckdb.CatalogException, TypeError):
+    except (duckdb.Error, TypeError):
         stored = None
     if stored != rules.fingerprint(settings):
         whats = [d[0] for d in differences]

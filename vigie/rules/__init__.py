@@ -200,13 +200,17 @@ def findings_query(order: bool = True) -> str:
 def fingerprint(settings) -> str:  # noqa: ANN001
     """What findings depend on besides the data and the two instants: every file that defines
     the rules (their SQL, catalogue and limits, the Python that assembles them into
-    ``findings_at``), the warehouse's macros (migrations), the sources' holders and the settings."""
+    ``findings_at``), the warehouse's macros (migrations), the sources' holders and the settings,
+    and DuckDB's version."""
     digest = hashlib.sha256()
     files = sorted({*RULES_DIR.glob("*.sql"), *RULES_DIR.glob("*.yml"), *RULES_DIR.glob("*.py"), PARAMETERS})
     for path in files + sorted(MIGRATIONS_DIR.glob("*.sql")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     digest.update(repr((settings.grace_hours, settings.timezone, settings.perimeter_tolerance_m,
                         sorted((s.name, s.kind, s.holder or "") for s in settings.sources))).encode())
+    # DuckDB writes a stored macro out in its own way, which may change between versions:
+    # `vigie verify` compares the rules a warehouse holds with a fresh install (integrity.py).
+    digest.update(duckdb.__version__.encode())
     return digest.hexdigest()
 
 
