@@ -221,6 +221,14 @@ def _engine_config() -> dict:
     return {"custom_user_agent": f"duckdb_engine/{version('duckdb_engine')}(sqlalchemy/{version('sqlalchemy')})"}
 
 
+def throwaway(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB file that is not the warehouse (verify's fresh install of the rules to compare
+    with), configured as the warehouse's connections are (UTC, the memory cap)."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    _configure(con)
+    return con
+
+
 # The cap of `scratch`, which runs beside the writer's DuckDB and must leave it room.
 SCRATCH_MEMORY_LIMIT = os.environ.get("VIGIE_SCRATCH_MEMORY_LIMIT", "512MB")
 

@@ -910,17 +910,15 @@ def reference_rules(settings) -> dict[str, dict]:  # noqa: ANN001
     from vigie import rules
 
     with tempfile.TemporaryDirectory(prefix="vigie-rules-") as tmp:
-        path = str(Path(tmp) / "rules.duckdb")
-        con = duckdb.connect(path)
+        path = Path(tmp) / "rules.duckdb"
+        con = db.throwaway(path)
         try:
-            db._configure(con)
             db.migrate(con)
             rules.install(con, settings)
         finally:
             con.close()
-        con = duckdb.connect(path, read_only=True)
+        con = db.throwaway(path, read_only=True)  # instants written in UTC, as on the warehouse's connections
         try:
-            db._configure(con)  # instants written in UTC, as on the warehouse's connections
             return rule_parts(con)
         finally:
             con.close()
