@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from vigie import db, pipeline
+from vigie import db, pipeline, stored_evaluation
 from vigie.config import load_settings, parse_instant
 from vigie.simulate.bodycam_server import BodycamServer
 from vigie.simulate.estate import advance, generate
@@ -54,6 +54,9 @@ def _compare(estate: Path, as_of: datetime) -> None:
     settings_ = load_settings(estate / "vigie.yml")
     con = db.reader(settings_.warehouse)
     try:
+        # What `vigie verify` checks of a stored evaluation (findings, sequence numbers, horizon)
+        # holds after every step, whichever way it was evaluated.
+        assert stored_evaluation.check(con, settings_, "warehouse") == ([], [])
         stored = con.execute("SELECT * FROM run_findings ORDER BY ALL").fetchall()
         full = con.execute("SELECT * FROM findings_at(?, 'infinity', ?, ?, ?) ORDER BY ALL",
                            [as_of, settings_.grace_hours, settings_.timezone, settings_.perimeter_tolerance_m]).fetchall()

@@ -108,6 +108,9 @@ def test_an_untouched_estate_verifies_in_both_formats(estate: Path) -> None:
     assert out["files_checked"] == files > 100
     assert out["checkpoints_checked"] == 5
     assert out["head"]["seq"] == 5 and len(out["head"]["manifest_hash"]) == 64
+    # The stored findings evaluated again; the published copy is the writer's, byte for byte.
+    assert out["evaluations_checked"] == ["writer", "published copy"], out["notes"]
+    assert "published copy: byte for byte the writer's state checked above" in out["notes"]
     log = [json.loads(line) for line in (estate.parent / "outside" / "checkpoints.jsonl").read_text().splitlines()]
     assert [c["seq"] for c in log] == [1, 2, 3, 4, 5] and all(c["sig"] for c in log)
     assert log[-1]["manifest_hash"] == out["head"]["manifest_hash"]
@@ -203,12 +206,16 @@ def test_two_batches_ids_swapped(estate: Path) -> None:
 
 def _rewrite_chain(estate: Path, sign_with: str | None) -> None:
     """An attacker with write access to everything: alters a row, re-seals the whole chain with
-    Vigie's own code, republishes, and rewrites the checkpoint log from it."""
+    Vigie's own code, evaluates the rules afresh (the stored findings would give the deleted row
+    away), republishes, and rewrites the checkpoint log from it."""
     settings = load_settings(estate / "vigie.yml")
     with db.writer(settings.warehouse) as con:  # publishes on exit, as a load would
         con.execute("DELETE FROM vms_audit_log WHERE log_id = (SELECT max(log_id) FROM vms_audit_log)")
         con.execute("DELETE FROM manifests")
         integrity.seal(con)
+        (as_of,) = con.execute("SELECT as_of FROM run_evaluation").fetchone()
+        con.execute("DROP TABLE run_evaluation")  # else the next evaluation carries the findings forward
+        pipeline.evaluate_rules(con, settings, as_of)
         _write_log(con, settings.integrity.checkpoints, sign_with)
 
 
@@ -259,6 +266,7 @@ def test_from_batch_recomputes_only_the_later_batches(estate: Path) -> None:
         con.execute("DELETE FROM vms_audit_log WHERE log_id = (SELECT max(log_id) FROM vms_audit_log)")
     code, out = verify_json(estate, "--from-batch", str(b + 1))
     assert code == 0 and out["batches_checked"] == 5 - b
+    assert out["evaluations_checked"] == [] and "not evaluated again (--from-batch)" in out["notes"][-1]
     code, out = verify_json(estate, "--from-batch", str(b))
     assert code == 1 and out["batches_checked"] == 5 - b + 1
 
@@ -791,3 +799,59 @@ def test_what_would_hide_an_edit_from_verify_is_itself_a_break(estate: Path, tam
 def test_an_untouched_estate_verifies_outside_utc(estate: Path) -> None:
     code, out = verify_json(estate, env={**ENV, "TZ": "Europe/Paris"})
     assert (code, breaks_of(out)) == (0, [])
+
+
+def test_stored_findings_edited_in_either_copy_are_breaks(estate: Path) -> None:
+    """Reports serve the stored findings when they answer their question, and each run carries
+    them forward: a finding deleted or made up there, a scope's next re-evaluation pushed away
+    and a sequence number removed (LOG-01 reads them) are breaks, though every manifest holds."""
+    with duckdb.connect(str(estate / "var" / "warehouse.duckdb")) as con:  # what inspectors read
+        first, second = con.execute("SELECT rule_code, source, subject_id FROM run_findings "
+                                    "WHERE rule_code LIKE 'RET-%' ORDER BY ALL LIMIT 2").fetchall()
+        con.execute("DELETE FROM run_findings WHERE (rule_code, source, subject_id) = (?, ?, ?)", list(first))
+        con.execute("INSERT INTO run_findings SELECT * REPLACE ('REC-MADE-UP' AS subject_id) FROM run_findings "
+                    "WHERE (rule_code, source, subject_id) = (?, ?, ?)", list(second))
+    with writer(estate) as con:
+        scope = con.execute("SELECT source, scope FROM run_horizon ORDER BY ALL LIMIT 1").fetchone()
+        con.execute("UPDATE run_horizon SET next_at = 'infinity' WHERE (source, scope) = (?, ?)", list(scope))
+        number = con.execute("SELECT source, n FROM run_numbers WHERE n IS NOT NULL ORDER BY ALL LIMIT 1").fetchone()
+        con.execute("DELETE FROM run_numbers WHERE (source, n) = (?, ?)", list(number))
+    code, out = verify_json(estate)
+    assert code == 1
+    found = sorted((b["where"], " ".join(b["what"].split()[:3])) for b in breaks_of(out))
+    assert found == [("published copy: run_findings", "1 finding(s) as"),
+                     ("published copy: run_findings", "1 stored finding(s)"),
+                     ("writer: run_horizon", "1 scope(s) due"),
+                     ("writer: run_numbers", "sequence numbers kept")], found
+    missing = next(b for b in breaks_of(out) if b["what"].startswith("1 finding(s)"))
+    assert f"{first[0]} {first[1]} {first[2]}" in missing["expected"] and missing["found"] == "absent"
+    made_up = next(b for b in breaks_of(out) if "stored finding(s)" in b["what"])
+    assert "REC-MADE-UP" in made_up["found"] and made_up["expected"] == "absent"
+    assert "(1 missing, 0 added)" in next(b["what"] for b in breaks_of(out) if b["where"] == "writer: run_numbers")
+    horizon = next(b for b in breaks_of(out) if b["where"] == "writer: run_horizon")
+    assert f"{scope[0]} {scope[1]} at" in horizon["expected"] and horizon["found"] == "at infinity"
+
+
+def test_stored_findings_are_checked_when_loads_came_after_the_evaluation(estate: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow's ingestion loads without evaluating; the oversight DAG evaluates later. Until it
+    does, the stored findings are those of the batches the last evaluation had seen, and are
+    re-checked on those batches alone."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    settings = load_settings(estate / "vigie.yml")
+    (estate / "lapi" / "reads_2026-12-31_late.csv").write_text(
+        "read_id,read_at,camera_id,plate_hash,matched,deleted_at\n"
+        "rd-late-1,2026-02-27T10:00:00+01:00,LAPI-A7-01,00000000000000aa,0,\n")
+    try:
+        report = pipeline.run(settings, ["lapi-a7"], evaluate=False, as_of=datetime(2026, 3, 1, tzinfo=timezone.utc))
+    finally:
+        (estate / "lapi" / "reads_2026-12-31_late.csv").unlink()
+    assert report.sources[0].counts.loaded == 1 and report.evaluation == ""
+    code, out = verify_json(estate)
+    assert (code, breaks_of(out)) == (0, [])
+    assert out["evaluations_checked"] == ["writer", "published copy"], out["notes"]
+    with duckdb.connect(str(estate / "var" / "warehouse.duckdb")) as con:
+        con.execute("DELETE FROM run_findings WHERE rule_code = (SELECT min(rule_code) FROM run_findings)")
+    code, out = verify_json(estate)
+    assert code == 1
+    assert [b["where"] for b in breaks_of(out)] == ["published copy: run_findings"]

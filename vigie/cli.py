@@ -372,8 +372,9 @@ def verify_command(
                                              "signing key (PEM) and exit")] = False,
 ) -> None:
     """Recompute every batch's manifest from the landed files and the warehouse, walk the hash
-    chain, check it against the checkpoint log. Exit 0 when everything holds, 1 when anything
-    was altered. Needs no lock: it runs while loads do."""
+    chain, check it against the checkpoint log, compare the rules and the stored findings with
+    this version's evaluated again. Exit 0 when everything holds, 1 when anything was altered.
+    Needs no lock: it runs while loads do."""
     from vigie import db, integrity
 
     settings = _settings(config)
@@ -419,10 +420,13 @@ def _print_verification(result, signed: bool) -> None:  # noqa: ANN001
     if result.purged:
         out.print(f"purged by retention (hashes kept in the manifests): {len(result.purged)} landed file(s)",
                   highlight=False)
+    if result.evaluations_checked:
+        out.print(f"stored findings evaluated again: {', '.join(result.evaluations_checked)}", highlight=False)
     for note in result.notes:
         out.print(f"note: {note}", highlight=False, markup=False)
     if result.ok:
-        out.print("verified: every manifest recomputes, the chain and the checkpoints hold", highlight=False)
+        out.print("verified: every manifest recomputes, the chain and the checkpoints hold"
+                  + (", the stored findings are the rules' own" if result.evaluations_checked else ""), highlight=False)
         return
     table = Table(title=f"{len(result.breaks)} break(s)")
     for c in ("batch", "source", "where", "what", "expected", "found"):

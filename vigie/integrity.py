@@ -43,7 +43,7 @@ import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -541,6 +541,7 @@ class Verification:
     files_checked: int = 0
     checkpoints_checked: int = 0
     copies: list[str] = field(default_factory=list)  # which warehouse files were recomputed
+    evaluations_checked: list[str] = field(default_factory=list)  # whose stored findings were evaluated again
 
     @property
     def ok(self) -> bool:
@@ -549,6 +550,7 @@ class Verification:
     def as_json(self) -> dict:
         return {"ok": self.ok, "head": self.head, "copies": self.copies, "batches_checked": self.batches_checked,
                 "files_checked": self.files_checked, "checkpoints_checked": self.checkpoints_checked,
+                "evaluations_checked": self.evaluations_checked,
                 "breaks": [asdict(b) for b in self.breaks], "purged": self.purged, "notes": self.notes}
 
 
@@ -788,9 +790,11 @@ def check_published(settings, writer_chain: list[Link] | None, out: Verification
         return []
     con = db.reader(settings.warehouse, sealed=True)
     try:
-        if rules_reference is not None:
-            check_rules(con, settings, rules_reference, out, "published copy")
+        rules_clean = check_rules(con, settings, rules_reference, out, "published copy") \
+            if rules_reference is not None else False
         chain = check_warehouse(con, out, "published copy", from_batch)
+        if rules_reference is not None and from_batch == 1:
+            check_evaluation(con, settings, out, "published copy", rules_clean)
     finally:
         con.close()
     if writer_chain is not None:
@@ -924,12 +928,12 @@ def reference_rules(settings) -> dict[str, dict]:  # noqa: ANN001
             con.close()
 
 
-def check_rules(con: duckdb.DuckDBPyConnection, settings, reference: dict, out: Verification, label: str) -> None:  # noqa: ANN001
+def check_rules(con: duckdb.DuckDBPyConnection, settings, reference: dict, out: Verification, label: str) -> bool:  # noqa: ANN001
     """Reports and the view evaluate the rules stored in the warehouse: a macro, a view or a
     limit edited there would change every finding while the data still verifies. Compared with
     ``reference``; when they were installed by another version or configuration (their
     fingerprint), what differs is a note, not a break: the next run installs them again, as it
-    would rules whose fingerprint was edited to hide an edit."""
+    would rules whose fingerprint was edited to hide an edit. True when they are this version's."""
     from vigie import rules
 
     found = rule_parts(con)
@@ -954,8 +958,53 @@ def check_rules(con: duckdb.DuckDBPyConnection, settings, reference: dict, out: 
         out.notes.append(f"{label}: its rules were installed by another version or configuration (the next run "
                          f"installs these); differing: {'; '.join(whats[:5]) or 'nothing'}"
                          + (f" and {len(whats) - 5} more" if len(whats) > 5 else ""))
-        return
+        return False
     out.breaks += [Break(None, None, f"{label}: rules", what, expected, found) for what, expected, found in differences]
+    return not differences
+
+
+def check_evaluation(con: duckdb.DuckDBPyConnection, settings, out: Verification, label: str,  # noqa: ANN001
+                     rules_clean: bool) -> None:
+    """The stored evaluation against the rules evaluated again (vigie/stored_evaluation.py), with
+    the copy's own rules once they are this version's, and its data once it verifies."""
+    from vigie import stored_evaluation
+
+    if not rules_clean:
+        out.notes.append(f"{label}: stored findings not re-checked: its rules are not this version's")
+        return
+    if any(b.where.startswith(f"{label}:") for b in out.breaks):  # their own breaks say what to look at first
+        out.notes.append(f"{label}: stored findings not re-checked: the data they were evaluated on does not verify")
+        return
+    differences, notes = stored_evaluation.check(con, settings, label)
+    out.notes += notes
+    out.breaks += [Break(None, None, f"{label}: {table}", what, expected, found)
+                   for table, what, expected, found in differences]
+    if not notes and not differences:
+        out.evaluations_checked.append(label)
+
+
+def _published_is_snapshot(con: duckdb.DuckDBPyConnection, warehouse: Path) -> bool:
+    """Whether the published file holds, byte for byte, the writer's state open on ``con`` (its
+    private copy, with no WAL pending): what was checked there holds for it. A publish copies
+    the writer file whole after a checkpoint, so until the next load they are the same bytes."""
+    (path,) = con.execute("SELECT path FROM system.main.duckdb_databases() "
+                          "WHERE database_name = system.main.current_database()").fetchone()
+    snapshot = Path(path)
+    wal = snapshot.with_name(snapshot.name + ".wal")
+    if wal.exists() and wal.stat().st_size:
+        return False
+    try:
+        with open(snapshot, "rb") as a, open(warehouse, "rb") as b:
+            if os.fstat(a.fileno()).st_size != os.fstat(b.fileno()).st_size:
+                return False
+            while True:
+                x, y = a.read(1 << 20), b.read(1 << 20)
+                if x != y:
+                    return False
+                if not x:
+                    return True
+    except OSError:  # no published copy yet: it is checked (and said) as such
+        return False
 
 
 def _short_text(text: str | None, limit: int = 200) -> str:
@@ -970,15 +1019,30 @@ def verify(settings, from_batch: int = 1, key=None) -> Verification:  # noqa: AN
     out = Verification()
     chain: list[Link] | None = None
     reference = reference_rules(settings)
+    identical = False
     try:
         with db.writer_snapshot(settings.warehouse) as con:
-            check_rules(con, settings, reference, out, "writer")
+            rules_clean = check_rules(con, settings, reference, out, "writer")
             chain = check_warehouse(con, out, "writer", from_batch)
             check_files(con, settings, chain, out, from_batch)
             out.head = head(con)
+            if from_batch == 1:  # a partial verify (--from-batch) is the quick one: the evaluation costs most
+                check_evaluation(con, settings, out, "writer", rules_clean)
+            identical = _published_is_snapshot(con, settings.warehouse)
     except db.WriterBusy as exc:
         out.notes.append(f"{exc}: the writer's state was not checked, only the published copy")
-    published = check_published(settings, chain, out, from_batch, reference)
+    if identical:  # checked above, to the last byte: what was found there holds for it
+        published = chain
+        out.copies.append("published copy")
+        out.evaluations_checked += ["published copy"] if "writer" in out.evaluations_checked else []
+        out.breaks += [replace(b, where="published copy:" + b.where.removeprefix("writer:"))
+                       for b in out.breaks if b.where.startswith("writer:")]
+        out.notes += ["published copy:" + n.removeprefix("writer:") for n in out.notes if n.startswith("writer:")]
+        out.notes.append("published copy: byte for byte the writer's state checked above")
+    else:
+        published = check_published(settings, chain, out, from_batch, reference)
+    if from_batch > 1:
+        out.notes.append("the stored findings were not evaluated again (--from-batch): a whole verify does it")
     if chain is None:
         chain = published
         out.head = head_of(chain)
