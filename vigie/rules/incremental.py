@@ -69,7 +69,8 @@ COPIES = {
                    WHERE starts_with(scope, '~log:')) d ON d.source = t.source AND d.log_id = t.log_id
         WHERE t.recording_id IS NULL""",
 }
-# Read whole by the restricted evaluation: small, and read across scopes.
+# Read whole by the restricted evaluation, across scopes: the scratch reads them where they
+# are, through a view (copies held 80 MB more in a 50 000-event delta at 20 M, for ~0.05 s).
 WHOLE = ("batches", "authorisations", "vms_cameras")
 
 # The subjects in each table, by type, exactly as the rules name them (catalogue.yml
@@ -298,7 +299,8 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> No
         db.migrate(con)
         rules.install(con, settings)
         for table in WHOLE:
-            con.execute(f"INSERT INTO main.{table} SELECT * FROM {home}.main.{table}")
+            con.execute(f"DROP TABLE main.{table}")
+            con.execute(f"CREATE VIEW main.{table} AS SELECT * FROM {home}.main.{table}")
         kinds = {stream.table: kind for kind, connector in CONNECTORS.items() for stream in connector.streams}
         for table, key in SCOPES.items():
             # Only the scopes of the sources that fill this table: DuckDB prunes the scan to the
