@@ -141,6 +141,43 @@ def test_sequence_numbers_that_fill_split_and_extend_gaps(tmp_path: Path, monkey
         _compare(estate, as_of)
 
 
+def test_an_evaluation_stopped_half_way_leaves_the_stored_one_whole(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stored findings change with what they were evaluated from, or not at all: a run
+    stopped between replacing findings and recording the evaluation left new findings beside
+    the old record, carried forward by the next run as if they were that evaluation's."""
+    from vigie.rules import incremental
+
+    estate, as_of = _loaded(tmp_path, monkeypatch, seed=9)
+    settings_ = load_settings(estate / "vigie.yml")
+
+    def stored() -> tuple:  # in the writer file, where a stopped run leaves its work (never published)
+        con = duckdb.connect(str(db.writer_path(settings_.warehouse)), read_only=True)
+        try:
+            return (con.execute("SELECT * FROM run_findings ORDER BY ALL").fetchall(),
+                    con.execute("SELECT * FROM run_horizon ORDER BY ALL").fetchall(),
+                    con.execute("SELECT * FROM run_evaluation").fetchall())
+        finally:
+            con.close()
+
+    before = stored()
+    later = as_of + timedelta(days=40)  # time alone changes findings: scopes are re-evaluated
+
+    def stopped(*args, **kwargs) -> None:
+        raise RuntimeError("stopped")
+
+    monkeypatch.setattr(incremental, "_record", stopped)
+    with pytest.raises(RuntimeError, match="stopped"):
+        _run(estate, later)
+    monkeypatch.undo()
+    monkeypatch.setenv("BODYCAM_TOKEN", "sim")
+    assert stored() == before
+    report = _run(estate, later)
+    assert report.evaluation.startswith("incremental"), report.evaluation
+    _compare(estate, later)
+    assert stored()[0] != before[0]  # the run that completes does change them
+
+
 @pytest.mark.parametrize("removed", ["lapi-a7", "bodycams", "drones-69"])
 def test_a_source_removed_from_the_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, removed: str) -> None:
     """Its rows stay in the warehouse and the rules still read them. When time alone makes

@@ -35,6 +35,8 @@ register changed. tests/test_incremental.py checks that both ways agree exactly.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -136,22 +138,38 @@ def _record(con: duckdb.DuckDBPyConnection, settings, as_of: datetime, watermark
     rules.record_evaluation(con, settings, as_of, watermark)
 
 
+@contextmanager
+def _stored_whole(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The stored evaluation (findings, horizon, numbers and what they were made from) changes
+    whole or not at all: a run killed half-way through left findings replaced beside the old
+    `run_evaluation`, which the next run carried forward; and `vigie verify`, which copies any
+    committed state of the writer, compared such a state with the rules."""
+    con.execute("BEGIN")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def _full(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> None:  # noqa: ANN001
     watermark = _watermark(con)
     with db.memory_limit(con, db.EVALUATION_MEMORY_LIMIT):  # not every operator of it spills
         con.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT * FROM subject_findings_at(?, ?, ?, ?, ?)",
                     _params(settings, as_of))
-    con.execute("CREATE OR REPLACE TABLE run_horizon AS SELECT source, subject_id AS scope, occurred_at AS next_at "
-                "FROM _evaluated WHERE rule_code = $h", {"h": rules.HORIZON})
-    # In number order: the bounds of later runs read only the row groups near them (`_neighbour`).
-    con.execute("CREATE OR REPLACE TABLE run_numbers AS SELECT * FROM log_received('infinity') ORDER BY source, n")
-    con.execute(
-        "CREATE OR REPLACE TABLE run_findings AS SELECT * FROM _evaluated WHERE rule_code <> $h "
-        "UNION ALL SELECT * FROM stored_source_findings_at($as_of, 'infinity', $g, $tz, $tol)",
-        {"h": rules.HORIZON, "as_of": as_of, "g": settings.grace_hours, "tz": settings.timezone,
-         "tol": settings.perimeter_tolerance_m})
+    with _stored_whole(con):
+        con.execute("CREATE OR REPLACE TABLE run_horizon AS SELECT source, subject_id AS scope, occurred_at AS next_at "
+                    "FROM _evaluated WHERE rule_code = $h", {"h": rules.HORIZON})
+        # In number order: the bounds of later runs read only the row groups near them (`_neighbour`).
+        con.execute("CREATE OR REPLACE TABLE run_numbers AS SELECT * FROM log_received('infinity') ORDER BY source, n")
+        con.execute(
+            "CREATE OR REPLACE TABLE run_findings AS SELECT * FROM _evaluated WHERE rule_code <> $h "
+            "UNION ALL SELECT * FROM stored_source_findings_at($as_of, 'infinity', $g, $tz, $tol)",
+            {"h": rules.HORIZON, "as_of": as_of, "g": settings.grace_hours, "tz": settings.timezone,
+             "tol": settings.perimeter_tolerance_m})
+        _record(con, settings, as_of, watermark)
     con.execute("DROP TABLE _evaluated")
-    _record(con, settings, as_of, watermark)
 
 
 def _why_full(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> str | None:  # noqa: ANN001
@@ -191,10 +209,13 @@ def _incremental(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> E
     if scopes:
         _reevaluate(con, settings, as_of)
     source_rules = [r.code for r in rules.catalogue() if r.scope == "source"]
-    if gaps and source_rules:
-        _renumber(con, settings, as_of, watermark, source_rules)
+    with _stored_whole(con):
+        if scopes:
+            _replace(con)
+        if gaps and source_rules:
+            _renumber(con, settings, as_of, watermark, source_rules)
+        _record(con, settings, as_of, new_watermark)
     con.execute("DROP TABLE IF EXISTS _dirty")
-    _record(con, settings, as_of, new_watermark)
     return Evaluation("incremental", f"{scopes} scope(s) and {len(gaps)} source(s) re-evaluated")
 
 
@@ -291,7 +312,8 @@ def _dirty_scopes(con: duckdb.DuckDBPyConnection, watermark: int, as_of: datetim
 
 def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> None:  # noqa: ANN001
     """Evaluate the rules about subjects on the rows of the ``_dirty`` scopes alone, in an
-    in-memory scratch database with the same schema, then replace their stored findings."""
+    in-memory scratch database with the same schema: TEMP ``_evaluated`` (their findings and
+    horizon) and ``_replaced`` (the stored findings they replace, by `_replace`)."""
     (home,) = con.execute("SELECT current_database()").fetchone()
     con.execute(f"ATTACH ':memory:' AS {SCRATCH}")
     try:
@@ -336,6 +358,10 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> No
     finally:
         con.execute(f"USE {home}")
         con.execute(f"DETACH {SCRATCH}")
+
+
+def _replace(con: duckdb.DuckDBPyConnection) -> None:
+    """Put the findings and horizon `_reevaluate` made in place of the stored ones."""
     con.execute("""
         DELETE FROM main.run_findings f USING _replaced r
         WHERE f.rule_code = r.rule_code AND f.source = r.source AND f.subject_id IS NOT DISTINCT FROM r.subject_id""")
