@@ -141,6 +141,29 @@ def test_sequence_numbers_that_fill_split_and_extend_gaps(tmp_path: Path, monkey
         _compare(estate, as_of)
 
 
+def test_a_lapi_correction_undone_is_re_evaluated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A later file that delivers again a read's first content undoes its correction: the line
+    is a duplicate of the row first loaded (nothing is loaded), yet the read's current version
+    changes, and with it its findings (sources.md, LAPI corrections)."""
+    estate, as_of = _loaded(tmp_path, monkeypatch, seed=5)
+    header = "read_id,read_at,camera_id,plate_hash,matched,deleted_at\n"
+    kept = "rd-undo,2026-01-02T10:00:00+01:00,LAPI-A7-01,00000000000000ab,0,\n"  # never deleted: kept too long
+    corrected = "rd-undo,2026-01-02T10:00:00+01:00,LAPI-A7-01,00000000000000ab,0,2026-01-03T10:00:00+01:00\n"
+    findings = []
+    for name, line in (("a", kept), ("b", corrected), ("c", kept)):  # later names win
+        (estate / "lapi" / f"reads_2099-01-01_{name}.csv").write_text(header + line)
+        report = _run(estate, as_of)
+        assert report.evaluation.startswith("incremental"), report.evaluation
+        _compare(estate, as_of)
+        con = db.reader(load_settings(estate / "vigie.yml").warehouse)
+        try:
+            findings.append(con.execute("SELECT rule_code FROM run_findings WHERE subject_id = 'rd-undo' "
+                                        "ORDER BY ALL").fetchall())
+        finally:
+            con.close()
+    assert findings[0] == findings[2] == [("RET-01",)] and findings[1] == [], findings
+
+
 def test_an_evaluation_stopped_half_way_leaves_the_stored_one_whole(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The stored findings change with what they were evaluated from, or not at all: a run

@@ -214,16 +214,40 @@ def fingerprint(settings) -> str:  # noqa: ANN001
     return digest.hexdigest()
 
 
-# The last batch that can change a finding (rows loaded or quarantined, or a register
-# version), and when it committed. Empty batches (a no-op run) change nothing.
-_DATA_VERSION = """SELECT coalesce(max(batch_id), 0), max(committed_at) FROM main.batches
-                   WHERE status = 'loaded' AND (loaded > 0 OR quarantined > 0 OR source = 'register')"""
+# Batches that can change a finding: rows loaded or quarantined, a register version...
+_LOADING = """SELECT batch_id, committed_at FROM main.batches
+              WHERE batch_id > $after AND status = 'loaded' AND (loaded > 0 OR quarantined > 0 OR source = 'register')"""
+# ... or a LAPI read delivered again, unchanged, in a later file: a duplicate (nothing is
+# loaded), yet it undoes a correction, since the later file wins (`lapi_reads_at`). The
+# duplicates are read from `after` on only: they are appended in batch order, and DuckDB
+# skips the row groups before it (every run's cameras, pulled in full, are duplicates).
+_REDELIVERING = """SELECT batch_id, committed_at FROM main.batches
+                   WHERE batch_id > $after AND status = 'loaded' AND batch_id IN (
+                       SELECT batch_id FROM main.duplicates WHERE batch_id > $after AND kind = 'read'
+                       AND NOT conflicting AND location <> first_location)"""
+
+
+def data_batches(con: duckdb.DuckDBPyConnection, after: int = -1) -> list[tuple]:
+    """(batch_id, committed_at) of the loaded batches after ``after`` that can change a finding,
+    in id order. Empty batches (a no-op run) change nothing."""
+    return sorted(set(con.execute(_LOADING, {"after": after}).fetchall())
+                  | set(con.execute(_REDELIVERING, {"after": after}).fetchall()))
+
+
+def data_version(con: duckdb.DuckDBPyConnection) -> tuple[int, datetime | None]:
+    """The last batch that can change a finding (0: none), and the last such commit."""
+    top, at = con.execute("SELECT coalesce(max(batch_id), 0), max(committed_at) FROM (" + _LOADING + ")",
+                          {"after": -1}).fetchone()
+    later = data_batches(con, top)  # only redeliveries can come after it: rare
+    if later:
+        top, at = later[-1][0], max([t for _, t in later if t is not None] + ([at] if at else []), default=None)
+    return top, at
 
 
 def record_evaluation(con: duckdb.DuckDBPyConnection, settings, as_of: datetime, watermark: int) -> None:  # noqa: ANN001
     """Note what ``run_findings`` was computed from, so the same question is answered from it
     and the next run carries it forward (``watermark``: the last batch it had seen)."""
-    (version, _) = con.execute(_DATA_VERSION).fetchone()
+    (version, _) = data_version(con)
     con.execute("CREATE OR REPLACE TABLE run_evaluation AS SELECT ?::TIMESTAMPTZ AS as_of, ?::BIGINT AS data_version, "
                 "?::VARCHAR AS fingerprint, ?::BIGINT AS watermark", [as_of, version, fingerprint(settings), watermark])
 
@@ -237,7 +261,7 @@ def stored_evaluation(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,
         row = con.execute("SELECT as_of, data_version, fingerprint FROM main.run_evaluation").fetchone()
     except duckdb.CatalogException:
         return False
-    version, last_commit = con.execute(_DATA_VERSION).fetchone()
+    version, last_commit = data_version(con)
     return (row is not None and row[0] == as_of and row[1] == version and row[2] == fingerprint(settings)
             and (known_at is None or last_commit is None or known_at >= last_commit))
 

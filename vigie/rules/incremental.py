@@ -293,6 +293,9 @@ def _dirty_scopes(con: duckdb.DuckDBPyConnection, watermark: int, as_of: datetim
         UNION SELECT r.source, r.recording_id FROM main.vms_recordings r SEMI JOIN quarantined q USING (source, location)
         UNION SELECT r.source, r.recording_id FROM main.vms_recordings r SEMI JOIN cameras c USING (source, camera_id)
         UNION SELECT source, scope FROM main.run_horizon WHERE next_at <= $as_of
+        -- a read delivered again unchanged in a later file: its current version may be another
+        UNION SELECT source, ref FROM main.duplicates WHERE batch_id > $w AND kind = 'read'
+              AND NOT conflicting AND location <> first_location
     """, {"w": watermark, "as_of": as_of})
     # Drone flights that hold an id of a flight to re-evaluate go with it, to a fixed point.
     if not con.execute(f"SELECT 1 FROM _dirty SEMI JOIN {SOURCE_KINDS} s ON s.source = _dirty.source "
