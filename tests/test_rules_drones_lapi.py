@@ -62,6 +62,8 @@ def drones(tmp_path_factory: pytest.TempPathFactory) -> MiniEstate:
     e.tracks["F9"] = [("2026-03-01T12:00:00+01:00", 45.742, 4.842, 30), ("2026-03-01T12:10:00+01:00", *north_of_top(50.1), 30),
                       ("2026-03-01T12:05:00+01:00", *north_of_top(80), 30)]
     e.tracks["F10"] = [("2026-05-01T00:00:00+02:00", 45.75, 4.85, 30)]  # in the hole, timed after as-of
+    f("F-HOVER", take, land, authorisation_ref="AP-D", purpose="DR2")  # equally far three times
+    e.tracks["F-HOVER"] = [(f"2026-03-01T12:0{i}:00+01:00", *north_of_top(80), 30) for i in range(3)]
     f("F-NOP", take, land, authorisation_ref="AP-NOP", purpose="DR2")
     e.tracks["F-NOP"] = [(t, 48.85, 2.35, 30)]  # far away, but no perimeter to check
 
@@ -126,7 +128,8 @@ def test_flight_authorisation_purpose_prohibitions(found) -> None:
 
 def test_aut_03_perimeter(found) -> None:
     aut03 = {s: f for (c, s), f in found.items() if c == "AUT-03"}
-    assert set(aut03) == {"F9", "F10"}  # F1 on an edge, F8 at 49.9 m: inside tolerance
+    assert set(aut03) == {"F9", "F10", "F-HOVER"}  # F1 on an edge, F8 at 49.9 m: inside tolerance
+    assert aut03["F-HOVER"]["detail"] == "3 track point(s) beyond 50.0 m, farthest 80 m (line 2)"  # the first
     assert aut03["F9"]["detail"] == "2 track point(s) beyond 50.0 m, farthest 80 m (line 4)"
     assert aut03["F9"]["occurred_at"] == "2026-03-01T11:05:00Z"  # the first point beyond, in time
     assert aut03["F10"]["occurred_at"] == "2026-04-30T22:00:00Z"  # every point, whatever its time

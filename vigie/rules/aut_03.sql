@@ -3,7 +3,8 @@
 -- DRONE authorisation that has a perimeter. Inside: even-odd ray casting on (lon, lat), holes
 -- excluded, a point on an edge is inside. Distance: haversine (R = 6 371 008.8 m) to the
 -- nearest point of the nearest edge, found in a plane centred on the track point
--- (x = dlon * cos(lat), y = dlat). occurred_at: the first point beyond tolerance.
+-- (x = dlon * cos(lat), y = dlat). occurred_at: the first point beyond tolerance; the line
+-- named is the farthest point's, the first of equally far ones (a drone hovering in place).
 WITH flights AS (
     SELECT f.source, f.flight_id, f.drone_id, f.unit, a.perimeter
     FROM drone_known_flights(as_of, known_at) f
@@ -49,6 +50,6 @@ beyond AS (
 SELECT b.source, 'DRONE' AS device_class, f.drone_id AS device_id, b.flight_id AS subject_id,
        min(b.t) AS occurred_at, any_value(f.unit) AS answerable,
        count(*) || ' track point(s) beyond ' || CAST(any_value(b.tolerance) AS VARCHAR) || ' m, farthest '
-       || CAST(round(max(b.distance_m)) AS BIGINT) || ' m (line ' || arg_max(b.line, b.distance_m) || ')' AS detail
+       || CAST(round(max(b.distance_m)) AS BIGINT) || ' m (line ' || arg_max(b.line, (b.distance_m, -b.line)) || ')' AS detail
 FROM beyond b JOIN flights f ON f.source = b.source AND f.flight_id = b.flight_id
 GROUP BY b.source, b.flight_id, f.drone_id
