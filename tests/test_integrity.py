@@ -855,3 +855,23 @@ def test_stored_findings_are_checked_when_loads_came_after_the_evaluation(estate
     code, out = verify_json(estate)
     assert code == 1
     assert [b["where"] for b in breaks_of(out)] == ["published copy: run_findings"]
+
+
+@pytest.mark.parametrize("tampering, where", [
+    # Moved on: old findings would be served as those of every batch loaded since.
+    (["UPDATE run_evaluation SET data_version = data_version + 100"], "run_evaluation"),
+    (["UPDATE run_evaluation SET watermark = 0"], "run_evaluation"),
+    (["ALTER TABLE run_evaluation ALTER watermark TYPE VARCHAR"], "run_evaluation"),
+    # Two columns' names swapped: alerts would go to the legal reference as a holder.
+    (["ALTER TABLE run_findings RENAME holder TO h", "ALTER TABLE run_findings RENAME legal_ref TO holder",
+      "ALTER TABLE run_findings RENAME h TO legal_ref"], "run_findings"),
+    (["ALTER TABLE run_numbers DROP COLUMN seen_at"], "run_numbers"),
+])
+def test_the_record_and_shape_of_the_stored_evaluation_are_checked(estate: Path, tampering: list[str],
+                                                                    where: str) -> None:
+    with duckdb.connect(str(estate / "var" / "warehouse.duckdb")) as con:
+        for statement in tampering:
+            con.execute(statement)
+    code, out = verify_json(estate)
+    assert code == 1
+    assert {b["where"] for b in breaks_of(out)} == {f"published copy: {where}"}, breaks_of(out)

@@ -990,9 +990,9 @@ def _published_is_snapshot(con: duckdb.DuckDBPyConnection, warehouse: Path) -> b
     (path,) = con.execute("SELECT path FROM system.main.duckdb_databases() "
                           "WHERE database_name = system.main.current_database()").fetchone()
     snapshot = Path(path)
-    wal = snapshot.with_name(snapshot.name + ".wal")
-    if wal.exists() and wal.stat().st_size:
-        return False
+    for wal in (snapshot.with_name(snapshot.name + ".wal"), warehouse.with_name(warehouse.name + ".wal")):
+        if wal.exists() and wal.stat().st_size:  # beside the published file, readers would replay it
+            return False
     try:
         with open(snapshot, "rb") as a, open(warehouse, "rb") as b:
             if os.fstat(a.fileno()).st_size != os.fstat(b.fileno()).st_size:

@@ -20,41 +20,56 @@ stored evaluation (the next run evaluates afresh), and it is not checked.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 
 from vigie import db, rules
 
-# The last evaluation, and the loaded batches it had seen: every batch up to its watermark.
-_STATE = "SELECT as_of, fingerprint, watermark FROM main.run_evaluation"
-# Batches with data that committed after it (a load without evaluation, as Airflow's ingestion
-# does before the oversight DAG): its known-at is then the last commit it had seen.
-_SEEN = """SELECT max(committed_at) FILTER (WHERE batch_id <= $w),
-                  count(*) FILTER (WHERE batch_id > $w AND (loaded > 0 OR quarantined > 0 OR source = 'register'))
-           FROM main.batches WHERE status = 'loaded'"""
-_LATE = """SELECT count(*) FROM main.batches WHERE status = 'loaded' AND batch_id > $w AND committed_at <= $k
-           AND (loaded > 0 OR quarantined > 0 OR source = 'register')"""
+# Compared by name: a column renamed in place (holder and legal_ref swapped) is a difference.
+_FINDINGS = ", ".join([*rules.COLUMNS, "holder"])
 _EXAMPLES = 3
 
 
 def check(con: duckdb.DuckDBPyConnection, settings, label: str) -> tuple[list[tuple[str, str, str, str]], list[str]]:  # noqa: ANN001
     """Differences (table, what, expected, found) and notes for the copy on ``con``."""
     try:
-        row = con.execute(_STATE).fetchone()
+        return _check(con, settings, label)
+    except (duckdb.OutOfMemoryException, duckdb.IOException):
+        raise  # this machine's limits, not the warehouse's content: verify fails, it does not accuse
+    except duckdb.Error as exc:  # a record altered out of shape: told, and the rest of verify goes on
+        return [("run_evaluation", "stored evaluation unreadable", "", _error(exc))], []
+
+
+def _check(con: duckdb.DuckDBPyConnection, settings, label: str) -> tuple[list, list]:  # noqa: ANN001
+    try:  # by name: a record written by an older version lacks columns, and is another version's
+        found = con.execute("SELECT * FROM main.run_evaluation")
+        names, row = [d[0] for d in found.description], found.fetchone()
     except duckdb.CatalogException:
-        row = None
+        names, row = [], None
     if row is None:
         return [], [f"{label}: no stored evaluation (the rules are evaluated afresh for each question)"]
-    as_of, fingerprint, watermark = row
-    if fingerprint != rules.fingerprint(settings) or as_of is None or watermark is None:
+    record = dict(zip(names, row))
+    as_of, fingerprint, watermark, version = (record.get(k) for k in ("as_of", "fingerprint", "watermark", "data_version"))
+    if fingerprint != rules.fingerprint(settings):
         return [], [f"{label}: the stored evaluation was made by another version or configuration: not re-checked "
                     "(nothing serves it; the next run evaluates afresh)"]
-    seen_at, later = con.execute(_SEEN, {"w": watermark}).fetchone()
+    # Written by `rules.record_evaluation` from the batches it had seen: anything else was
+    # altered (a data version moved on serves old findings as current; a watermark moved back
+    # re-checks them on fewer batches).
+    shaped = isinstance(as_of, datetime) and isinstance(watermark, int) and isinstance(version, int)
+    seen = [b for b in rules.data_batches(con) if shaped and b[0] <= watermark]
+    if not shaped or version != (seen[-1][0] if seen else 0):
+        return [("run_evaluation", "the record of the stored evaluation was altered",
+                 f"data version {seen[-1][0] if seen else 0} from the batches up to its watermark",
+                 f"as of {as_of}, watermark {watermark}, data version {version}")], []
+    later = rules.data_batches(con, watermark)
     known_at = "infinity"
-    if later:
-        if seen_at is None or con.execute(_LATE, {"w": watermark, "k": seen_at}).fetchone()[0]:
+    if later:  # loads since, not evaluated yet (Airflow's ingestion before the oversight DAG)
+        known_at = max((t for _, t in seen if t is not None), default=None)
+        if known_at is None or any(t is None or t <= known_at for _, t in later):
             return [], [f"{label}: batches loaded since the stored evaluation cannot be told from those it had seen "
                         "by their commit instants: it is not re-checked (the next run re-evaluates them)"]
-        known_at = seen_at
     params = {"as_of": as_of, "k": known_at, "g": settings.grace_hours, "tz": settings.timezone,
               "tol": settings.perimeter_tolerance_m}
     try:  # each fresh side once: it is read twice, against the stored rows and from them
@@ -67,8 +82,9 @@ def check(con: duckdb.DuckDBPyConnection, settings, label: str) -> tuple[list[tu
         # numbers stored, which are the same (one pass over the sources' logs saved).
         source = "main.stored_source_findings_at" if not differences else "main.source_findings_at"
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _fresh_findings AS
-                        SELECT * FROM _fresh WHERE rule_code <> $h
-                        UNION ALL SELECT * FROM {source}($as_of, $k, $g, $tz, $tol)""", params | {"h": rules.HORIZON})
+                        SELECT {_FINDINGS} FROM _fresh WHERE rule_code <> $h
+                        UNION ALL SELECT {_FINDINGS} FROM {source}($as_of, $k, $g, $tz, $tol)""",
+                    params | {"h": rules.HORIZON})
         differences = _findings(con, as_of) + differences
         if not later:  # the horizon reads every row of the tables: only those it had seen
             differences += _horizon(con, as_of)
@@ -89,7 +105,7 @@ def _compare(con: duckdb.DuckDBPyConnection, fresh: str, stored: str) -> tuple[l
 
 def _findings(con: duckdb.DuckDBPyConnection, as_of) -> list[tuple[str, str, str, str]]:  # noqa: ANN001
     try:
-        missing, extra = _compare(con, "_fresh_findings", "main.run_findings")
+        missing, extra = _compare(con, "_fresh_findings", f"(SELECT {_FINDINGS} FROM main.run_findings)")
     except duckdb.Error as exc:
         return [("run_findings", "stored findings unreadable", "", _error(exc))]
     out = []
@@ -104,7 +120,8 @@ def _findings(con: duckdb.DuckDBPyConnection, as_of) -> list[tuple[str, str, str
 
 def _numbers(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, str]]:
     try:
-        missing, extra = _compare(con, "_fresh_numbers", "main.run_numbers")
+        missing, extra = _compare(con, "(SELECT source, n, seen_at FROM _fresh_numbers)",
+                                  "(SELECT source, n, seen_at FROM main.run_numbers)")
     except duckdb.Error as exc:
         return [("run_numbers", "stored sequence numbers unreadable", "", _error(exc))]
     if not missing and not extra:
