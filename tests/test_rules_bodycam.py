@@ -53,14 +53,6 @@ def cams(tmp_path_factory: pytest.TempPathFactory) -> MiniEstate:
     e.deleted_no_badge = ev("evidence.deleted", "2026-02-03T00:00:00Z", "ev-C", actor={"badge": None, "unit": "X"})
     e.unknown_recording = ev("evidence.viewed", "2026-04-01T00:00:00Z", "ev-UNKNOWN", justification="JUD")
     e.after_as_of = ev("evidence.viewed", "2026-04-30T00:00:00Z", "ev-C")
-    # Two devices start one evidence at the same instant, the higher number received first:
-    # the recording's device is the one of the lower number, (at, seq) order, not arrival.
-    n = len(e.events)
-    ev("recording.started", "2026-01-31T10:30:00+01:00", "ev-TWO", device={"serial": "BWC-9", "kind": "BWC"},
-       seq=n + 2, id=f"e-{n + 2}")
-    ev("recording.started", "2026-01-31T10:30:00+01:00", "ev-TWO", device={"serial": "BWC-2", "kind": "BWC"},
-       seq=n + 1, id=f"e-{n + 1}")
-    ev("recording.stopped", "2026-01-31T10:30:00+01:00", "ev-TWO")
     # Sequence: a quarantined event still occupies its number; 3 numbers go missing.
     ev("evidence.viewed", "2026-02-02T00:00:00", "ev-C", justification="JUD")  # no offset: quarantined
     gap_before = ev("evidence.viewed", "2026-02-02T00:00:00Z", "ev-C", justification="JUD")
@@ -82,10 +74,6 @@ def test_ret_01_bwc_month_and_veh_exact_days(found) -> None:
     assert ("RET-01", "ev-V") not in found
     assert found[("RET-01", "ev-V-LATE")]["occurred_at"] == "2026-04-04T11:00:00Z"
     assert found[("RET-01", "ev-V-LATE")]["legal_ref"] == "CSI L243-1"
-
-
-def test_a_recording_started_twice_at_one_instant_is_the_lower_numbers_device(found) -> None:
-    assert found[("RET-01", "ev-TWO")]["device_id"] == "BWC-2"
 
 
 def test_holds_first_with_reference_protects_until_the_first_release(found) -> None:

@@ -151,10 +151,8 @@ def _findings_macro(con: duckdb.DuckDBPyConnection, name: str, parts: list[tuple
     # catalogue. GROUP BY, not a window: DuckDB 1.5.5 crashes on a window over this union.
     # The context columns are taken by an ordering key that is never NULL: arg_min skips rows
     # whose key is NULL, and a finding without an instant (a LOG-01 gap after a row without a
-    # readable time) must keep its class, detail and holder. Every column is in the key, so
-    # that rows equal in instant and detail give the same finding whichever is read first:
-    # `vigie verify` compares the stored findings with the rules' and a report's hash covers them.
-    first = "(coalesce(occurred_at, 'infinity'::TIMESTAMPTZ), detail, device_class, device_id, answerable)"
+    # readable time) must keep its class, detail and holder.
+    first = "(coalesce(occurred_at, 'infinity'::TIMESTAMPTZ), detail)"
     con.execute(f"""
         CREATE OR REPLACE MACRO {name}{SIGNATURE} AS TABLE
         SELECT f.rule_code, f.source, f.device_class, f.device_id, f.subject_id, f.occurred_at, f.detail,

@@ -111,16 +111,11 @@ CREATE OR REPLACE MACRO bodycam_recordings(as_of, known_at, grace_hours, tz) AS 
         SELECT source, evidence_id,
                min(event_at) FILTER (action = 'recording.stopped') AS stopped_at,
                min(event_at) FILTER (action = 'evidence.deleted') AS deleted,
-               -- Events at the same instant in order of seq, then as received: the same
-               -- device whichever rows an evaluation reads first (incremental or full).
-               coalesce(arg_min(device_kind, (event_at, seq, batch_id, ord))
-                            FILTER (action = 'recording.started' AND event_at IS NOT NULL),
-                        arg_min(device_kind, (event_at, seq, batch_id, ord)) FILTER (event_at IS NOT NULL)) AS device_class,
-               coalesce(arg_min(device_serial, (event_at, seq, batch_id, ord))
-                            FILTER (action = 'recording.started' AND event_at IS NOT NULL),
-                        arg_min(device_serial, (event_at, seq, batch_id, ord)) FILTER (event_at IS NOT NULL)) AS device_id,
-               arg_min(actor_unit, (event_at, seq, batch_id, ord))
-                   FILTER (action = 'recording.started' AND event_at IS NOT NULL) AS unit
+               coalesce(arg_min(device_kind, event_at) FILTER (action = 'recording.started'),
+                        arg_min(device_kind, event_at)) AS device_class,
+               coalesce(arg_min(device_serial, event_at) FILTER (action = 'recording.started'),
+                        arg_min(device_serial, event_at)) AS device_id,
+               arg_min(actor_unit, event_at) FILTER (action = 'recording.started') AS unit
         FROM ev GROUP BY source, evidence_id),
     deadlines AS (
         SELECT *, CASE device_class
