@@ -144,7 +144,8 @@ def test_sequence_numbers_that_fill_split_and_extend_gaps(tmp_path: Path, monkey
 def test_a_lapi_correction_undone_is_re_evaluated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A later file that delivers again a read's first content undoes its correction: the line
     is a duplicate of the row first loaded (nothing is loaded), yet the read's current version
-    changes, and with it its findings (sources.md, LAPI corrections)."""
+    changes, and with it its findings (sources.md, LAPI corrections), then and whenever the read
+    is re-evaluated again."""
     estate, as_of = _loaded(tmp_path, monkeypatch, seed=5)
     header = "read_id,read_at,camera_id,plate_hash,matched,deleted_at\n"
     kept = "rd-undo,2026-01-02T10:00:00+01:00,LAPI-A7-01,00000000000000ab,0,\n"  # never deleted: kept too long
@@ -162,6 +163,12 @@ def test_a_lapi_correction_undone_is_re_evaluated(tmp_path: Path, monkeypatch: p
         finally:
             con.close()
     assert findings[0] == findings[2] == [("RET-01",)] and findings[1] == [], findings
+    # Re-evaluated later for another reason (a query names it): still the version undone to.
+    (estate / "lapi" / "queries_2099-01-01.csv").write_text(
+        "event_id,at,user,read_id,purpose,procedure_ref\nq-undo,2026-01-05T10:00:00+01:00,OPJ-1,rd-undo,LP_THEFT,\n")
+    report = _run(estate, as_of)
+    assert report.evaluation.startswith("incremental"), report.evaluation
+    _compare(estate, as_of)
 
 
 def test_an_evaluation_stopped_half_way_leaves_the_stored_one_whole(tmp_path: Path,

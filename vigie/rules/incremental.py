@@ -343,6 +343,13 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> No
                 f"SELECT t.* FROM {{home}}.main.{table} t SEMI JOIN (SELECT k.rowid AS r FROM {{home}}.main.{table} k "
                 f"SEMI JOIN {{dirty}} d ON d.source = k.source AND d.scope = {key}) s ON s.r = t.rowid")
             con.execute(f"INSERT INTO main.{table} {rows.replace('{home}', home).replace('{dirty}', dirty)}")
+        # A LAPI read's deliveries again (`lapi_reads_at` picks its version among them: one
+        # that undoes a correction wins). Without them, a read re-evaluated for any reason
+        # took its corrected version back.
+        con.execute(f"""
+            INSERT INTO main.duplicates SELECT d.* FROM {home}.main.duplicates d
+            SEMI JOIN main.lapi_reads r ON r.source = d.source AND r.read_id = d.ref
+            WHERE d.kind = 'read'""")
         # What hides a VMS row that changes in place: its later pulls that were quarantined.
         con.execute(f"""
             INSERT INTO main.quarantine SELECT q.* FROM {home}.main.quarantine q
