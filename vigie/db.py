@@ -485,7 +485,8 @@ def writer_snapshot(warehouse: Path, attempts: int = 5) -> Iterator[duckdb.DuckD
             raise WriterBusy(f"warehouse {src} kept changing while being copied ({attempts} attempts)")
         con = duckdb.connect(str(copy), read_only=True, config=VERIFYING)
         try:
-            _configure(con)
+            # Verify evaluates every rule on it (vigie/stored_evaluation.py): a reader's cap.
+            _configure(con, EVALUATION_MEMORY_LIMIT if MEMORY_LIMIT else "")
             yield con
         finally:
             con.close()

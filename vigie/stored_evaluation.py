@@ -24,7 +24,7 @@ from datetime import datetime
 
 import duckdb
 
-from vigie import db, rules
+from vigie import rules
 
 # Compared by name: a column renamed in place (holder and legal_ref swapped) is a difference.
 _FINDINGS = ", ".join([*rules.COLUMNS, "holder"])
@@ -73,9 +73,10 @@ def _check(con: duckdb.DuckDBPyConnection, settings, label: str) -> tuple[list, 
     params = {"as_of": as_of, "k": known_at, "g": settings.grace_hours, "tz": settings.timezone,
               "tol": settings.perimeter_tolerance_m}
     try:  # each fresh side once: it is read twice, against the stored rows and from them
-        with db.memory_limit(con, db.EVALUATION_MEMORY_LIMIT):  # as a run's full evaluation (incremental.py)
-            con.execute("CREATE OR REPLACE TEMP TABLE _fresh AS "
-                        "SELECT * FROM main.subject_findings_at($as_of, $k, $g, $tz, $tol)", params)
+        # Under the evaluation's memory cap, which verify's connections have (`db.reader`,
+        # `db.writer_snapshot`), as a run's full evaluation does (rules/incremental.py).
+        con.execute("CREATE OR REPLACE TEMP TABLE _fresh AS "
+                    "SELECT * FROM main.subject_findings_at($as_of, $k, $g, $tz, $tol)", params)
         con.execute("CREATE OR REPLACE TEMP TABLE _fresh_numbers AS SELECT * FROM main.log_received($k)", {"k": known_at})
         differences = _numbers(con)
         # Over the numbers received, the rules that span a source give what they give over the
