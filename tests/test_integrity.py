@@ -738,6 +738,45 @@ def test_rules_edited_in_a_copy_are_breaks_and_another_configuration_a_note(esta
     assert "macro main.vg_kept_too_long differs" in notes[1] and "rule_limits differs" in notes[1]
 
 
+def test_rules_said_to_be_another_versions_beside_this_versions_evaluation_are_a_break(estate: Path) -> None:
+    """An edit of the installed rules' fingerprint made verify take edited rules for another
+    version's (a note), and skip the stored findings this version serves and carries forward.
+    The report made from them names the rules it evaluated, and says they are not its own."""
+    for name in ("warehouse.duckdb.writer", "warehouse.duckdb"):
+        with duckdb.connect(str(estate / "var" / name)) as con:
+            con.execute("UPDATE rule_installed SET fingerprint = 'f' || fingerprint")
+            con.execute("CREATE OR REPLACE MACRO vg_kept_too_long(deleted, lawful_until, as_of) AS false")
+            con.execute("DELETE FROM run_findings WHERE rule_code = 'RET-01'")
+            (edited,) = con.execute("SELECT fingerprint FROM rule_installed").fetchone()
+    code, out = verify_json(estate)
+    assert code == 1
+    found = sorted((b["where"], b["what"].split(":")[0], b["found"]) for b in breaks_of(out))
+    assert found == [(f"{copy}: rule_installed", "the stored evaluation was made with this version's rules, which "
+                      "the copy says it does not hold", f"installed as {edited[:16]}")
+                     for copy in ("published copy", "writer")], found
+    notes = [n for n in out["notes"] if "installed by another version or configuration" in n]
+    assert len(notes) == 2 and all("macro main.vg_kept_too_long differs" in n for n in notes), notes
+    # A reader of this version does not serve that evaluation beside rules it does not hold.
+    settings = load_settings(estate / "vigie.yml")
+    as_of = datetime.fromisoformat((estate / "as_of.txt").read_text().strip())
+    con = db.reader(settings.warehouse)
+    try:
+        from vigie import rules
+
+        assert rules.installed_fingerprint(con) == edited
+        assert not rules.stored_evaluation(con, settings, as_of)
+        this = rules.fingerprint(settings)
+    finally:
+        con.close()
+    report = estate / "var" / "report.html"
+    proc = vigie("report", "--config", str(estate / "vigie.yml"), "--as-of", as_of.isoformat(), "--format", "html",
+                 "--output", str(report), "--lang", "en", env=ENV)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    html = report.read_text()
+    assert edited in html and f"made this report ({this})" in html
+    assert "installed by another version of Vigie" in html
+
+
 def test_a_rule_table_dropped_is_a_break_not_a_crash(estate: Path) -> None:
     with duckdb.connect(str(estate / "var" / "warehouse.duckdb")) as con:
         con.execute("DROP TABLE rule_purposes")

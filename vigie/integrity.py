@@ -967,9 +967,23 @@ def check_evaluation(con: duckdb.DuckDBPyConnection, settings, out: Verification
                      rules_clean: bool) -> None:
     """The stored evaluation against the rules evaluated again (vigie/stored_evaluation.py), with
     the copy's own rules once they are this version's, and its data once it verifies."""
-    from vigie import stored_evaluation
+    from vigie import rules, stored_evaluation
 
     if not rules_clean:
+        claimed = stored_evaluation.claims_this_version(con, settings)
+        installed = rules.installed_fingerprint(con)
+        if claimed and installed != rules.fingerprint(settings):
+            # The evaluation says this version's rules made it, so this version serves it and
+            # the next run carries it forward, but the copy's rules (their fingerprint) say
+            # another version's: no run of one version writes that, an edit of the fingerprint
+            # does, and the stored findings would escape the check below.
+            out.breaks.append(Break(None, None, f"{label}: rule_installed",
+                                    "the stored evaluation was made with this version's rules, which the copy "
+                                    "says it does not hold: its findings cannot be evaluated again, yet this "
+                                    "version serves them and carries them forward",
+                                    f"rules installed as {_short(rules.fingerprint(settings))}",
+                                    f"installed as {_short(installed) if installed else 'none'}"))
+            return
         out.notes.append(f"{label}: stored findings not re-checked: its rules are not this version's")
         return
     if any(b.where.startswith(f"{label}:") for b in out.breaks):  # their own breaks say what to look at first

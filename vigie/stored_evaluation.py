@@ -41,6 +41,16 @@ def check(con: duckdb.DuckDBPyConnection, settings, label: str) -> tuple[list[tu
         return [("run_evaluation", "stored evaluation unreadable", "", _error(exc))], []
 
 
+def claims_this_version(con: duckdb.DuckDBPyConnection, settings) -> bool:  # noqa: ANN001
+    """Whether the stored evaluation says it was made with this version's rules and settings:
+    then this version serves it (`rules.stored_evaluation`) and carries it forward."""
+    try:
+        row = con.execute("SELECT fingerprint FROM main.run_evaluation").fetchone()
+    except duckdb.Error:  # none, or altered out of shape: `check` says which
+        return False
+    return row is not None and row[0] == rules.fingerprint(settings)
+
+
 def _check(con: duckdb.DuckDBPyConnection, settings, label: str) -> tuple[list, list]:  # noqa: ANN001
     try:  # by name: a record written by an older version lacks columns, and is another version's
         found = con.execute("SELECT * FROM main.run_evaluation")

@@ -22,7 +22,7 @@ from vigie import integrity
 from vigie.present import query
 from vigie.present.access_log import os_user
 from vigie.present.i18n import check_lang, environment
-from vigie.rules import catalogue, fingerprint
+from vigie.rules import catalogue, fingerprint, installed_fingerprint
 
 FORMATS = ("csv", "html", "pdf")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
@@ -92,7 +92,8 @@ def render_html(con, settings, selection: query.Selection, found: list[query.Fin
         filters=filters, total=len(found), sha256=sha, summary=summary, chart=chart, groups=groups,
         evidence_groups=evidence_groups, link=link, sources=query.sources(con, settings, selection),
         quarantine_total=q_total, quarantine_rows=q_rows, limits=query.limits_in_force(con, selection.as_of),
-        config=settings, fingerprint=fingerprint(settings), generated_at=datetime.now(timezone.utc),
+        config=settings, fingerprint=installed_fingerprint(con), this_fingerprint=fingerprint(settings),
+        generated_at=datetime.now(timezone.utc),
         generated_by=user, chain_head=integrity.head(con),
     )
 

@@ -73,11 +73,8 @@ def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
     """(Re)install parameters, sources, the rule macros and the findings view, unless the
     database already holds exactly these (same fingerprint: a second of every run saved)."""
     digest = fingerprint(settings)
-    try:
-        if con.execute("SELECT fingerprint FROM main.rule_installed").fetchone() == (digest,):
-            return
-    except duckdb.CatalogException:
-        pass
+    if installed_fingerprint(con) == digest:
+        return
     _install(con, settings)
     con.execute("CREATE OR REPLACE TABLE main.rule_installed AS SELECT ?::VARCHAR AS fingerprint", [digest])
 
@@ -261,9 +258,25 @@ def stored_evaluation(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,
         row = con.execute("SELECT as_of, data_version, fingerprint FROM main.run_evaluation").fetchone()
     except duckdb.CatalogException:
         return False
+    digest = fingerprint(settings)
+    if row is None or row[0] != as_of or row[2] != digest:
+        return False
+    # Only beside this version's rules: a question it does not answer is evaluated with the rules
+    # installed, and those are the ones the answer must come from (a report names them).
+    if installed_fingerprint(con) != digest:
+        return False
     version, last_commit = data_version(con)
-    return (row is not None and row[0] == as_of and row[1] == version and row[2] == fingerprint(settings)
-            and (known_at is None or last_commit is None or known_at >= last_commit))
+    return row[1] == version and (known_at is None or last_commit is None or known_at >= last_commit)
+
+
+def installed_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint of the rules installed in the warehouse (None: none installed). The rules
+    that reports, the view and `vigie findings` evaluate are these, whichever version reads them."""
+    try:
+        row = con.execute("SELECT fingerprint FROM main.rule_installed").fetchone()
+    except (duckdb.CatalogException, duckdb.BinderException):  # none, or altered out of shape
+        return None
+    return row[0] if row else None
 
 
 def evaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # noqa: ANN001
