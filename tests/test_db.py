@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -56,6 +57,56 @@ def test_migrations_apply_once_in_order(tmp_path: Path) -> None:
     assert db.migrate(con) == []
     views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE schema_name = 'oversight'").fetchall()}
     assert {"batches", "quarantine", "duplicates", "vms_recordings"} <= views
+
+
+# What a DuckLake catalog cannot run, where the storage moves when loads spread over workers.
+_NOT_ON_DUCKLAKE = re.compile(r"PRIMARY\s+KEY|\bUNIQUE\b|\bSEQUENCE\b|\bENUM\b|INSERT\s+OR\s+REPLACE|\bREFERENCES\b",
+                              re.IGNORECASE)
+
+
+def test_the_warehouse_declares_no_key_sequence_or_enum(tmp_path: Path) -> None:
+    """In the migrations' SQL (comments aside), and in the catalog of a warehouse they made."""
+    for path in sorted(db.MIGRATIONS_DIR.glob("*.sql")):
+        code = "\n".join(line.split("--")[0] for line in path.read_text().splitlines())
+        assert not _NOT_ON_DUCKLAKE.search(code), path.name
+    con = duckdb.connect(str(tmp_path / "m.duckdb"))
+    db.migrate(con)
+    kinds = {k for (k,) in con.execute("SELECT DISTINCT constraint_type FROM duckdb_constraints()").fetchall()}
+    assert kinds == {"NOT NULL"}
+    assert con.execute("SELECT count(*) FROM duckdb_sequences()").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM duckdb_indexes()").fetchone() == (0,)
+
+
+def test_keys_declared_by_earlier_versions_are_dropped_with_the_rows_kept(tmp_path: Path) -> None:
+    """A warehouse made before migration 016 had primary keys on batches and schema_migrations."""
+    from tests.conftest import migrated_before
+
+    con = migrated_before(tmp_path, 16)
+    columns = ", ".join(f'"{c}" {t}' + (" PRIMARY KEY" if c == "batch_id" else "")
+                        for c, t in con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE "
+                                                "schema_name = 'main' AND table_name = 'batches' ORDER BY column_index").fetchall())
+    con.execute("DROP TABLE batches")
+    con.execute(f"CREATE TABLE batches ({columns})")  # as migration 001 made it then
+    con.execute("INSERT INTO batches (batch_id, source, kind, started_at, status, error) VALUES "
+                "(3, 'b', 'lapi_files', '2026-01-01 10:00:00+00', 'loaded', NULL), "
+                "(1, 'a', 'vms_sql', '2026-01-01 09:00:00+00', 'failed', 'down'), "
+                "(2, 'a', 'vms_sql', '2026-01-01 09:30:00+00', 'loaded', NULL)")
+    before = con.execute("SELECT * FROM batches").fetchall()
+    migrations = con.execute("SELECT version, name, applied_at FROM schema_migrations").fetchall()
+    con.execute("CREATE TABLE schema_migrations_pk AS SELECT * FROM schema_migrations")
+    con.execute("DROP TABLE schema_migrations")
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                "applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)")
+    con.execute("INSERT INTO schema_migrations SELECT * FROM schema_migrations_pk")
+    con.execute("DROP TABLE schema_migrations_pk")
+    assert "PRIMARY KEY" in {k for (k,) in con.execute("SELECT constraint_type FROM duckdb_constraints()").fetchall()}
+    assert db.migrate(con) == [p.name for p in sorted(db.MIGRATIONS_DIR.glob("*.sql")) if int(p.name[:3]) >= 16]
+    assert con.execute("SELECT * FROM batches").fetchall() == before  # the same rows, in the same order
+    assert con.execute("SELECT version, name, applied_at FROM schema_migrations WHERE version < 16").fetchall() == migrations
+    assert {k for (k,) in con.execute("SELECT DISTINCT constraint_type FROM duckdb_constraints()").fetchall()} == {"NOT NULL"}
+    assert con.execute("SELECT count(*) FROM duckdb_indexes()").fetchone() == (0,)
+    assert db.next_batch_id(con) == 4
+    assert con.execute("SELECT count(*) FROM oversight.batches").fetchone()[0] >= 2  # the views read the new table
 
 
 def test_a_second_writer_is_refused_while_the_first_writes(tmp_path: Path) -> None:

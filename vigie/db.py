@@ -494,11 +494,9 @@ def writer_snapshot(warehouse: Path, attempts: int = 5) -> Iterator[duckdb.DuckD
 
 def migrate(con: duckdb.DuckDBPyConnection, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply the ordered migrations of ``warehouse/`` not applied yet; return their names."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
-        " applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)"
-    )
+    # No key: DuckLake has none. One writer at a time applies them (the writer lock).
+    con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL, name VARCHAR NOT NULL, "
+                "applied_at TIMESTAMPTZ NOT NULL)")
     done = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
     for path in sorted(directory.glob("[0-9][0-9][0-9]_*.sql")):
@@ -508,7 +506,7 @@ def migrate(con: duckdb.DuckDBPyConnection, directory: Path = MIGRATIONS_DIR) ->
         con.execute("BEGIN")
         try:
             con.execute(path.read_text())
-            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, path.name])
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, path.name])
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")

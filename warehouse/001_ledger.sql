@@ -3,7 +3,7 @@
 
 
 CREATE TABLE batches (
-    batch_id      BIGINT PRIMARY KEY,   -- in the order batches are opened; a source's batches commit in that order
+    batch_id      BIGINT NOT NULL,      -- in the order batches are opened; a source's batches commit in that order
     source        VARCHAR NOT NULL,
     kind          VARCHAR NOT NULL,
     started_at    TIMESTAMPTZ NOT NULL,
@@ -33,7 +33,7 @@ CREATE TABLE landed_files (
 
 -- Where each source resumes; written in the same transaction as the batch it covers.
 CREATE TABLE source_cursors (
-    source   VARCHAR PRIMARY KEY,
+    source   VARCHAR NOT NULL,
     cursor   JSON,
     batch_id BIGINT NOT NULL
 );
