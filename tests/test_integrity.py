@@ -341,6 +341,14 @@ def test_a_warehouse_copied_elsewhere_checks_and_purges_its_own_landed_files(est
         path = integrity.landed_file(integrity.landing_folder(load_settings(moved / "vigie.yml")), "lapi-a7", b,
                                      str(recorded))
         assert path.is_relative_to((moved / "var" / "landing").resolve()) and recorded.exists()
+        # The evidence of a report made there names the copy's files too, not the original's.
+        report = moved / "var" / "report.html"
+        proc = vigie("report", "--config", str(moved / "vigie.yml"), "--as-of", (moved / "as_of.txt").read_text().strip(),
+                     "--format", "html", "--output", str(report), env=ENV)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        html = report.read_text()
+        assert str((moved / "var" / "landing").resolve()) in html
+        assert str((estate / "var" / "landing").resolve()) not in html
         original = path.read_bytes()
         altered = bytearray(original)
         altered[10] ^= 1

@@ -17,10 +17,12 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
 import duckdb
 
+from vigie import integrity
 from vigie.config import parse_instant
 from vigie.rules import COLUMNS, catalogue
 
@@ -415,7 +417,8 @@ def evidence(con: duckdb.DuckDBPyConnection, settings, found: list[Finding],  # 
         gather = _BY_KIND.get(kinds.get(source, ""))
         if gather:
             raw.update(gather(rows, source, items))
-    landed = _landed_files(con, {(r.get("batch_id"), r.get("location")) for rs in raw.values() for r in rs})
+    landed = _landed_files(con, {(r.get("batch_id"), r.get("location")) for rs in raw.values() for r in rs},
+                           integrity.landing_folder(settings))
     out: dict[tuple[str, str, str], list[Evidence]] = {}
     for f in found:
         items = []
@@ -427,18 +430,20 @@ def evidence(con: duckdb.DuckDBPyConnection, settings, found: list[Finding],  # 
     return out
 
 
-def _landed_files(con: duckdb.DuckDBPyConnection, where: set[tuple[int, str]]) -> dict:
+def _landed_files(con: duckdb.DuckDBPyConnection, where: set[tuple[int, str]], landing: Path) -> dict:
     """The landed file of each (batch, location): `<file>:<line>` names the file; a VMS
-    `<table>:<key>` was landed as `<table>.jsonl`; a body-camera `seq:n`, in the batch's pages."""
+    `<table>:<key>` was landed as `<table>.jsonl`; a body-camera `seq:n`, in the batch's pages.
+    Its path is where it is now, under ``landing``: the one recorded names the folder it was
+    landed in, another once the warehouse's folder has moved (as `vigie verify` maps it)."""
     where = {(b, loc) for b, loc in where if b is not None and loc}
     if not where:
         return {}
     batches = sorted({b for b, _ in where})
-    files = con.execute("SELECT batch_id, name, landed_path, sha256 FROM main.landed_files WHERE batch_id IN "
+    files = con.execute("SELECT batch_id, source, name, landed_path, sha256 FROM main.landed_files WHERE batch_id IN "
                         "(SELECT unnest($1))", [batches]).fetchall()
     by_batch: dict[int, dict[str, tuple[str, str]]] = {}
-    for b, name, path, sha in files:
-        by_batch.setdefault(b, {})[name] = (path, sha)
+    for b, source, name, path, sha in files:
+        by_batch.setdefault(b, {})[name] = (str(integrity.landed_file(landing, source, b, path)), sha)
     out = {}
     for b, loc in where:
         names = by_batch.get(b, {})
