@@ -131,7 +131,7 @@ DELTA_EVENTS = int(os.environ.get("BENCH_DELTA_EVENTS", "50000").replace("_", ""
 # ext4 does not give a new file an inode freed in the last 30 to 55 seconds: creating a file
 # then walks past every one of them. Removing the last run's folder (50 000 files at 5 M)
 # just before the first run made its landing of 23 000 drone files cost 5 to 6 s more
-# (README, Performance), a cost of the harness that no scheduled load pays.
+# (docs/performance-history.md), a cost of the harness that no scheduled load pays.
 SETTLE_S = float(os.environ.get("BENCH_SETTLE_S", "60"))
 
 

@@ -57,7 +57,7 @@ def lock_path(warehouse: Path) -> Path:
 # evaluation does not spill everything and ran out of memory at 1 GB at 20 M: it runs under
 # `EVALUATION_MEMORY_LIMIT` (see `memory_limit`). The process holds more than the cap: at
 # 20 M, with a 1.28 GB cap throughout, a first load peaked at 1.94 GB while staging 90 000
-# drone files (README, Performance). On a bigger machine, raise VIGIE_DUCKDB_MEMORY_LIMIT
+# drone files (docs/performance-history.md). On a bigger machine, raise VIGIE_DUCKDB_MEMORY_LIMIT
 # (the evaluation takes the same unless VIGIE_DUCKDB_EVALUATION_MEMORY_LIMIT says otherwise).
 MEMORY_LIMIT = os.environ.get("VIGIE_DUCKDB_MEMORY_LIMIT", "1024MB")
 EVALUATION_MEMORY_LIMIT = os.environ.get(
