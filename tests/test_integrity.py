@@ -781,8 +781,59 @@ def test_rules_said_to_be_another_versions_beside_this_versions_evaluation_are_a
                  "--output", str(report), "--lang", "en", env=ENV)
     assert proc.returncode == 0, proc.stderr[-2000:]
     html = report.read_text()
-    assert edited in html and f"made this report ({this})" in html
-    assert "installed by another version of Vigie" in html
+    assert f'<dd class="sha">{this}</dd>' in html
+    assert f"installed by another version of Vigie or another configuration ({edited})" in html
+
+
+def _run_in_process(config: Path, evaluate: bool) -> str:
+    """`pipeline.run` of the LAPI folder (no server needed) as its own process, as Airflow's
+    ingestion task runs it (``evaluate=False``); the run's evaluation summary."""
+    code = ("import sys; from pathlib import Path; from vigie import pipeline; from vigie.config import load_settings; "
+            f"print(pipeline.run(load_settings(Path({str(config)!r})), ['lapi-a7'], evaluate={evaluate}).evaluation)")
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, **ENV}, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip()
+
+
+def test_rules_installed_by_another_configuration_then_put_back_are_no_break(estate: Path) -> None:
+    """An ingestion run (no evaluation, as the Airflow DAG's) under another configuration installs
+    its rules; the configuration put back, verify finds this version's evaluation beside them.
+    Installing other rules marks the stored evaluation superseded first: a note, not a break."""
+    config = estate / "vigie.yml"
+    text = config.read_text()
+    config.write_text(text.replace("grace_hours: 24", "grace_hours: 5"))
+    _run_in_process(config, evaluate=False)
+    config.write_text(text)
+    code, out = verify_json(estate)
+    assert (code, breaks_of(out)) == (0, []), out
+    assert any("stored findings not re-checked: its rules are not this version's" in n for n in out["notes"])
+    settings = load_settings(config)
+    con = db.reader(settings.warehouse)
+    try:
+        from vigie import rules
+
+        assert con.execute("SELECT fingerprint FROM run_evaluation").fetchone() == (rules.SUPERSEDED,)
+        assert not rules.stored_evaluation(con, settings, datetime.fromisoformat((estate / "as_of.txt").read_text().strip()))
+    finally:
+        con.close()
+    evaluation = _run_in_process(config, evaluate=True)  # installs these rules again, evaluates afresh
+    assert evaluation.startswith("full: rules, limits, settings or schema changed"), evaluation
+    assert verify_json(estate)[0] == 0
+
+
+def test_a_batch_recorded_twice_in_the_ledger_is_a_break(estate: Path) -> None:
+    """Nothing in the table refuses a second row for a batch (DuckLake has no keys): one that gives
+    a batch another commit instant would change what `--known-at` sees, the sealed row intact."""
+    b = batch_of(estate, "lapi-a7")
+    with writer(estate) as con:  # the sealed row stored after the other: the one a lookup by id found
+        con.execute("CREATE TEMP TABLE sealed AS FROM batches WHERE batch_id = ?", [b])
+        con.execute("DELETE FROM batches WHERE batch_id = ?", [b])
+        con.execute("INSERT INTO batches SELECT * REPLACE (committed_at + INTERVAL 1 YEAR AS committed_at) FROM sealed")
+        con.execute("INSERT INTO batches FROM sealed")
+    code, out = verify_json(estate)
+    assert code == 1
+    assert [(x["batch_id"], x["where"], x["what"]) for x in breaks_of(out)] == [
+        (b, "writer: batches", "batch recorded 2 times in the ledger")], out["breaks"]
 
 
 def test_a_rule_table_dropped_is_a_break_not_a_crash(estate: Path) -> None:

@@ -636,6 +636,12 @@ def check_warehouse(con: duckdb.DuckDBPyConnection, out: Verification, label: st
                                  "ORDER BY batch_id", [from_batch]).fetchall():
         if b not in chained:
             out.breaks.append(Break(b, source, f"{label}: batches", "committed batch that is not in the chain"))
+    # One row per batch: nothing in the table refuses a second (no keys: DuckLake has none), which
+    # could, say, give a batch another commit instant for `known_at` while the sealed row stays.
+    for b, source, n in con.execute("SELECT batch_id, any_value(source), count(*) FROM main.batches "
+                                    "WHERE batch_id >= ? GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL",
+                                    [from_batch]).fetchall():
+        out.breaks.append(Break(b, source, f"{label}: batches", f"batch recorded {n} times in the ledger"))
     links = [link for link in chain if link.batch_id >= from_batch]
     if not links:
         return chain
@@ -973,10 +979,11 @@ def check_evaluation(con: duckdb.DuckDBPyConnection, settings, out: Verification
         claimed = stored_evaluation.claims_this_version(con, settings)
         installed = rules.installed_fingerprint(con)
         if claimed and installed != rules.fingerprint(settings):
-            # The evaluation says this version's rules made it, so this version serves it and
-            # the next run carries it forward, but the copy's rules (their fingerprint) say
-            # another version's: no run of one version writes that, an edit of the fingerprint
-            # does, and the stored findings would escape the check below.
+            # The evaluation says this version's rules made it, so the next run carries it
+            # forward, but the copy's rules (their fingerprint) say another version's: no run
+            # writes that (installing other rules marks the evaluation superseded first,
+            # `rules.install`), an edit of the fingerprint does, and the stored findings would
+            # escape the check below.
             out.breaks.append(Break(None, None, f"{label}: rule_installed",
                                     "the stored evaluation was made with this version's rules, which the copy "
                                     "says it does not hold: its findings cannot be evaluated again, yet this "

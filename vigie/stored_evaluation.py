@@ -61,6 +61,9 @@ def _check(con: duckdb.DuckDBPyConnection, settings, label: str) -> tuple[list, 
         return [], [f"{label}: no stored evaluation (the rules are evaluated afresh for each question)"]
     record = dict(zip(names, row))
     as_of, fingerprint, watermark, version = (record.get(k) for k in ("as_of", "fingerprint", "watermark", "data_version"))
+    if fingerprint == rules.SUPERSEDED:
+        return [], [f"{label}: the stored evaluation was superseded by rules installed since: not re-checked "
+                    "(nothing serves it; the next run evaluates afresh)"]
     if fingerprint != rules.fingerprint(settings):
         return [], [f"{label}: the stored evaluation was made by another version or configuration: not re-checked "
                     "(nothing serves it; the next run evaluates afresh)"]

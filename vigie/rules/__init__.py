@@ -69,12 +69,24 @@ def _instant(value, tz: str) -> datetime:  # noqa: ANN001
     return datetime.combine(value, time(), tzinfo=ZoneInfo(tz))
 
 
+# The fingerprint of a stored evaluation whose rules were replaced since (`install`).
+SUPERSEDED = "superseded: other rules installed since"
+
+
 def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
     """(Re)install parameters, sources, the rule macros and the findings view, unless the
     database already holds exactly these (same fingerprint: a second of every run saved)."""
     digest = fingerprint(settings)
     if installed_fingerprint(con) == digest:
         return
+    # The stored evaluation was made with the rules replaced here: first marked as another's, so
+    # that nothing serves it or carries it forward beside these (a full evaluation comes next),
+    # even when the rules replaced were this very version's (a roll-back, a configuration put
+    # back). Then no run leaves a stored evaluation of this version beside other rules, which
+    # `vigie verify` can call a break (integrity.check_evaluation).
+    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                   "AND schema_name = 'main' AND table_name = 'run_evaluation'").fetchone()[0]:
+        con.execute(f"UPDATE main.run_evaluation SET fingerprint = '{SUPERSEDED}'")
     _install(con, settings)
     con.execute("CREATE OR REPLACE TABLE main.rule_installed AS SELECT ?::VARCHAR AS fingerprint", [digest])
 
