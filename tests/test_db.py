@@ -233,6 +233,8 @@ def test_the_writer_config_is_the_one_duckdb_engine_uses() -> None:
 def test_rules_are_installed_again_only_when_their_fingerprint_changes(tmp_path: Path) -> None:
     """Installing the rules cost a second of every run; an unchanged fingerprint skips it,
     and any change of rules or settings installs them afresh."""
+    from datetime import datetime, timezone
+
     from tests.conftest import copy_samples, with_closed_port
     from vigie import rules
     from vigie.config import load_settings
@@ -246,6 +248,14 @@ def test_rules_are_installed_again_only_when_their_fingerprint_changes(tmp_path:
         rules.install(con, settings.model_copy(update={"grace_hours": 48}))
         assert con.execute("SELECT count(*) FROM rule_limits").fetchone()[0] > 0
         assert con.execute("SELECT grace_hours FROM rule_settings").fetchone() == (48,)
+        # What was evaluated with the rules replaced is marked so: nothing serves it or carries it forward.
+        rules.record_evaluation(con, settings, datetime(2026, 5, 1, tzinfo=timezone.utc), 0)
+        rules.install(con, settings)
+        assert con.execute("SELECT fingerprint FROM run_evaluation").fetchone() == (rules.SUPERSEDED,)
+        # A record altered out of shape is dropped instead (the next evaluation is a first one).
+        con.execute("CREATE OR REPLACE TABLE run_evaluation AS SELECT 1 AS as_of")
+        rules.install(con, settings.model_copy(update={"grace_hours": 48}))
+        assert not con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'run_evaluation'").fetchall()
 
 
 def test_scratch_is_capped_and_spills_where_it_is_told(tmp_path: Path) -> None:

@@ -86,7 +86,10 @@ def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
     # `vigie verify` can call a break (integrity.check_evaluation).
     if con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
                    "AND schema_name = 'main' AND table_name = 'run_evaluation'").fetchone()[0]:
-        con.execute(f"UPDATE main.run_evaluation SET fingerprint = '{SUPERSEDED}'")
+        try:
+            con.execute(f"UPDATE main.run_evaluation SET fingerprint = '{SUPERSEDED}'")
+        except (duckdb.BinderException, duckdb.ConversionException):  # a record altered out of shape serves nothing
+            con.execute("DROP TABLE main.run_evaluation")
     _install(con, settings)
     con.execute("CREATE OR REPLACE TABLE main.rule_installed AS SELECT ?::VARCHAR AS fingerprint", [digest])
 
