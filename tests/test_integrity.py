@@ -748,8 +748,8 @@ def test_rules_edited_in_a_copy_are_breaks_and_another_configuration_a_note(esta
 
 def test_rules_said_to_be_another_versions_beside_this_versions_evaluation_are_a_break(estate: Path) -> None:
     """An edit of the installed rules' fingerprint made verify take edited rules for another
-    version's (a note), and skip the stored findings this version serves and carries forward.
-    The report made from them names the rules it evaluated, and says they are not its own."""
+    version's (a note), and skip the stored findings, which this version then served and carried
+    forward. The report made from them says the rules it evaluated are not this version's."""
     for name in ("warehouse.duckdb.writer", "warehouse.duckdb"):
         with duckdb.connect(str(estate / "var" / name)) as con:
             con.execute("UPDATE rule_installed SET fingerprint = 'f' || fingerprint")
@@ -758,9 +758,9 @@ def test_rules_said_to_be_another_versions_beside_this_versions_evaluation_are_a
             (edited,) = con.execute("SELECT fingerprint FROM rule_installed").fetchone()
     code, out = verify_json(estate)
     assert code == 1
-    found = sorted((b["where"], b["what"].split(":")[0], b["found"]) for b in breaks_of(out))
-    assert found == [(f"{copy}: rule_installed", "the stored evaluation was made with this version's rules, which "
-                      "the copy says it does not hold", f"installed as {edited[:16]}")
+    found = sorted((b["where"], b["what"], b["found"]) for b in breaks_of(out))
+    assert found == [(f"{copy}: rule_installed", "the stored evaluation says this version's rules made it, the copy's "
+                      "rules say another version's: no run writes the two, an edit does", f"installed as {edited[:16]}")
                      for copy in ("published copy", "writer")], found
     notes = [n for n in out["notes"] if "installed by another version or configuration" in n]
     assert len(notes) == 2 and all("macro main.vg_kept_too_long differs" in n for n in notes), notes

@@ -979,15 +979,13 @@ def check_evaluation(con: duckdb.DuckDBPyConnection, settings, out: Verification
         claimed = stored_evaluation.claims_this_version(con, settings)
         installed = rules.installed_fingerprint(con)
         if claimed and installed != rules.fingerprint(settings):
-            # The evaluation says this version's rules made it, so the next run carries it
-            # forward, but the copy's rules (their fingerprint) say another version's: no run
-            # writes that (installing other rules marks the evaluation superseded first,
-            # `rules.install`), an edit of the fingerprint does, and the stored findings would
-            # escape the check below.
+            # The evaluation says this version's rules made it, the copy's rules (their
+            # fingerprint) another version's: no run writes the two (installing other rules marks
+            # the evaluation superseded first, `rules.install`), an edit of either does. Its
+            # findings are then served by no one, but cannot be evaluated again either.
             out.breaks.append(Break(None, None, f"{label}: rule_installed",
-                                    "the stored evaluation was made with this version's rules, which the copy "
-                                    "says it does not hold: its findings cannot be evaluated again, yet this "
-                                    "version serves them and carries them forward",
+                                    "the stored evaluation says this version's rules made it, the copy's rules "
+                                    "say another version's: no run writes the two, an edit does",
                                     f"rules installed as {_short(rules.fingerprint(settings))}",
                                     f"installed as {_short(installed) if installed else 'none'}"))
             return

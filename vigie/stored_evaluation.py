@@ -43,7 +43,7 @@ def check(con: duckdb.DuckDBPyConnection, settings, label: str) -> tuple[list[tu
 
 def claims_this_version(con: duckdb.DuckDBPyConnection, settings) -> bool:  # noqa: ANN001
     """Whether the stored evaluation says it was made with this version's rules and settings:
-    then this version serves it (`rules.stored_evaluation`) and carries it forward."""
+    beside those rules, this version serves it (`rules.stored_evaluation`) and carries it forward."""
     try:
         row = con.execute("SELECT fingerprint FROM main.run_evaluation").fetchone()
     except duckdb.Error:  # none, or altered out of shape: `check` says which
