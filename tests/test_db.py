@@ -230,7 +230,7 @@ def test_the_writer_config_is_the_one_duckdb_engine_uses() -> None:
         f"duckdb_engine/{duckdb_engine.__version__}(sqlalchemy/{sa.__version__})"
 
 
-def test_rules_are_installed_again_only_when_their_fingerprint_changes(tmp_path: Path) -> None:
+def test_rules_are_installed_again_only_when_their_fingerprint_changes(tmp_path: Path, monkeypatch) -> None:
     """Installing the rules cost a second of every run; an unchanged fingerprint skips it,
     and any change of rules or settings installs them afresh."""
     from datetime import datetime, timezone
@@ -256,6 +256,21 @@ def test_rules_are_installed_again_only_when_their_fingerprint_changes(tmp_path:
         con.execute("CREATE OR REPLACE TABLE run_evaluation AS SELECT 1 AS as_of")
         rules.install(con, settings.model_copy(update={"grace_hours": 48}))
         assert not con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'run_evaluation'").fetchall()
+        # An install stopped halfway leaves no fingerprint: the next one does not take the rules for whole.
+        whole = rules._install
+
+        def halfway(con, settings):  # noqa: ANN001, ANN202
+            con.execute("CREATE OR REPLACE TABLE rule_settings AS SELECT 1 AS half")
+            raise RuntimeError("stopped")
+
+        monkeypatch.setattr(rules, "_install", halfway)
+        with pytest.raises(RuntimeError):
+            rules.install(con, settings)
+        assert rules.installed_fingerprint(con) is None
+        monkeypatch.setattr(rules, "_install", whole)
+        rules.install(con, settings)
+        assert rules.installed_fingerprint(con) == rules.fingerprint(settings)
+        assert con.execute("SELECT grace_hours FROM rule_settings").fetchone() == (settings.grace_hours,)
 
 
 def test_scratch_is_capped_and_spills_where_it_is_told(tmp_path: Path) -> None:

@@ -980,12 +980,14 @@ def check_evaluation(con: duckdb.DuckDBPyConnection, settings, out: Verification
         installed = rules.installed_fingerprint(con)
         if claimed and installed != rules.fingerprint(settings):
             # The evaluation says this version's rules made it, the copy's rules (their
-            # fingerprint) another version's: no run writes the two (installing other rules marks
-            # the evaluation superseded first, `rules.install`), an edit of either does. Its
-            # findings are then served by no one, but cannot be evaluated again either.
+            # fingerprint) another version's: no run of this version writes the two (installing
+            # other rules marks the evaluation superseded first, `rules.install`), an edit of
+            # either does, or an ingestion run of a version before that mark, rolled back to.
+            # Its findings are then served by no one, but cannot be evaluated again either.
             out.breaks.append(Break(None, None, f"{label}: rule_installed",
                                     "the stored evaluation says this version's rules made it, the copy's rules "
-                                    "say another version's: no run writes the two, an edit does",
+                                    "say another version's: no run of this version writes the two, an edit does "
+                                    "(or an ingestion run of a version from before 2026-12-05, rolled back to)",
                                     f"rules installed as {_short(rules.fingerprint(settings))}",
                                     f"installed as {_short(installed) if installed else 'none'}"))
             return
