@@ -77,6 +77,39 @@ def test_the_warehouse_declares_no_key_sequence_or_enum(tmp_path: Path) -> None:
     assert con.execute("SELECT count(*) FROM duckdb_indexes()").fetchone() == (0,)
 
 
+def test_the_warehouse_runs_on_a_ducklake_catalog(tmp_path: Path) -> None:
+    """The storage will move to DuckLake when loads spread over several workers: every
+    migration, the register's load and its sealed manifest, the rules, the findings query and
+    verify's walk of the chain already run on a DuckLake catalog (its offline package)."""
+    from datetime import datetime, timezone
+
+    from tests.conftest import copy_samples, with_closed_port
+    from vigie import integrity, rules
+    from vigie.config import load_settings
+    from vigie.register import load_register
+
+    settings = load_settings(with_closed_port(copy_samples(tmp_path)) / "vigie.yml")
+    con = duckdb.connect()
+    db.load_extension(con, "ducklake")
+    con.execute(f"ATTACH 'ducklake:{tmp_path / 'catalog.ducklake'}' AS lake (DATA_PATH '{tmp_path / 'lake'}')")
+    con.execute("USE lake")
+    assert db.migrate(con) == [p.name for p in sorted(db.MIGRATIONS_DIR.glob("[0-9][0-9][0-9]_*.sql"))]
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = 'lake'").fetchone()[0] > 20
+    batch = load_register(con, settings.register, datetime.now(timezone.utc))
+    entries = con.execute("SELECT count(*) FROM authorisations").fetchone()[0]
+    assert entries > 0 and con.execute("SELECT batch_id, status, loaded FROM batches").fetchall() == [(batch, "loaded", entries)]
+    rules.install(con, settings)
+    assert rules.installed_fingerprint(con) == rules.fingerprint(settings)
+    assert con.execute(rules.findings_query(), [datetime(2026, 5, 1, tzinfo=timezone.utc), "infinity", 24,
+                                                "Europe/Paris", 50]).fetchall() == []  # a register alone breaks no rule
+    out = integrity.Verification()
+    assert [link.batch_id for link in integrity.check_warehouse(con, out, "lake")] == [batch] and out.breaks == []
+    con.execute("UPDATE authorisations SET purposes = NULL WHERE rowid = (SELECT min(rowid) FROM authorisations)")
+    out = integrity.Verification()
+    integrity.check_warehouse(con, out, "lake")
+    assert [b.where for b in out.breaks] == ["lake: authorisations"]
+
+
 def test_keys_declared_by_earlier_versions_are_dropped_with_the_rows_kept(tmp_path: Path) -> None:
     """A warehouse made before migration 016 had primary keys on batches and schema_migrations."""
     from tests.conftest import migrated_before
