@@ -116,6 +116,29 @@ def test_evidence_page_shows_the_source_rows(loaded: dict, client: TestClient) -
     assert missing.status_code == 404
 
 
+def test_pages_say_when_the_rules_are_another_versions(loaded: dict, client: TestClient) -> None:
+    """The findings are evaluated with the rules the warehouse holds: installed by another
+    version or configuration (or their fingerprint edited), the pages say so, as a report does."""
+    import duckdb
+
+    params = {"as_of": loaded["as_of"], "known_at": loaded["known_at"], "lang": "en"}
+    assert "installed by another version of Vigie" not in client.get("/", params=params).text
+    f = loaded["cli"][0]
+    finding = f"/findings/{f['rule_code']}/{f['source']}/{f['subject_id']}"
+    with duckdb.connect(str(loaded["settings"].warehouse)) as con:
+        (kept,) = con.execute("SELECT fingerprint FROM rule_installed").fetchone()
+        con.execute("UPDATE rule_installed SET fingerprint = 'another'")
+    try:
+        for page in ("/", finding):
+            text = client.get(page, params=params).text
+            assert "installed by another version of Vigie or another configuration (another)" in text, page
+        assert "installées par une autre version de Vigie" in client.get("/", params={**params, "lang": "fr"}).text
+    finally:
+        with duckdb.connect(str(loaded["settings"].warehouse)) as con:
+            con.execute("UPDATE rule_installed SET fingerprint = ?", [kept])
+    assert "installed by another version of Vigie" not in client.get(finding, params=params).text
+
+
 def test_quarantine_and_sources_pages(loaded: dict, client: TestClient) -> None:
     import duckdb
 

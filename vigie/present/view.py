@@ -168,12 +168,21 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         return JSONResponse({"detail": json.loads(json.dumps(exc.errors(), default=str))}, status_code=400)
 
-    def read_findings(s, sel) -> tuple[list, list]:  # noqa: ANN001
-        """(findings of the selection, findings of the period without the filters)."""
+    def read_findings(s, sel) -> tuple[list, list, str | None]:  # noqa: ANN001
+        """(findings of the selection, findings of the period without the filters, `rules_elsewhere`)."""
         with _reader(s) as con:
             everything = query.findings(con, s, sel.without_filters())
+            elsewhere = rules_elsewhere(con, s)
         start, end = sel.bounds(s.timezone)
-        return [f for f in everything if sel.matches(f, start, end)], everything
+        return [f for f in everything if sel.matches(f, start, end)], everything, elsewhere
+
+    def rules_elsewhere(con, s) -> str | None:  # noqa: ANN001
+        """The fingerprint of the rules the findings were evaluated with, when another version or
+        configuration installed them (the page says so, as a report does); else None."""
+        from vigie import rules
+
+        installed = rules.installed_fingerprint(con)
+        return None if installed == rules.fingerprint(s) else (installed or "—")
 
     def facts(s, sel, total: int) -> dict:  # noqa: ANN001
         """What _facts.html states: the question asked and how many findings answer it."""
@@ -198,7 +207,7 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
 
         s = settings()
         sel = selection(s, raw)
-        found, everything = read_findings(s, sel)
+        found, everything, elsewhere = read_findings(s, sel)
         start, end = sel.bounds(s.timezone)
         summary = query.summarise(found, s.timezone, start, end)
         by_rule: dict[str, list] = {}
@@ -220,7 +229,7 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
                              "device_class": [(c, c) for c in classes],
                              "source": [(x.name, x.name) for x in s.sources]},
                     chosen={"rule": sel.rules, "holder": sel.holders, "device_class": sel.device_classes,
-                            "source": sel.sources}, **facts(s, sel, len(found)))
+                            "source": sel.sources}, rules_elsewhere=elsewhere, **facts(s, sel, len(found)))
 
     @app.get("/findings/{rule_code}/{source}/{subject_id:path}", response_class=HTMLResponse)
     def finding_page(request: Request, who: User, lang: Lang, rule_code: str, source: str, subject_id: str,
@@ -238,11 +247,13 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
                                          f"{format_instant(sel.known_at, s.timezone)}")
             finding = matching[0]
             rows = query.evidence(con, s, [finding], sel.known_at)[finding.key]
+            elsewhere = rules_elsewhere(con, s)
         access_log.record(s, who, "finding", access_log.filters_of(sel), findings=1,
                           target=f"{rule_code}/{source}/{subject_id}")
         rule = next(r for r in catalogue() if r.code == rule_code)
         return page(request, lang, "view/finding.html", who=who, finding=finding, rule=rule, rows=rows,
-                    params=sel.query_params(), tz=s.timezone, as_of=sel.as_of, known_at=sel.known_at)
+                    params=sel.query_params(), tz=s.timezone, as_of=sel.as_of, known_at=sel.known_at,
+                    rules_elsewhere=elsewhere)
 
     @app.get("/quarantine", response_class=HTMLResponse)
     def quarantine_page(request: Request, who: User, lang: Lang,
@@ -279,7 +290,7 @@ def create_app(config: Path | None = None, *, user: Callable[..., str] | None = 
     def api_findings(who: User, raw: Filters) -> JSONResponse:
         s = settings()
         sel = selection(s, raw)
-        found, _ = read_findings(s, sel)
+        found, _, _ = read_findings(s, sel)
         access_log.record(s, who, "api_findings", access_log.filters_of(sel), findings=len(found),
                           findings_sha256=query.findings_sha256(found))
         return JSONResponse([dict(zip(query.REPORT_COLUMNS, f.row())) for f in found])
