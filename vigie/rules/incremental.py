@@ -322,7 +322,7 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> No
     try:
         con.execute(f"USE {SCRATCH}")
         db.migrate(con)
-        rules.install(con, settings)
+        rules.install_for_subjects(con, settings)
         for table in WHOLE:
             con.execute(f"DROP TABLE main.{table}")
             con.execute(f"CREATE VIEW main.{table} AS SELECT * FROM {home}.main.{table}")
