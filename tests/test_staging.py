@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from vigie import db
 from vigie.staging import load_lines
@@ -121,3 +122,25 @@ def test_a_csv_header_that_cannot_be_read_is_quarantined_itself(tmp_path: Path) 
     load_lines(con, "lines", [("h.csv", tmp_path / "h.csv")])
     rows = con.execute(f"SELECT line, parse_error FROM ({csv_staging(['a', 'b'])}) ORDER BY line").fetchall()
     assert rows[0] == (1, "invalid UTF-8") and rows[1][0] == 2 and rows[1][1].startswith("file header is")
+
+
+def test_staging_gives_back_the_connection_s_allocator_setting(tmp_path: Path) -> None:
+    """A stream is staged with freed memory kept up to `STAGE_FLUSH`; after it, even when it
+    fails, the connection frees as every connection does (the rules' evaluation runs next)."""
+    from vigie.sources.lapi_files import LapiFiles
+    from vigie.staging import stage
+
+    con = duckdb.connect()
+    db._configure(con)
+    db.migrate(con)
+    setting = "SELECT current_setting('allocator_bulk_deallocation_flush_threshold')"
+    before = con.execute(setting).fetchone()[0]
+    reads = next(s for s in LapiFiles.streams if s.name == "reads")
+    (tmp_path / "r.csv").write_bytes(b"read_id,read_at,camera_id,plate_hash,matched,deleted_at\n"
+                                     b"rd-1,2026-01-01T00:00:00Z,C1,h,1,\nrd-2,not a date,C1,h,0,\n")
+    assert stage(con, reads, [("r.csv", tmp_path / "r.csv")], "st") == 2
+    assert con.execute("SELECT count(reason) FROM st").fetchone()[0] == 1  # staged and checked
+    assert con.execute(setting).fetchone()[0] == before
+    with pytest.raises(duckdb.Error):
+        stage(con, reads, [("gone.csv", tmp_path / "gone.csv")], "st2")
+    assert con.execute(setting).fetchone()[0] == before
