@@ -25,8 +25,9 @@ def _estate(con: duckdb.DuckDBPyConnection, rng: random.Random) -> None:
     """Batches (one failed), reads delivered once, corrected, delivered again unchanged in a later
     file (a duplicate that undoes a correction), duplicates of rows not known yet, conflicting
     ones, two sources with the same read ids, duplicates that name no delivery of their read
-    (another read's line, another kind, no first location). Each loaded row has its own ``ord``, as loads give them: two
-    deliveries then tie only when they are the same row (a line delivered twice again)."""
+    (another read's line, another kind, no first location). Each loaded row has its own
+    ``ord``, as loads give them: two deliveries then tie only when they are the same row (a
+    line delivered twice again)."""
     n_batches = rng.randint(2, 5)
     for b in range(1, n_batches + 1):
         status = "failed" if rng.random() < 0.15 else "loaded"
