@@ -185,7 +185,7 @@ def ordered_hashes(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
     def flush_small() -> None:
         if small:
             ids = ", ".join(str(int(b)) for b, _ in small)
-            queries.append(f"""SELECT batch_id, 0, count(*), count(DISTINCT ord), string_agg(x, chr(10) ORDER BY __ORDER__)
+            queries.append(f"""SELECT batch_id, 0, count(*), count(DISTINCT ord), encode(string_agg(x, chr(10) ORDER BY __ORDER__))
                                FROM (SELECT t.batch_id, t.ord, {text} AS x FROM {name} t WHERE batch_id IN ({ids}))
                                GROUP BY batch_id ORDER BY batch_id""")
             small.clear()
@@ -208,7 +208,7 @@ def ordered_hashes(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
             where = " AND ".join([f"batch_id = {int(b)}", *([f"ord >= {lo}"] if lo is not None else []),
                                   *([f"ord < {hi}"] if hi is not None else [])])
             queries.append(f"""SELECT {int(b)}, {span} AS span, count(*), count(DISTINCT ord),
-                                      string_agg(x, chr(10) ORDER BY __ORDER__)
+                                      encode(string_agg(x, chr(10) ORDER BY __ORDER__))
                                FROM (SELECT t.ord, {text} AS x FROM {name} t WHERE {where}) GROUP BY span ORDER BY span""")
     flush_small()
 
@@ -231,7 +231,7 @@ def ordered_hashes(con: duckdb.DuckDBPyConnection, table: str, columns: list[str
                 spans = worker.submit(fetch, query.replace("__ORDER__", by_text)).result()
             for b, _, m, _, part in spans:
                 digest, rows = digests.get(b) or (hashlib.sha256(), 0)
-                digest.update(part.encode())
+                digest.update(part)  # bytes: a BLOB comes back without decoding its UTF-8
                 digest.update(b"\n")
                 digests[b] = (digest, rows + m)
     out = {}
