@@ -94,3 +94,55 @@ def test_keys_delivered_several_times_in_one_batch_are_ranked_by_delivery() -> N
         assert con.execute("SELECT ord, v FROM things ORDER BY ord").fetchall() == loaded, policy
         assert con.execute("SELECT location, first_location, conflicting FROM duplicates "
                            "ORDER BY location").fetchall() == dups, policy
+
+
+def test_a_first_delivery_loads_as_the_classification_would(monkeypatch) -> None:  # noqa: ANN001
+    """A source's first batch into a table classifies only the rows whose key it repeats and
+    loads the others as they came (`_first_delivery`): on random batches (NULL keys, repeats
+    or none, both policies, another source's rows already there, bad rows beside), the same
+    rows, duplicates and counts as when every row goes through the classification. A source
+    already in the table is classified whole, even when its keys are all new."""
+    import random
+
+    from vigie import canonical
+
+    rng = random.Random(20261205)
+    for trial in range(80):
+        policy = rng.choice(["immutable", "latest"])
+        stream = Stream(**{**THINGS.__dict__, "policy": policy})
+        n = rng.choice([0, 1, 3, 12, 30])
+        pool = [rng.choice(["a", "b", "c", None]) for _ in range(rng.choice([1, 3, 8]))] if rng.random() < 0.6 else None
+        rows = [((rng.choice(pool) if pool else f"k{i}"), rng.choice([None, "1"]), rng.choice(["x", "y"]))
+                for i in range(n)]
+        other = rng.random() < 0.3  # another source's rows are in the table already
+        bad = rng.random() < 0.3  # a row breaking the contract, delivered twice
+        outcomes = []
+        for first in (True, False):
+            con = _things()
+            if other:
+                con.execute("INSERT INTO things VALUES ('elsewhere', 0, 1, 'g:1', 'a', NULL, 'x')")
+            _batch(con, rows)
+            if bad:
+                for o in (100, 101):
+                    con.execute("INSERT INTO staging_things VALUES (?, 'f:bad', NULL, NULL, 'broken', 'raw', NULL, NULL, NULL)", [o])
+            if not first:
+                monkeypatch.setattr(canonical, "_first_delivery", lambda *a: False)
+            counts = merge(con, stream, "staging_things", "src", 1)
+            monkeypatch.undo()
+            outcomes.append((counts, con.execute("SELECT * FROM things ORDER BY source, ord").fetchall(),
+                             con.execute("SELECT * FROM duplicates ORDER BY location, first_location").fetchall(),
+                             con.execute("SELECT source, kind, location, reason FROM quarantine").fetchall()))
+            assert not con.execute("SELECT 1 FROM duckdb_tables() WHERE temporary AND table_name LIKE '\\_%' ESCAPE '\\'").fetchall()
+        assert outcomes[0] == outcomes[1], (trial, policy, rows)
+        c = outcomes[0][0]
+        assert c.received == c.loaded + c.duplicates + c.quarantined == n + 2 * bad
+
+    calls = []
+    real = canonical._first_delivery
+    monkeypatch.setattr(canonical, "_first_delivery", lambda *a: calls.append(real(*a)) or calls[-1])
+    con = _things()
+    _batch(con, [("a", "1", "x")])
+    merge(con, THINGS, "staging_things", "src", 1)
+    _batch(con, [("b", "1", "x")])
+    assert merge(con, THINGS, "staging_things", "src", 2).loaded == 1
+    assert calls == [True, False]
