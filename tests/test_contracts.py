@@ -240,6 +240,32 @@ def test_vms_tables(tmp_path: Path) -> None:
     assert got == {"cameras:C1": None, "cameras:C2": "lat: 'n/a' is not a number"}
 
 
+def test_vms_lines_that_are_not_json_objects(tmp_path: Path) -> None:
+    """A VMS line is parsed once for its fields; only a line left without them is checked for
+    JSON: broken JSON (cut short, two objects, trailing text) is 'not valid JSON', JSON that
+    is no object has every field missing, a blank line (text that was not UTF-8 at the source)
+    says so, and DuckDB's lenient JSON (NaN, a trailing comma) reads as it did."""
+    rec = {"recording_id": "R1", "camera_id": "C1", "started_at": "2026-01-06T09:56:26Z",
+           "ended_at": "2026-01-06T11:25:45Z", "deleted_at": None, "hold_set_at": None, "hold_ref": None,
+           "hold_released_at": None, "updated_at": "2026-01-06T11:25:46Z"}
+    lines = [json.dumps(rec), '{"recording_id": "R2", "camera_id": ', json.dumps(rec | {"recording_id": "R3"}) + " x",
+             json.dumps(rec | {"recording_id": "R4"}) * 2, "[1, 2]", "", '"R6"',
+             json.dumps(rec | {"recording_id": "R7"})[:-1] + ', "extra": NaN,}']
+    got = reasons(tmp_path, RECORDINGS, {"recordings.jsonl": "\n".join(lines) + "\n"})
+    missing = ("recording_id: missing; camera_id: missing; started_at: missing; ended_at: missing; "
+               "updated_at: missing")
+    assert got == {"recordings:R1": None, "recordings:recordings.jsonl:2": "not valid JSON",
+                   "recordings:recordings.jsonl:3": "not valid JSON", "recordings:recordings.jsonl:4": "not valid JSON",
+                   "recordings:recordings.jsonl:5": missing, "recordings:recordings.jsonl:6": v_blank(),
+                   "recordings:recordings.jsonl:7": missing, "recordings:R7": None}
+
+
+def v_blank() -> str:
+    from vigie.sources.vms_sql import _BLANK
+
+    return _BLANK
+
+
 def test_every_rule_is_one_expectation_of_one_compliance_suite() -> None:
     from vigie.rules import catalogue
 
