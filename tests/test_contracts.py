@@ -12,7 +12,7 @@ from vigie import contracts, db
 from vigie.sources.bodycam_api import EVENTS
 from vigie.sources.drone_files import FLIGHTS, TRACKS
 from vigie.sources.lapi_files import QUERIES, READS
-from vigie.sources.vms_sql import AUDIT_LOG, CAMERAS, RECORDINGS
+from vigie.sources.vms_sql import _BLANK, AUDIT_LOG, CAMERAS, RECORDINGS
 from vigie.staging import stage
 
 
@@ -256,14 +256,8 @@ def test_vms_lines_that_are_not_json_objects(tmp_path: Path) -> None:
                "updated_at: missing")
     assert got == {"recordings:R1": None, "recordings:recordings.jsonl:2": "not valid JSON",
                    "recordings:recordings.jsonl:3": "not valid JSON", "recordings:recordings.jsonl:4": "not valid JSON",
-                   "recordings:recordings.jsonl:5": missing, "recordings:recordings.jsonl:6": v_blank(),
+                   "recordings:recordings.jsonl:5": missing, "recordings:recordings.jsonl:6": _BLANK,
                    "recordings:recordings.jsonl:7": missing, "recordings:R7": None}
-
-
-def v_blank() -> str:
-    from vigie.sources.vms_sql import _BLANK
-
-    return _BLANK
 
 
 def test_every_rule_is_one_expectation_of_one_compliance_suite() -> None:
