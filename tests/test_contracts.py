@@ -131,6 +131,36 @@ def test_drone_flights(tmp_path: Path) -> None:
     }
 
 
+def test_drone_flight_lines_read_once(tmp_path: Path) -> None:
+    """A flight line is parsed once for its fields' types and once for their text: what is not
+    JSON, JSON that is no object, lenient JSON (NaN, a trailing comma), a repeated key and
+    values of every wrong type get the reasons they got when each field was parsed alone."""
+    lines = [
+        "[1, 2]", "null", '"FL-1"',
+        _flight()[:-1] + ', "extra": NaN,}',
+        _flight()[:-1] + ', "flight_id": "FL-2"}',  # the first of a repeated key is read
+        _flight(flight_id=7, drone_id=None, unit=["U"], pilot={"id": "P"}, purpose=True),
+        _flight(revision=1.5, audio_recorded=None, facial_recognition=0),
+        _flight(revision=-3, takeoff_at=20260314, landing_at=None),
+        _flight(flight_id=""),
+    ]
+    got = reasons(tmp_path, FLIGHTS, {"flights/b.jsonl": "\n".join(lines) + "\n"})
+    assert got == {
+        "flights/b.jsonl:1": "not a JSON object",
+        "flights/b.jsonl:2": "not a JSON object",
+        "flights/b.jsonl:3": "not a JSON object",
+        "flights/b.jsonl:4": None,
+        "flights/b.jsonl:5": None,
+        "flights/b.jsonl:6": ("flight_id: 7 is not a string; drone_id: missing; unit: [\"U\"] is not a string; "
+                              'pilot: {"id":"P"} is not a string; purpose: true is not a string'),
+        "flights/b.jsonl:7": ("revision: 1.5 is not an integer; audio_recorded: null is not a boolean; "
+                              "facial_recognition: 0 is not a boolean"),
+        "flights/b.jsonl:8": ("takeoff_at: 20260314 is not a string; takeoff_at: '20260314' is not a date; "
+                              "landing_at: missing"),
+        "flights/b.jsonl:9": "flight_id: missing",
+    }
+
+
 def test_drone_tracks(tmp_path: Path) -> None:
     got = reasons(tmp_path, TRACKS, {"tracks/FL-1.csv": "t,lat,lon,alt_m\n2026-03-14T15:00:00+01:00,45.7,4.8,37\n"
                                      "2026-03-14T15:00:00,45.7,4.8,37\n2026-03-14T15:01:00Z,north,4.8,\n"})
