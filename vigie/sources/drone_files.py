@@ -18,11 +18,11 @@ from vigie.sources.csv_lines import csv_staging
 _FLIGHT_FIELDS = ("flight_id", "revision", "drone_id", "unit", "pilot", "authorisation_ref", "purpose",
                   "takeoff_at", "landing_at")
 _FLIGHT_TYPED = (*_FLIGHT_FIELDS, "audio_recorded", "facial_recognition")
-_EMPTY_IS_MISSING = {"flight_id", "drone_id", "unit", "pilot", "authorisation_ref", "purpose", "takeoff_at", "landing_at"}
 
 
 def _flight_columns() -> str:
-    cols = [f"nullif(v[{i + 1}], '') AS {c}" if c in _EMPTY_IS_MISSING else f"v[{i + 1}] AS {c}"
+    # An empty string is a missing field, but for the revision: '' is not an integer, and says so.
+    cols = [f"v[{i + 1}] AS {c}" if c == "revision" else f"nullif(v[{i + 1}], '') AS {c}"
             for i, c in enumerate(_FLIGHT_FIELDS)]
     return ", ".join(cols + [f"t[{i + 2}] AS jt_{c}" for i, c in enumerate(_FLIGHT_TYPED)])
 
