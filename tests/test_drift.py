@@ -346,3 +346,96 @@ def test_sources_command_and_view_show_the_same_held_batch(estate: Estate) -> No
     assert f'>{cams["latest_batch_id"]}<' in page and f'>{cams["last_batch_id"]}<' in page
     assert "{&#34;files&#34;: 2}" in page  # the cursor, as `vigie sources` shows it
     assert 'data-source="register"' in page  # the view shows every source with batches, the register too
+
+
+def _mutated(rng, base: dict, paths: list[str]) -> object:  # noqa: ANN001
+    """``base`` with a few random changes: a field dropped, added, set to another type, a
+    nested object or list element changed; now and then no object at all."""
+    if rng.random() < 0.03:
+        return rng.choice([[1, 2], "text", 7, None])
+    if rng.random() < 0.05:  # a key twice in one object, as text: JSON allows it
+        name = rng.choice([p for p in paths if "." not in p])
+        return json.dumps(base)[:-1] + f', "{name}": {json.dumps(base.get(name))}}}'
+    row = copy.deepcopy(base)
+    others = [None, "x", 3, 2.5, True, {"a": 1}, [1], [{"recording_id": "r"}], {}]
+    for _ in range(rng.choice([0, 1, 1, 2])):
+        path = rng.choice(paths + ["extra", "device.extra", "recordings[].extra"])
+        head, _, leaf = path.partition(".")
+        lst = head.endswith("[]")
+        parent = row.get(head.removesuffix("[]")) if leaf else row
+        targets = ([x for x in parent if isinstance(x, dict)] if lst and isinstance(parent, list)
+                   else [parent] if isinstance(parent, dict) else [])
+        for target in targets[:rng.choice([1, 2])]:
+            name = leaf or head
+            if rng.random() < 0.4:
+                target.pop(name, None)
+            else:
+                target[name] = rng.choice(others)
+    return row
+
+
+@pytest.mark.parametrize("suite", ["bodycam_api.events", "drone_files.flights"])
+def test_a_batch_whose_every_row_conforms_needs_no_lookup_of_its_new_rows(suite: str) -> None:
+    """`_json_changes` skips the lookup of a batch's new rows when every readable row fits the
+    accepted shape: for random batches (fields dropped, added, retyped, in nested objects and
+    list elements), some rows already loaded, the changes found are those of the full path."""
+    import random
+
+    from vigie import drift
+    from vigie.sources.bodycam_api import EVENTS
+    from vigie.sources.drone_files import FLIGHTS
+
+    stream = {"bodycam_api.events": EVENTS, "drone_files.flights": FLIGHTS}[suite]
+    accepted = drift.CONTRACT[suite][1]
+    paths = list(accepted["fields"])
+    con = duckdb.connect()
+    key = stream.key
+    con.execute(f"CREATE TABLE main.{stream.table} (source VARCHAR, {', '.join(f'{k} VARCHAR' for k in key)})")
+    rng = random.Random(20261205)
+    seen = {"conforms": 0, "changes": 0, "only old rows stray": 0}
+    for case in range(200):
+        rows = []
+        same = rng.random() < 0.5 and rng.random()  # the same change in every changed row, or each its own
+        for i in range(rng.randint(1, 8)):
+            base = _event(i) if stream is EVENTS else _flight(f"FL-{i}")
+            rows.append(_mutated(random.Random(same) if same else rng, base, paths) if rng.random() < (0.8 if same else 0.3)
+                        else base)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE stg (parse_error VARCHAR, j JSON, {', '.join(f'{k} VARCHAR' for k in key)})")
+        for i, row in enumerate(rows):
+            keys = [f"e-{i}"] if stream is EVENTS else [f"FL-{i}", "1"]
+            text = row if isinstance(row, str) and row.startswith("{") else json.dumps(row)
+            con.execute("INSERT INTO stg VALUES (NULL, ?, " + ", ".join("?" for _ in key) + ")", [text, *keys])
+        con.execute(f"DELETE FROM main.{stream.table}")
+        for i in range(len(rows)):  # some of them loaded already: a page served again
+            if rng.random() < 0.5:
+                keys = [f"e-{i}"] if stream is EVENTS else [f"FL-{i}", "1"]
+                con.execute(f"INSERT INTO main.{stream.table} VALUES ('s', {', '.join('?' for _ in key)})", keys)
+        got = drift._json_changes(con, "s", stream, "stg", accepted)
+        original = drift._conforms
+        drift._conforms = lambda *a: False
+        try:
+            full = drift._json_changes(con, "s", stream, "stg", accepted)
+        finally:
+            drift._conforms = original
+        assert got[0] == full[0], (case, rows)
+        assert got[1] == full[1] or not got[0]  # the shape taken only matters with changes
+        conforms = original(accepted["fields"], accepted["required"], *drift._observe(
+            con, "(SELECT * FROM stg WHERE parse_error IS NULL AND j IS NOT NULL)", {}, accepted["fields"]))
+        seen["conforms" if conforms else "changes" if full[0] else "only old rows stray"] += 1
+    assert min(seen.values()) >= 20, seen  # each path taken, changes found
+
+
+def test_a_key_given_twice_counts_once() -> None:
+    """An old row naming `evidence_id` twice must not stand for a new row without it."""
+    from vigie import drift
+    from vigie.sources.bodycam_api import EVENTS
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE main.bodycam_events (source VARCHAR, event_id VARCHAR)")
+    con.execute("INSERT INTO main.bodycam_events VALUES ('s', 'e-1')")
+    twice = json.dumps(_event(1))[:-1] + ', "evidence_id": "ev-1"}'
+    without = json.dumps({k: v for k, v in _event(2).items() if k != "evidence_id"})
+    con.execute("CREATE TEMP TABLE stg AS SELECT NULL::VARCHAR AS parse_error, j::JSON AS j, event_id "
+                "FROM (VALUES (?, 'e-1'), (?, 'e-2')) v(j, event_id)", [twice, without])
+    changes, _ = drift._json_changes(con, "s", EVENTS, "stg", drift.CONTRACT["bodycam_api.events"][1])
+    assert changes == ["events: field 'evidence_id' is missing from every event"]
