@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 def test_bench_measures_every_step_and_writes_results(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "vigie.bench"], capture_output=True, text=True, timeout=1800,
                          env={**os.environ, "BENCH_SIZES": "1500 3000", "BENCH_DIR": str(tmp_path),
-                              "BENCH_DELTA_EVENTS": "30", "BENCH_SETTLE_S": "20"})
+                              "BENCH_DELTA_EVENTS": "30", "BENCH_SETTLE_S": "20", "BENCH_DELTA_REPEATS": "2"})
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     # The second size's first run waits for the first size's removed files to age (ext4).
     assert run.stdout.count("(waiting ") == 1, run.stdout
@@ -37,7 +38,21 @@ def test_bench_measures_every_step_and_writes_results(tmp_path: Path) -> None:
     assert [size["delta_same"]["rows"] for size in results["sizes"]] == [30, 30]
     import duckdb
 
-    with duckdb.connect(str(tmp_path / "work" / "var" / "warehouse.duckdb"), read_only=True) as con:
+    # The short steps ran twice each, a delta from the warehouse as it was before: the second
+    # run loaded the new rows again (none of them a duplicate), and left no landing folder
+    # of a batch the warehouse does not hold.
+    for step in ("noop_run", "delta_run", "delta_same"):
+        runs = results[step]["runs_s"]
+        assert len(runs) == 2 and results[step]["wall_s"] == statistics.median(runs)
+    var = tmp_path / "work" / "var"
+    with duckdb.connect(str(var / "warehouse.duckdb"), read_only=True) as con:
         for tag in ("delta", "same"):
             assert con.execute(f"SELECT count(*) FROM oversight.lapi_reads WHERE read_id LIKE 'rd-{tag}-%'").fetchone()[0] > 0
             assert con.execute(f"SELECT count(*) FROM oversight.bodycam_events WHERE event_id LIKE 'e-{tag}-%'").fetchone()[0] > 0
+        assert con.execute("SELECT count(*) FROM oversight.duplicates WHERE ref LIKE 'e-same-%' OR ref LIKE 'rd-same-%'"
+                           ).fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM oversight.bodycam_events WHERE event_id LIKE 'e-same-%'").fetchone()[0] == 10
+        batches = {(s, str(b)) for s, b in con.execute("SELECT source, batch_id FROM oversight.batches").fetchall()}
+    landed = {(d.parent.name, d.name) for d in (var / "landing").glob("*/*")}
+    assert landed and landed <= batches
+    assert not (tmp_path / "work" / "var.snapshot").exists()

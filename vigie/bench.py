@@ -11,6 +11,10 @@ measures, each as a whole process (start-up included), wall time and peak RSS:
   delta_same  `vigie run` after BENCH_DELTA_EVENTS new events (default 50 000, 1 % of 5 M)
               whatever the size: how a run's cost grows with the warehouse, new data held
               constant (issue #12 compares it across sizes)
+
+The three short steps (noop_run, delta_run, delta_same) vary from one run to the next by as
+much as issue #12's margins: each runs BENCH_DELTA_REPEATS times (default 3), a delta from
+the same warehouse restored between runs, and reports the median (``runs_s``: every run).
   findings    `vigie findings` over the result
   verify      `vigie verify`: every manifest recomputed, the chain and the checkpoints walked
 
@@ -26,7 +30,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -128,6 +134,71 @@ STEPS = ("floor", "first_run", "noop_run", "delta_run", "delta_same", "findings"
 DELTA_EVENTS = int(os.environ.get("BENCH_DELTA_EVENTS", "50000").replace("_", ""))
 
 
+# A delta's wall time varies by ±0.3 s from one run to the next on this machine, as much as
+# the margins of issue #12's targets: each delta step runs this many times from the same
+# warehouse (restored between runs) and reports the median, every run's time beside it.
+DELTA_REPEATS = int(os.environ.get("BENCH_DELTA_REPEATS", "3"))
+
+
+class WarehouseSnapshot:
+    """The pipeline's state in ``var/`` (the warehouse files and the integrity checkpoints
+    beside them), put back as it was; the landing folders of batches made since are removed.
+    The sources are not touched: the delta that was added to them stays, and comes again."""
+
+    def __init__(self, var: Path) -> None:
+        self.var, self.copy = var, var.with_name("var.snapshot")
+        shutil.rmtree(self.copy, ignore_errors=True)
+        self.copy.mkdir()
+        self.files = [f.name for f in var.iterdir() if f.is_file()]
+        for name in self.files:
+            shutil.copy2(var / name, self.copy / name)
+        self.entries = set(self._entries())
+        subprocess.run(["sync"], check=True)  # the copy's writeback not inside the next run
+
+    def _entries(self) -> list[Path]:
+        """What ``var`` holds, one level into each source's landing folder (a batch each)."""
+        landing = self.var / "landing"
+        top = [e for e in self.var.iterdir() if e != landing]
+        return top + ([b for s in landing.iterdir() if s.is_dir() for b in s.iterdir()] if landing.is_dir() else [])
+
+    def restore(self) -> None:
+        for entry in self._entries():
+            if entry not in self.entries:
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        for name in self.files:
+            shutil.copy2(self.copy / name, self.var / name)
+        subprocess.run(["sync"], check=True)
+
+    def drop(self) -> None:
+        shutil.rmtree(self.copy, ignore_errors=True)
+
+
+def measure_repeated(args: list[str], env: dict, var: Path) -> dict:
+    """``measure`` DELTA_REPEATS times from the same state: the median's wall time, the highest
+    peak RSS, and each run's wall time (``runs_s``). The state the last run left stays."""
+    snapshot = WarehouseSnapshot(var) if DELTA_REPEATS > 1 else None
+    runs = []
+    try:
+        for i in range(DELTA_REPEATS):
+            if i:
+                snapshot.restore()
+            runs.append(measure(args, env))
+    finally:
+        if snapshot:
+            snapshot.drop()
+    return median_of(runs)
+
+
+def median_of(runs: list[dict]) -> dict:
+    walls = [r["wall_s"] for r in runs]
+    return {"wall_s": statistics.median(walls), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "runs_s": walls}
+
+
+def _runs(result: dict) -> str:
+    runs = result.get("runs_s", [])
+    return f" (median of {', '.join(map(str, runs))})" if len(runs) > 1 else ""
+
+
 # ext4 does not give a new file an inode freed in the last 30 to 55 seconds: creating a file
 # then walks past every one of them. Removing the last run's folder (50 000 files at 5 M)
 # just before the first run made its landing of 23 000 drone files cost 5 to 6 s more
@@ -180,21 +251,22 @@ def bench(n: int, root: Path) -> dict:
             if name == "first_run":
                 _settle(removed_at)
             print(f"{name} ...", end="", flush=True)
-            results[name] = measure(args, env) | {"rows": rows}
-            print(f" {results[name]['wall_s']} s", flush=True)
+            # A no-op leaves nothing to undo: run again as it is, as often as a delta step.
+            results[name] = (median_of([measure(args, env) for _ in range(DELTA_REPEATS)]) if name == "noop_run"
+                             else measure(args, env)) | {"rows": rows}
+            print(f" {results[name]['wall_s']} s" + _runs(results[name]), flush=True)
             if name == "first_run":
                 sealing = manifest_seconds(work / "var" / "warehouse.duckdb")
                 results[name] |= {"manifest_s": round(sealing, 3),
                                   "manifest_share": round(sealing / results[name]["wall_s"], 4)}
                 print(f"  of which manifests {sealing:.2f} s ({results[name]['manifest_share']:.1%})", flush=True)
-        delta = add_delta(work, 0.01, n)
-        print("delta_run ...", end="", flush=True)
-        results["delta_run"] = measure(vigie + ["run", "--config", str(config), "--as-of", as_of], env) | {"rows": delta}
-        print(f" {results['delta_run']['wall_s']} s", flush=True)
-        same = add_delta(work, 1.0, DELTA_EVENTS, tag="same")
-        print("delta_same ...", end="", flush=True)
-        results["delta_same"] = measure(vigie + ["run", "--config", str(config), "--as-of", as_of], env) | {"rows": same}
-        print(f" {results['delta_same']['wall_s']} s", flush=True)
+        run = vigie + ["run", "--config", str(config), "--as-of", as_of]
+        for step, rows in (("delta_run", lambda: add_delta(work, 0.01, n)),
+                           ("delta_same", lambda: add_delta(work, 1.0, DELTA_EVENTS, tag="same"))):
+            added = rows()
+            print(f"{step} ...", end="", flush=True)
+            results[step] = measure_repeated(run, env, work / "var") | {"rows": added}
+            print(f" {results[step]['wall_s']} s" + _runs(results[step]), flush=True)
         print("findings ...", end="", flush=True)
         results["findings"] = measure(vigie + ["findings", "--config", str(config), "--as-of", as_of]) | {"rows": n}
         print(f" {results['findings']['wall_s']} s", flush=True)
