@@ -237,10 +237,13 @@ def _json_changes(con: duckdb.DuckDBPyConnection, source: str, stream, table: st
         return [], accepted
     # The batch's new rows: an API serves its last page again, and rows already loaded say
     # nothing about the shape now (a field gone from every new event would hide among them).
-    same = " AND ".join(f"c.{k}::VARCHAR = s.{k}" for k in stream.key)
-    rows = (f"(SELECT * FROM {table} s WHERE s.parse_error IS NULL AND s.j IS NOT NULL AND NOT EXISTS "
-            f"(SELECT 1 FROM main.{stream.table} c WHERE c.source = $source AND {same}))")
-    seen, parents, _ = _observe(con, rows, {"source": source}, fields)
+    # At a source's first delivery every row is new: observed above already (observing them
+    # again cost a 5 M first load 1.9 s).
+    if con.execute(f"SELECT 1 FROM main.{stream.table} WHERE source = $source LIMIT 1", {"source": source}).fetchone():
+        same = " AND ".join(f"c.{k}::VARCHAR = s.{k}" for k in stream.key)
+        rows = (f"(SELECT * FROM {table} s WHERE s.parse_error IS NULL AND s.j IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM main.{stream.table} c WHERE c.source = $source AND {same}))")
+        seen, parents, _ = _observe(con, rows, {"source": source}, fields)
     kind = stream.row_kind
     added = [p for p in seen if p not in fields]
     gone = [p for p in required if p not in seen and parents.get(_parent(p), 0) > 0]
