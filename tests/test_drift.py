@@ -375,24 +375,27 @@ def _mutated(rng, base: dict, paths: list[str]) -> object:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("suite", ["bodycam_api.events", "drone_files.flights"])
-def test_a_batch_whose_every_row_conforms_needs_no_lookup_of_its_new_rows(suite: str) -> None:
-    """`_json_changes` skips the lookup of a batch's new rows when every readable row fits the
-    accepted shape: for random batches (fields dropped, added, retyped, in nested objects and
-    list elements), some rows already loaded, the changes found are those of the full path."""
+def test_drift_reads_staging_types_and_skips_the_lookup_when_every_row_conforms(suite: str, tmp_path: Path) -> None:
+    """The drift check as it was (each row parsed for its fields' types, the new rows looked
+    up in the warehouse) against today's (the types staging computed, no lookup when every
+    readable row fits the accepted shape): random batches staged as the source stages them
+    (fields dropped, added, retyped, in nested objects and list elements, keys given twice,
+    lines that are no object), some rows already loaded, the same changes found."""
     import random
 
     from vigie import drift
     from vigie.sources.bodycam_api import EVENTS
     from vigie.sources.drone_files import FLIGHTS
+    from vigie.staging import stage
 
     stream = {"bodycam_api.events": EVENTS, "drone_files.flights": FLIGHTS}[suite]
     accepted = drift.CONTRACT[suite][1]
     paths = list(accepted["fields"])
     con = duckdb.connect()
-    key = stream.key
-    con.execute(f"CREATE TABLE main.{stream.table} (source VARCHAR, {', '.join(f'{k} VARCHAR' for k in key)})")
+    db.migrate(con)
     rng = random.Random(20261205)
     seen = {"conforms": 0, "changes": 0, "only old rows stray": 0}
+    landed = tmp_path / "landed.jsonl"
     for case in range(200):
         rows = []
         same = rng.random() < 0.5 and rng.random()  # the same change in every changed row, or each its own
@@ -400,28 +403,28 @@ def test_a_batch_whose_every_row_conforms_needs_no_lookup_of_its_new_rows(suite:
             base = _event(i) if stream is EVENTS else _flight(f"FL-{i}")
             rows.append(_mutated(random.Random(same) if same else rng, base, paths) if rng.random() < (0.8 if same else 0.3)
                         else base)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE stg (parse_error VARCHAR, j JSON, {', '.join(f'{k} VARCHAR' for k in key)})")
-        for i, row in enumerate(rows):
-            keys = [f"e-{i}"] if stream is EVENTS else [f"FL-{i}", "1"]
-            text = row if isinstance(row, str) and row.startswith("{") else json.dumps(row)
-            con.execute("INSERT INTO stg VALUES (NULL, ?, " + ", ".join("?" for _ in key) + ")", [text, *keys])
+        texts = [row if isinstance(row, str) and row.startswith("{") else json.dumps(row) for row in rows]
+        landed.write_text('{"events": [' + ", ".join(texts) + '], "next": null}\n' if stream is EVENTS
+                          else "".join(t + "\n" for t in texts))
+        assert stage(con, stream, [("landed.jsonl", landed)], "stg") == len(rows)
         con.execute(f"DELETE FROM main.{stream.table}")
         for i in range(len(rows)):  # some of them loaded already: a page served again
             if rng.random() < 0.5:
-                keys = [f"e-{i}"] if stream is EVENTS else [f"FL-{i}", "1"]
-                con.execute(f"INSERT INTO main.{stream.table} VALUES ('s', {', '.join('?' for _ in key)})", keys)
+                keys = {"event_id": f"e-{i}"} if stream is EVENTS else {"flight_id": f"FL-{i}", "revision": 1}
+                con.execute(f"INSERT INTO main.{stream.table} (source, batch_id, ord, location, {', '.join(keys)}) "
+                            f"VALUES ('s', 1, {i}, 'x', {', '.join('?' for _ in keys)})", list(keys.values()))
         got = drift._json_changes(con, "s", stream, "stg", accepted)
-        original = drift._conforms
-        drift._conforms = lambda *a: False
+        conforms, type_columns = drift._conforms, drift._type_columns
+        drift._conforms, drift._type_columns = (lambda *a: False), (lambda *a: {})
         try:
-            full = drift._json_changes(con, "s", stream, "stg", accepted)
+            before = drift._json_changes(con, "s", stream, "stg", accepted)
         finally:
-            drift._conforms = original
-        assert got[0] == full[0], (case, rows)
-        assert got[1] == full[1] or not got[0]  # the shape taken only matters with changes
-        conforms = original(accepted["fields"], accepted["required"], *drift._observe(
+            drift._conforms, drift._type_columns = conforms, type_columns
+        assert got[0] == before[0], (case, rows)
+        assert got[1] == before[1] or not got[0]  # the shape taken only matters with changes
+        fits = conforms(accepted["fields"], accepted["required"], *drift._observe(
             con, "(SELECT * FROM stg WHERE parse_error IS NULL AND j IS NOT NULL)", {}, accepted["fields"]))
-        seen["conforms" if conforms else "changes" if full[0] else "only old rows stray"] += 1
+        seen["conforms" if fits else "changes" if before[0] else "only old rows stray"] += 1
     assert min(seen.values()) >= 20, seen  # each path taken, changes found
 
 

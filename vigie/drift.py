@@ -229,7 +229,8 @@ def _json_changes(con: duckdb.DuckDBPyConnection, source: str, stream, table: st
     fields: dict[str, list[str]] = accepted["fields"]
     required: list[str] = accepted["required"]
     readable = f"(SELECT * FROM {table} s WHERE s.parse_error IS NULL AND s.j IS NOT NULL)"
-    seen, parents, present = _observe(con, readable, {}, fields)
+    typed = _type_columns(con, stream, table)
+    seen, parents, present = _observe(con, readable, {}, fields, typed)
     if _conforms(fields, required, seen, parents, present):
         # No readable row strays from the accepted shape, so neither can the new ones: which
         # rows are new (below) is a lookup of the batch's keys in a table that grows with the
@@ -243,7 +244,7 @@ def _json_changes(con: duckdb.DuckDBPyConnection, source: str, stream, table: st
         same = " AND ".join(f"c.{k}::VARCHAR = s.{k}" for k in stream.key)
         rows = (f"(SELECT * FROM {table} s WHERE s.parse_error IS NULL AND s.j IS NOT NULL AND NOT EXISTS "
                 f"(SELECT 1 FROM main.{stream.table} c WHERE c.source = $source AND {same}))")
-        seen, parents, _ = _observe(con, rows, {"source": source}, fields)
+        seen, parents, _ = _observe(con, rows, {"source": source}, fields, typed)
     kind = stream.row_kind
     added = [p for p in seen if p not in fields]
     gone = [p for p in required if p not in seen and parents.get(_parent(p), 0) > 0]
@@ -268,6 +269,13 @@ def _json_changes(con: duckdb.DuckDBPyConnection, source: str, stream, table: st
     return changes, taken
 
 
+def _type_columns(con: duckdb.DuckDBPyConnection, stream, table: str) -> dict[str, str]:  # noqa: ANN001
+    """Field path → the staging column that holds its JSON type (`Stream.type_columns`),
+    for the columns ``table`` has."""
+    have = {name for name, *_ in con.execute(f"DESCRIBE {table}").fetchall()}
+    return {path: col for path, col in stream.type_columns if col in have}
+
+
 def _conforms(fields: dict, required: list, seen: dict, parents: dict, present: dict) -> bool:
     """Whether no subset of the rows observed can differ from the accepted shape: no field
     outside it, no value of a type it does not accept, and each required field in every
@@ -285,12 +293,14 @@ def _parent(path: str) -> str:
     return path[:cut + 1] if cut >= 0 else ""
 
 
-def _observe(con: duckdb.DuckDBPyConnection, rows_sql: str, params: dict, fields: dict
-             ) -> tuple[dict[str, set], dict[str, int], dict[str, int]]:
+def _observe(con: duckdb.DuckDBPyConnection, rows_sql: str, params: dict, fields: dict,  # noqa: PLR0913
+             type_columns: dict[str, str] | None = None) -> tuple[dict[str, set], dict[str, int], dict[str, int]]:
     """Across the batch's readable objects: each path seen → its type families (null is none),
     each parent (``''``, ``device.``, ``recordings[].``) → how many objects it has, and each
     path → in how many of its parent's objects it is a key.
-    Two parses per row (keys, types), grouped by signature: a few distinct rows come back."""
+    One parse per row for its keys, one more for the types of the paths that no staging
+    column of ``type_columns`` holds (none of the contracts' fields), grouped by signature:
+    a few distinct rows come back."""
     objects = [p for p, t in fields.items() if _O in t and "." not in p and _PLAIN.match(p)
                and any(q.startswith(p + ".") for q in fields)]
     lists = [p for p, t in fields.items() if _A in t and "." not in p and _PLAIN.match(p)
@@ -300,9 +310,13 @@ def _observe(con: duckdb.DuckDBPyConnection, rows_sql: str, params: dict, fields
     parents: dict[str, int] = {}
     present: dict[str, int] = {}
     key_paths = ", ".join(["'$'"] + [f"'$.{p}'" for p in objects])
-    type_paths = ", ".join(f"'$.{p}'" for p in typed) or "'$'"
-    rows = con.execute(f"""SELECT json_keys(j, [{key_paths}]) AS k, json_type(j, [{type_paths}]) AS t, count(*)
-                           FROM {rows_sql} GROUP BY ALL""", params).fetchall()
+    columns = type_columns or {}
+    parsed = [p for p in typed if p not in columns]  # typed here by one json_type: `_pt[i]`
+    type_list = ", ".join(columns[p] if p in columns else f"_pt[{parsed.index(p) + 1}]" for p in typed)
+    parse_paths = ", ".join(f"'$.{p}'" for p in parsed)
+    parse = f", json_type(j, [{parse_paths}]) AS _pt" if parsed else ""
+    rows = con.execute(f"""SELECT json_keys(j, [{key_paths}]) AS k, [{type_list}]::VARCHAR[] AS t, count(*)
+                           FROM (SELECT *{parse} FROM {rows_sql}) GROUP BY ALL""", params).fetchall()
     for keys, types, n in rows:
         parents[""] = parents.get("", 0) + n
         _tally(seen, parents, present, keys, types, n, objects, typed, "")

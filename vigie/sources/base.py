@@ -91,6 +91,9 @@ class Stream:
     # duplicate, not read again. False where a delivery's name itself counts (LAPI reads: the
     # later file wins, even when it repeats an earlier one): its rows are then duplicates one by one.
     whole_file_duplicates: bool = True
+    # JSON streams: (field path, staging column holding its json_type), which the drift check
+    # reads instead of parsing each row again (vigie/drift.py).
+    type_columns: tuple[tuple[str, str], ...] = ()
 
 
 class Connector:

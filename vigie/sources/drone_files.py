@@ -17,7 +17,8 @@ from vigie.sources.csv_lines import csv_staging
 # on one core for the 25 000 flights of a 5 M-event estate: one row group, one thread).
 _FLIGHT_FIELDS = ("flight_id", "revision", "drone_id", "unit", "pilot", "authorisation_ref", "purpose",
                   "takeoff_at", "landing_at")
-_FLIGHT_TYPED = (*_FLIGHT_FIELDS, "audio_recorded", "facial_recognition")
+# (the lists' types for the drift check: with them it types no field by parsing a line again)
+_FLIGHT_TYPED = (*_FLIGHT_FIELDS, "audio_recorded", "facial_recognition", "recordings", "consultations")
 
 
 def _flight_columns() -> str:
@@ -53,6 +54,7 @@ FLIGHTS = Stream(
                  j -> '$.recordings' AS recordings, j -> '$.consultations' AS consultations""",
     key=("flight_id", "revision"),
     policy="immutable",
+    type_columns=tuple((c, f"jt_{c}") for c in _FLIGHT_TYPED),
 )
 
 TRACK_HEADER = ["t", "lat", "lon", "alt_m"]
