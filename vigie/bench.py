@@ -141,10 +141,9 @@ DELTA_REPEATS = int(os.environ.get("BENCH_DELTA_REPEATS", "3"))
 
 
 def _copy_uncached(src: Path, dest: Path, uncached: Path) -> None:
-    """Copy ``src`` to ``dest``, then drop ``uncached`` (one of them) from the page cache. The
-    snapshot's copies (the warehouse three times: 6 GB at 20 M) would otherwise push the
-    estate's files out of a 24 GB machine's cache, and a run read them from disk: the first
-    runs of this harness measured `delta_same` at 20 M 0.5 s slower than one run without copies."""
+    """Copy ``src`` to ``dest``, then drop ``uncached`` (one of them) from the page cache: the
+    snapshot's copies (the warehouse's three files, 6 GB at 20 M) are not to push the estate's
+    files out of the cache, which a run without copies finds there."""
     shutil.copyfile(src, dest)
     fd = os.open(uncached, os.O_RDONLY)
     try:
