@@ -43,6 +43,7 @@ def test_bench_measures_every_step_and_writes_results(tmp_path: Path) -> None:
     # of a batch the warehouse does not hold.
     for step in ("noop_run", "delta_run", "delta_same"):
         runs = results[step]["runs_s"]
+        assert [size[step]["runs_s"] for size in results["sizes"]][-1] == runs  # per size too
         assert len(runs) == 2 and results[step]["wall_s"] == statistics.median(runs)
     var = tmp_path / "work" / "var"
     with duckdb.connect(str(var / "warehouse.duckdb"), read_only=True) as con:
