@@ -353,6 +353,8 @@ def _mutated(rng, base: dict, paths: list[str]) -> object:  # noqa: ANN001
     nested object or list element changed; now and then no object at all."""
     if rng.random() < 0.03:
         return rng.choice([[1, 2], "text", 7, None])
+    if rng.random() < 0.05:  # a top-level key named like a nested field
+        return base | {rng.choice([p for p in paths if "." in p]): "x"}
     if rng.random() < 0.05:  # a key twice in one object, as text: JSON allows it
         name = rng.choice([p for p in paths if "." not in p])
         return json.dumps(base)[:-1] + f', "{name}": {json.dumps(base.get(name))}}}'
@@ -442,3 +444,30 @@ def test_a_key_given_twice_counts_once() -> None:
                 "FROM (VALUES (?, 'e-1'), (?, 'e-2')) v(j, event_id)", [twice, without])
     changes, _ = drift._json_changes(con, "s", EVENTS, "stg", drift.CONTRACT["bodycam_api.events"][1])
     assert changes == ["events: field 'evidence_id' is missing from every event"]
+
+
+@pytest.mark.parametrize(("suite", "loaded", "new", "change"), [
+    ("bodycam_api.events", _event(1) | {"device.serial": "x"}, _event(2, device={"kind": "BWC"}),
+     "events: field 'device.serial' is missing from every event"),
+    ("drone_files.flights", _flight("FL-1") | {"recordings[].recording_id": "x"},
+     _flight("FL-2", recordings=[{"interior": False}]), "flights: field 'recordings[].recording_id' is missing from every flight"),
+])
+def test_a_top_level_key_named_like_a_nested_field_stands_for_no_nested_field(suite: str, loaded: dict, new: dict,
+                                                                              change: str) -> None:
+    """A row loaded already whose top-level key is named ``device.serial`` must not make up
+    for a new row whose ``device`` has no ``serial``: the lookup of the new rows is done."""
+    from vigie import drift
+    from vigie.sources.bodycam_api import EVENTS
+    from vigie.sources.drone_files import FLIGHTS
+
+    stream = {"bodycam_api.events": EVENTS, "drone_files.flights": FLIGHTS}[suite]
+    key = stream.key
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE main.{stream.table} (source VARCHAR, {', '.join(f'{k} VARCHAR' for k in key)})")
+    keys = (["e-1"], ["e-2"]) if stream is EVENTS else (["FL-1", "1"], ["FL-2", "1"])
+    con.execute(f"INSERT INTO main.{stream.table} VALUES ('s', {', '.join('?' for _ in key)})", keys[0])
+    con.execute(f"CREATE TEMP TABLE stg (parse_error VARCHAR, j JSON, {', '.join(f'{k} VARCHAR' for k in key)})")
+    for row, k in zip((loaded, new), keys):
+        con.execute(f"INSERT INTO stg VALUES (NULL, ?, {', '.join('?' for _ in key)})", [json.dumps(row), *k])
+    changes, _ = drift._json_changes(con, "s", stream, "stg", drift.CONTRACT[suite][1])
+    assert changes == [change]

@@ -284,7 +284,8 @@ def _conforms(fields: dict, required: list, seen: dict, parents: dict, present: 
     missing from every one: each of its objects has the field)."""
     return (all(p in fields for p in seen)
             and all(not fields[p] or types <= set(fields[p]) for p, types in seen.items())
-            and all(present.get(p, 0) >= parents.get(_parent(p), 0) for p in required))
+            and all(present.get((parent, p[len(parent):]), 0) >= parents.get(parent, 0)
+                    for p in required for parent in [_parent(p)]))
 
 
 def _parent(path: str) -> str:
@@ -294,10 +295,11 @@ def _parent(path: str) -> str:
 
 
 def _observe(con: duckdb.DuckDBPyConnection, rows_sql: str, params: dict, fields: dict,  # noqa: PLR0913
-             type_columns: dict[str, str] | None = None) -> tuple[dict[str, set], dict[str, int], dict[str, int]]:
+             type_columns: dict[str, str] | None = None) -> tuple[dict[str, set], dict[str, int], dict[tuple, int]]:
     """Across the batch's readable objects: each path seen → its type families (null is none),
     each parent (``''``, ``device.``, ``recordings[].``) → how many objects it has, and each
-    path → in how many of its parent's objects it is a key.
+    (parent, key) → in how many of the parent's objects it is a key (by parent, not by joined
+    path: a top-level key named ``device.serial`` is not the field ``serial`` of ``device``).
     One parse per row for its keys, one more for the types of the paths that no staging
     column of ``type_columns`` holds (none of the contracts' fields), grouped by signature:
     a few distinct rows come back."""
@@ -308,7 +310,7 @@ def _observe(con: duckdb.DuckDBPyConnection, rows_sql: str, params: dict, fields
     typed = [p for p in fields if "[]" not in p and all(_PLAIN.match(x) for x in p.split("."))]
     seen: dict[str, set] = {}
     parents: dict[str, int] = {}
-    present: dict[str, int] = {}
+    present: dict[tuple[str, str], int] = {}
     key_paths = ", ".join(["'$'"] + [f"'$.{p}'" for p in objects])
     columns = type_columns or {}
     parsed = [p for p in typed if p not in columns]  # typed here by one json_type: `_pt[i]`
@@ -340,13 +342,13 @@ def _tally(seen: dict, parents: dict, present: dict, keys: list, types: list, n:
     # Each key once: an object may repeat one ({"a": 1, "a": 2}), and `present` counts objects.
     for k in dict.fromkeys(keys[0] or []):
         seen.setdefault(prefix + k, set())
-        present[prefix + k] = present.get(prefix + k, 0) + n
+        present[prefix, k] = present.get((prefix, k), 0) + n
     for obj, sub in zip(objects, keys[1:]):
         if sub is None:
             continue
         for k in dict.fromkeys(sub):  # keys only where it is an object (json_keys gives [] for others)
             seen.setdefault(f"{obj}.{k}", set())
-            present[f"{obj}.{k}"] = present.get(f"{obj}.{k}", 0) + n
+            present[f"{obj}.", k] = present.get((f"{obj}.", k), 0) + n
     for path, ty in zip(typed, types or []):
         family = _FAMILY.get(ty or "")
         if family:
