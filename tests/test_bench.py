@@ -54,6 +54,9 @@ def test_bench_measures_every_step_and_writes_results(tmp_path: Path) -> None:
                            ).fetchone()[0] == 0
         assert con.execute("SELECT count(*) FROM oversight.bodycam_events WHERE event_id LIKE 'e-same-%'").fetchone()[0] == 10
         batches = {(s, str(b)) for s, b in con.execute("SELECT source, batch_id FROM oversight.batches").fetchall()}
+        # Writer sessions since the first load's compaction: the no-op and the two deltas, once
+        # each, however often each was run (they decide when a session compacts).
+        assert con.execute("SELECT sessions FROM main.storage_compaction").fetchone()[0] == 3
     landed = {(d.parent.name, d.name) for d in (var / "landing").glob("*/*")}
     assert landed and landed <= batches
     assert not (tmp_path / "work" / "var.snapshot").exists()

@@ -13,8 +13,8 @@ measures, each as a whole process (start-up included), wall time and peak RSS:
               constant (issue #12 compares it across sizes)
 
 The three short steps (noop_run, delta_run, delta_same) vary from one run to the next by as
-much as issue #12's margins: each runs BENCH_DELTA_REPEATS times (default 3), a delta from
-the same warehouse restored between runs, and reports the median (``runs_s``: every run).
+much as issue #12's margins: each runs BENCH_DELTA_REPEATS times (default 3) from the same
+warehouse, restored between runs, and reports the median (``runs_s``: every run).
   findings    `vigie findings` over the result
   verify      `vigie verify`: every manifest recomputed, the chain and the checkpoints walked
 
@@ -163,7 +163,8 @@ class WarehouseSnapshot:
         self.var, self.copy = var, var.with_name("var.snapshot")
         shutil.rmtree(self.copy, ignore_errors=True)
         self.copy.mkdir()
-        self.files = [f.name for f in var.iterdir() if f.is_file()]
+        # What a run writes beside the warehouse; not the floor's database, which no run touches.
+        self.files = [f.name for f in var.iterdir() if f.is_file() and f.name != "floor.duckdb"]
         for name in self.files:
             _copy_uncached(var / name, self.copy / name, uncached=self.copy / name)
         self.entries = set(self._entries())
@@ -265,8 +266,9 @@ def bench(n: int, root: Path) -> dict:
             if name == "first_run":
                 _settle(removed_at)
             print(f"{name} ...", end="", flush=True)
-            # A no-op leaves nothing to undo: run again as it is, as often as a delta step.
-            results[name] = (median_of([measure(args, env) for _ in range(DELTA_REPEATS)]) if name == "noop_run"
+            # A no-op too is put back between its runs: each counts as a writer session, and
+            # the sessions decide when one compacts (`db.compact_after`), the deltas' included.
+            results[name] = (measure_repeated(args, env, work / "var") if name == "noop_run"
                              else measure(args, env)) | {"rows": rows}
             print(f" {results[name]['wall_s']} s" + _runs(results[name]), flush=True)
             if name == "first_run":
@@ -303,6 +305,9 @@ def bench(n: int, root: Path) -> dict:
 
 
 def main() -> int:
+    if DELTA_REPEATS < 1:
+        print(f"BENCH_DELTA_REPEATS must be 1 or more, not {DELTA_REPEATS}", file=sys.stderr)
+        return 2
     root = Path(os.environ.get("BENCH_DIR", REPO / "var" / "bench"))
     machine = f"{os.cpu_count()} cores, {os.uname().machine}"
     per_size = []
