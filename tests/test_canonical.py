@@ -96,9 +96,9 @@ def test_keys_delivered_several_times_in_one_batch_are_ranked_by_delivery() -> N
                            "ORDER BY location").fetchall() == dups, policy
 
 
-def test_a_first_delivery_loads_as_the_classification_would(monkeypatch) -> None:  # noqa: ANN001
+def test_afirst_delivery_loads_as_the_classification_would(monkeypatch) -> None:  # noqa: ANN001
     """A source's first batch into a table classifies only the rows whose key it repeats and
-    loads the others as they came (`_first_delivery`): on random batches (NULL keys, repeats
+    loads the others as they came (`first_delivery`): on random batches (NULL keys, repeats
     or none, both policies, another source's rows already there, bad rows beside), the same
     rows, duplicates and counts as when every row goes through the classification. A source
     already in the table is classified whole, even when its keys are all new."""
@@ -126,7 +126,7 @@ def test_a_first_delivery_loads_as_the_classification_would(monkeypatch) -> None
                 for o in (100, 101):
                     con.execute("INSERT INTO staging_things VALUES (?, 'f:bad', NULL, NULL, 'broken', 'raw', NULL, NULL, NULL)", [o])
             if not first:
-                monkeypatch.setattr(canonical, "_first_delivery", lambda *a: False)
+                monkeypatch.setattr(canonical, "first_delivery", lambda *a: False)
             counts = merge(con, stream, "staging_things", "src", 1)
             monkeypatch.undo()
             outcomes.append((counts, con.execute("SELECT * FROM things ORDER BY source, ord").fetchall(),
@@ -138,8 +138,8 @@ def test_a_first_delivery_loads_as_the_classification_would(monkeypatch) -> None
         assert c.received == c.loaded + c.duplicates + c.quarantined == n + 2 * bad
 
     calls = []
-    real = canonical._first_delivery
-    monkeypatch.setattr(canonical, "_first_delivery", lambda *a: calls.append(real(*a)) or calls[-1])
+    real = canonical.first_delivery
+    monkeypatch.setattr(canonical, "first_delivery", lambda *a: calls.append(real(*a)) or calls[-1])
     con = _things()
     _batch(con, [("a", "1", "x")])
     merge(con, THINGS, "staging_things", "src", 1)

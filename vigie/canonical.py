@@ -91,7 +91,7 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
     # 1.3-2.1 s per million rows (6.3 s of a 5 M first run). Keys are told apart by their hash
     # (NULLs hash alike, as the window groups them): a collision only classifies a few more.
     direct = None  # the typed rows loaded without classification
-    if _first_delivery(con, stream, source):
+    if first_delivery(con, stream, source):
         all_typed = typed
         con.execute(f"CREATE OR REPLACE TEMP TABLE _repeated AS SELECT hash({keys}) AS kh FROM ({typed}) "
                     "GROUP BY ALL HAVING count(*) > 1")
@@ -141,7 +141,7 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
                    first_value(location) OVER w AS first_loc, first_value({content_hash}) OVER w AS first_h
             FROM typed t WHERE hash({keys}) IN (SELECT kh FROM again)
             WINDOW w AS (PARTITION BY {keys} ORDER BY {in_batch})),
-        prior AS (  -- what the warehouse holds of the batch's keys (of this source only: `_first_delivery`)
+        prior AS (  -- what the warehouse holds of the batch's keys (of this source only: `first_delivery`)
             SELECT {e_keys}, e.location AS prior_loc, hash({', '.join('e.' + c for c in content)}) AS prior_h
             FROM (SELECT e.* FROM {stream.table} e SEMI JOIN (
                       SELECT k.rowid AS r FROM {stream.table} k SEMI JOIN (SELECT DISTINCT {keys} FROM typed) t ON {match}
@@ -176,7 +176,7 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
     return counts
 
 
-def _first_delivery(con: duckdb.DuckDBPyConnection, stream: Stream, source: str) -> bool:
+def first_delivery(con: duckdb.DuckDBPyConnection, stream: Stream, source: str) -> bool:
     """Whether the table holds no row of ``source`` yet: then the classification's lookup of
     prior rows, which reads only the source's own (``prior`` in `merge`), finds nothing."""
     return not con.execute(f"SELECT 1 FROM {stream.table} WHERE source = $source LIMIT 1", {"source": source}).fetchone()

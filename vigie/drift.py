@@ -42,6 +42,7 @@ from pathlib import Path
 
 import duckdb
 
+from vigie.canonical import first_delivery
 from vigie.sources.drone_files import TRACK_HEADER
 from vigie.sources.lapi_files import QUERY_HEADER, READ_HEADER
 
@@ -240,7 +241,7 @@ def _json_changes(con: duckdb.DuckDBPyConnection, source: str, stream, table: st
     # nothing about the shape now (a field gone from every new event would hide among them).
     # At a source's first delivery every row is new: observed above already (observing them
     # again cost a 5 M first load 1.9 s).
-    if con.execute(f"SELECT 1 FROM main.{stream.table} WHERE source = $source LIMIT 1", {"source": source}).fetchone():
+    if not first_delivery(con, stream, source):
         same = " AND ".join(f"c.{k}::VARCHAR = s.{k}" for k in stream.key)
         rows = (f"(SELECT * FROM {table} s WHERE s.parse_error IS NULL AND s.j IS NOT NULL AND NOT EXISTS "
                 f"(SELECT 1 FROM main.{stream.table} c WHERE c.source = $source AND {same}))")
