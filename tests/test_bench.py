@@ -52,7 +52,11 @@ def test_bench_measures_every_step_and_writes_results(tmp_path: Path) -> None:
             assert con.execute(f"SELECT count(*) FROM oversight.bodycam_events WHERE event_id LIKE 'e-{tag}-%'").fetchone()[0] > 0
         assert con.execute("SELECT count(*) FROM oversight.duplicates WHERE ref LIKE 'e-same-%' OR ref LIKE 'rd-same-%'"
                            ).fetchone()[0] == 0
-        assert con.execute("SELECT count(*) FROM oversight.bodycam_events WHERE event_id LIKE 'e-same-%'").fetchone()[0] == 10
+        # Each of the ten new events loaded, or quarantined where the estate's event it copies
+        # breaks the contract (the simulator writes such events too).
+        loaded = con.execute("SELECT count(*) FROM oversight.bodycam_events WHERE event_id LIKE 'e-same-%'").fetchone()[0]
+        refused = con.execute("SELECT count(*) FROM oversight.quarantine WHERE ref LIKE 'e-same-%'").fetchone()[0]
+        assert loaded >= 5 and loaded + refused == 10
         batches = {(s, str(b)) for s, b in con.execute("SELECT source, batch_id FROM oversight.batches").fetchall()}
         # Writer sessions since the first load's compaction: the no-op and the two deltas, once
         # each, however often each was run (they decide when a session compacts).
@@ -60,3 +64,40 @@ def test_bench_measures_every_step_and_writes_results(tmp_path: Path) -> None:
     landed = {(d.parent.name, d.name) for d in (var / "landing").glob("*/*")}
     assert landed and landed <= batches
     assert not (tmp_path / "work" / "var.snapshot").exists()
+
+
+def test_a_delivery_copies_distinct_recent_events_of_the_estate(tmp_path: Path) -> None:
+    """Each delivery's events copy the simulator's last events, each once, never an earlier
+    delivery's: the 50 000-event delta lands on as much history at 20 M as at 5 M."""
+    import sqlite3
+
+    from vigie.bench import add_delta
+
+    estate = tmp_path
+    (estate / "lapi").mkdir()
+    with sqlite3.connect(estate / "vms.sqlite") as con:
+        con.execute("CREATE TABLE audit_log (log_id INTEGER PRIMARY KEY, logged_at TEXT, user_login TEXT, action TEXT)")
+        con.execute("INSERT INTO audit_log VALUES (1, '2026-04-30T09:00:00', 'u', 'LOGIN')")
+    original = [{"seq": i, "id": f"e-{i:012x}", "evidence_id": f"ev-{i // 3}", "action": "evidence.viewed"}
+                for i in range(1, 3001)]
+    lines = [json.dumps(e) for e in original]
+    lines.insert(2990, "{not json")  # an estate holds lines that are not events: skipped
+    (estate / "bodycam_events.jsonl").write_text("\n".join(lines) + "\n")
+
+    def delivered(tag: str) -> list[dict]:
+        text = (estate / "bodycam_events.jsonl").read_text().splitlines()
+        return [json.loads(x) for x in text if f'"e-{tag}-' in x]
+
+    assert add_delta(estate, 1.0, 300, tag="delta") == 300
+    first = delivered("delta")
+    assert len(first) == 100
+    assert [e["evidence_id"] for e in first] == [e["evidence_id"] for e in original[-100:]]
+    assert [e["seq"] for e in first] == list(range(3001, 3101))  # after the highest seq
+    add_delta(estate, 1.0, 60, tag="same")
+    second = delivered("same")
+    # The simulator's last 20 events again, not copies of the delivery just before.
+    assert [e["evidence_id"] for e in second] == [e["evidence_id"] for e in original[-20:]]
+    assert [e["seq"] for e in second] == list(range(3101, 3121))
+    # More events wanted than the estate holds: its events, in turn.
+    add_delta(estate, 1.0, 3 * 3005, tag="big")
+    assert [e["evidence_id"] for e in delivered("big")][:3000] == [e["evidence_id"] for e in original]

@@ -10,7 +10,8 @@ measures, each as a whole process (start-up included), wall time and peak RSS:
   delta_run   `vigie run` after 1 % new events (the new LAPI file settled: see `add_delta`)
   delta_same  `vigie run` after BENCH_DELTA_EVENTS new events (default 50 000, 1 % of 5 M)
               whatever the size: how a run's cost grows with the warehouse, new data held
-              constant (issue #12 compares it across sizes)
+              constant (issue #12 compares it across sizes). Each delivery's events copy the
+              estate's most recent events, each once (`recent_events`)
   findings    `vigie findings` over the result
   verify      `vigie verify`: every manifest recomputed, the chain and the checkpoints walked
 
@@ -95,16 +96,19 @@ def manifest_seconds(warehouse: Path) -> float:
 
 def add_delta(estate: Path, share: float = 0.01, n_events: int = 0, tag: str = "delta") -> int:
     """Deliver about `share` x n_events new rows: body-camera events, VMS audit rows, a LAPI file.
-    ``tag`` names the new events and reads, so that a second delivery is new too."""
+    ``tag`` names the new events and reads, so that a second delivery is new too.
+
+    The new events copy the estate's most recent ones, each once (``recent_events``): later
+    events of the most recent evidences, as a day's delivery brings, whatever the size."""
     k = max(3, int(n_events * share))
     events = estate / "bodycam_events.jsonl"
-    with open(events, "rb") as f:  # the last lines give the shape and the highest seq
+    with open(events, "rb") as f:  # the last lines give the highest seq (earlier deliveries' included)
         f.seek(max(0, events.stat().st_size - 200_000))
-        tail = [json.loads(line) for line in f.read().splitlines()[1:] if line.strip().startswith(b"{")]
-    seq = max(e["seq"] for e in tail if isinstance(e.get("seq"), int))
+        seq = max(e["seq"] for e in _events(f.read().splitlines()[1:]) if isinstance(e.get("seq"), int))
+    recent = recent_events(estate, k // 3)
     with open(events, "a") as f:
         for i in range(k // 3):
-            e = dict(tail[i % len(tail)])
+            e = dict(recent[i % len(recent)])
             seq += 1
             e.update(seq=seq, id=f"e-{tag}-{seq}")
             f.write(json.dumps(e) + "\n")
@@ -124,6 +128,44 @@ def add_delta(estate: Path, share: float = 0.01, n_events: int = 0, tag: str = "
     minute_ago = time.time_ns() - 60 * 10**9
     os.utime(reads, ns=(minute_ago, minute_ago))
     return k
+
+
+def _events(lines: list[bytes]) -> list[dict]:
+    """The lines that are JSON objects (an estate also holds lines that are not)."""
+    out = []
+    for line in lines:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(e, dict):
+            out.append(e)
+    return out
+
+
+def recent_events(estate: Path, n: int) -> list[dict]:
+    """The last ``n`` events the simulator wrote, before any delivery of the bench's.
+
+    Until 2026-12-06 every delivery copied the last 200 KB of the file over and over (about 600
+    events), so that the 1 % delta piled 66 000 events onto some 560 evidences at 20 M (16 000
+    at 5 M), and the 50 000-event delta after it landed on the same evidences: it re-read
+    100 000 events of their history at 20 M against 18 000 at 5 M, the new data not the same
+    at both sizes. Copying distinct recent events gives each touched evidence a few more
+    events, as the estate's own (3.1 per evidence at every size)."""
+    events = estate / "bodycam_events.jsonl"
+    mark = estate / ".estate_events_bytes"  # where the simulator's events end: deliveries come after
+    if not mark.exists():
+        mark.write_text(str(events.stat().st_size))
+    end = int(mark.read_text())
+    span = 200_000
+    while True:  # read back until n events (lines are about 350 bytes)
+        with open(events, "rb") as f:
+            f.seek(max(0, end - span))
+            lines = f.read(min(end, span)).splitlines()
+        found = _events(lines if span >= end else lines[1:])  # the first line may be cut
+        if len(found) >= n or span >= end:
+            return found[-n:] if n else found
+        span *= 2
 
 
 STEPS = ("floor", "first_run", "noop_run", "delta_run", "delta_same", "findings", "report_html", "report_pdf", "verify")
