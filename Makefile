@@ -5,7 +5,7 @@ BIN      := $(VENV)/bin
 UV       := $(BIN)/uv
 STAMP    := $(VENV)/.installed
 
-.PHONY: setup sysdeps test lock demo bench messages clean
+.PHONY: setup sysdeps test screenshots lock demo bench messages clean
 
 # Debian packages: Chromium (it prints PDF reports; browser tests and screenshots), fonts,
 # poppler (pdftotext, pdftoppm in tests). Installed only when missing (root).
@@ -33,6 +33,11 @@ sysdeps:
 
 test: setup sysdeps
 	$(BIN)/python -m pytest -q
+
+# The README's pictures (docs/*.png), taken by the report and view tests; `make test` puts
+# them in var/screenshots/ and leaves the checkout as it was.
+screenshots: setup sysdeps
+	VIGIE_SCREENSHOTS=$(CURDIR)/docs $(BIN)/python -m pytest -q tests/test_report.py tests/test_view_airflow.py
 
 # Simulate a small estate, serve its body-camera API on loopback, load it into var/demo/.
 demo: setup sysdeps

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# Where the tests that take screenshots put them: a test run leaves the checkout as it was.
+# `make screenshots` runs those tests with VIGIE_SCREENSHOTS=docs, the README's pictures.
+SCREENSHOTS = Path(os.environ.get("VIGIE_SCREENSHOTS") or REPO / "var" / "screenshots").resolve()
 SAMPLES = REPO.parent / "shared" / "samples"
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import REPO, vigie
+from tests.conftest import SCREENSHOTS, vigie
 from vigie.simulate.bodycam_server import BodycamServer
 from vigie.simulate.estate import advance, generate
 
@@ -142,9 +142,9 @@ def test_html_stands_alone_in_french_and_english(phased: dict) -> None:
         assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d", page)
     # the same data in both: the hash does not depend on the language
     assert re.findall(r"findings-sha256: (\w+)", fr) == re.findall(r"findings-sha256: (\w+)", en)
-    # What an inspector sees, in Debian's Chromium, kept for the README.
-    shot = REPO / "docs" / "report-html.png"
-    shot.parent.mkdir(exist_ok=True)
+    # What an inspector sees, in Debian's Chromium (the README's picture: `make screenshots`).
+    shot = SCREENSHOTS / "report-html.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     "--no-first-run", f"--user-data-dir={root / 'chromium'}", "--window-size=1280,1500",
@@ -165,9 +165,9 @@ def test_pdf_has_the_summary_the_hash_and_the_chart(phased: dict) -> None:
     # The page with the summary, as an image, shows the chart: bars in the retention and
     # access colours (it follows the header: page 1 or 2).
     subprocess.run(["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "2", str(pdf), str(root / "page")], check=True)
-    (REPO / "docs").mkdir(exist_ok=True)  # the first page, kept for the README
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # the first page (the README's: `make screenshots`)
     subprocess.run(["pdftoppm", "-r", "70", "-png", "-singlefile", "-f", "1", "-l", "1", str(pdf),
-                    str(REPO / "docs" / "report-pdf-page1")], check=True)
+                    str(SCREENSHOTS / "report-pdf-page1")], check=True)
     from PIL import Image
 
     pixels = [p for png in sorted(root.glob("page*.png")) for p in Image.open(png).convert("RGB").getdata()]

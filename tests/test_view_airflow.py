@@ -6,7 +6,8 @@ Expectations report (so /vigie/docs/ has Data Docs). Anonymous and unauthorised 
 401/403 and no data on every route; a bearer token from `POST /auth/token` gets the pages;
 headless Chromium (Debian's, driven by Playwright) signs in through Airflow's login page,
 opens the view, applies a filter, opens a finding's evidence and downloads a report. The
-numbers on the page are those of `vigie findings`. Screenshots go to docs/.
+numbers on the page are those of `vigie findings`. Screenshots go to var/screenshots/
+(docs/ with `make screenshots`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.conftest import REPO, vigie
+from tests.conftest import REPO, SCREENSHOTS, vigie
 from vigie import pipeline
 from vigie.config import load_settings
 from vigie.simulate.bodycam_server import BodycamServer
@@ -37,7 +38,6 @@ from vigie.simulate.estate import generate
 
 pytestmark = pytest.mark.slow  # starts Airflow and a browser; runs in `make test`
 
-DOCS = REPO / "docs"
 USER, PASSWORD = "inspector", "inspector-password"
 NOBODY, NOBODY_PASSWORD = "nobody", "nobody-password"  # a user without any role
 CHROMIUM = "/usr/bin/chromium"
@@ -212,7 +212,7 @@ def test_browser_signs_in_filters_opens_evidence_and_downloads_a_report(airflow:
     cli = _cli_findings(airflow)
     by_rule = Counter(f["rule_code"] for f in cli)
     rule = by_rule.most_common(1)[0][0]
-    DOCS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     started = datetime.now(timezone.utc)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -246,7 +246,7 @@ def test_browser_signs_in_filters_opens_evidence_and_downloads_a_report(airflow:
             shown = [td.inner_text().strip() for td in page.query_selector_all(f"#rule-{rule} tbody tr td:first-child")]
             assert shown == [f["subject_id"] for f in cli if f["rule_code"] == rule][: len(shown)] and shown
             assert len(shown) == min(by_rule[rule], 1000)
-            page.screenshot(path=str(DOCS / "view-findings.png"), full_page=False)
+            page.screenshot(path=str(SCREENSHOTS / "view-findings.png"), full_page=False)
 
             # One finding's evidence: the source rows, with batch and landed file.
             first = next(f for f in cli if f["rule_code"] == rule)
@@ -257,7 +257,7 @@ def test_browser_signs_in_filters_opens_evidence_and_downloads_a_report(airflow:
             evidence = page.query_selector_all("#evidence tbody tr")
             assert evidence, text[:2000]
             assert any("/landing/" in row.inner_text() for row in evidence)  # the landed file it came from
-            page.screenshot(path=str(DOCS / "view-evidence.png"), full_page=True)
+            page.screenshot(path=str(SCREENSHOTS / "view-evidence.png"), full_page=True)
             page.go_back()
 
             # Download the report of the selection.
