@@ -48,6 +48,68 @@ def test_many_lines_are_numbered_in_order(tmp_path: Path) -> None:
     assert [r[1] for r in rows if r[3]] == [25000]
 
 
+def _both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes],
+               **kwargs) -> tuple[list, list, bool]:  # noqa: ANN003
+    """The lines of ``files`` read one file at a time, then joined (`staging._join`), and
+    whether they were joined (else read one by one again)."""
+    from vigie import staging
+
+    joins = []
+    real_join = staging._join
+    monkeypatch.setattr(staging, "_join", lambda *a: joins.append(real_join(*a)) or joins[-1])
+    paths = []
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+        paths.append((name, tmp_path / name))
+    out = []
+    for join_from in (len(files) + 1, 1):
+        monkeypatch.setattr(staging, "JOIN_FILES", join_from)
+        monkeypatch.setattr(staging, "JOIN_MEAN_BYTES", 1 << 40)
+        con = duckdb.connect()
+        load_lines(con, "lines", paths, **kwargs)
+        out.append(con.execute("SELECT file, line, text, error FROM lines ORDER BY file, line").fetchall())
+        con.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)  # the joined file is gone
+    assert len(joins) == 1
+    return out[0], out[1], joins[0] is not None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_many_files_read_joined_give_each_line_its_file_and_number(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  seed: int) -> None:
+    """A drop folder's many small files are read as one joined file: every line keeps its
+    file, its number, its text and its error, as when each file is read by itself."""
+    import random
+
+    rng = random.Random(seed)
+    pieces = [b"ok,1", b"", b"\xff bad", b"x\x01y", b'{"a": "\xc3\xa9"}', b"  ", b"last"]
+    if seed == 0:  # a line past half the limit: read one by one
+        pieces.append(b"z" * 40_000)
+    files = {}
+    for i in range(rng.randint(1, 40)):
+        lines = [rng.choice(pieces) for _ in range(rng.choice([0, 1, 2, 5, 30]))]
+        body = b"\n".join(lines) + rng.choice([b"", b"\n", b"\n\n"])
+        files[f"f{i:03d}-{rng.randint(0, 9)}.csv"] = body
+    errors = [(name, 1, "known while landing") for name in list(files)[::7]]
+    one_by_one, joined, was_joined = _both_ways(tmp_path, monkeypatch, files, max_line_bytes=1 << 16, line_errors=errors)
+    assert joined == one_by_one
+    assert was_joined == (seed != 0)
+    assert {r[0] for r in one_by_one} == {name for name, body in files.items() if body}
+
+
+def test_files_with_a_carriage_return_or_a_byte_order_mark_are_read_one_by_one(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB ends a line at a CR and drops a file's leading BOM: such files (landing gives
+    them a readable copy) are not joined, and read as before."""
+    from vigie.staging import _join
+
+    one_by_one, again, was_joined = _both_ways(tmp_path, monkeypatch, {"a.csv": b"1\n2\n", "b.csv": b"\xef\xbb\xbfh\n6\n"})
+    assert again == one_by_one and not was_joined
+    assert [r[2] for r in again] == ["1", "2", "h", "6"]  # the byte-order mark dropped, as DuckDB does
+    (tmp_path / "c.csv").write_bytes(b"3\r4\n5")
+    assert _join([("a.csv", tmp_path / "a.csv"), ("c.csv", tmp_path / "c.csv")], tmp_path / "j", 1 << 20) is None
+
+
 def test_csv_fields_split_in_sql_keep_empty_and_quoted_fields(tmp_path: Path) -> None:
     from vigie.sources.csv_lines import csv_staging
 
@@ -144,3 +206,19 @@ def test_staging_gives_back_the_connection_s_allocator_setting(tmp_path: Path) -
     with pytest.raises(duckdb.Error):
         stage(con, reads, [("gone.csv", tmp_path / "gone.csv")], "st2")
     assert con.execute(setting).fetchone()[0] == before
+
+
+def test_only_many_small_files_are_joined(tmp_path: Path) -> None:
+    """Joining copies the bytes once more: it pays for many small files, not for a few or big ones."""
+    from vigie.staging import JOIN_FILES, JOIN_MEAN_BYTES, _joinable
+
+    def files(n: int, size: int) -> list[tuple[str, Path]]:
+        out = []
+        for i in range(n):
+            (tmp_path / f"{n}-{size}-{i}").write_bytes(b"x" * size)
+            out.append((f"f{i}", tmp_path / f"{n}-{size}-{i}"))
+        return out
+
+    assert _joinable(files(JOIN_FILES, 1000))
+    assert not _joinable(files(JOIN_FILES - 1, 1000))
+    assert _joinable(files(JOIN_FILES, JOIN_MEAN_BYTES)) and not _joinable(files(JOIN_FILES, JOIN_MEAN_BYTES + 1))
