@@ -211,6 +211,15 @@ def _count_session(con: duckdb.DuckDBPyConnection, compact: bool, top: int | Non
         con.execute("UPDATE main.storage_compaction SET sessions = 0")
 
 
+def worker(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A connection of the writer's DuckDB instance for another thread (a connection runs one
+    statement at a time), with the session settings `_configure` gives the writer; the
+    instance's own (memory, allocator) it shares. Made in the thread that owns ``con``."""
+    cur = con.cursor()
+    cur.execute("SET TimeZone = 'UTC'")
+    return cur
+
+
 def _engine_config() -> dict:
     """The connection config duckdb-engine uses, so Great Expectations (through SQLAlchemy)
     can share the writer's in-process database: DuckDB refuses a second connection to the
