@@ -49,9 +49,9 @@ def test_many_lines_are_numbered_in_order(tmp_path: Path) -> None:
 
 
 def _both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes],
-               **kwargs) -> tuple[list, list, bool]:  # noqa: ANN003
-    """The lines of ``files`` read one file at a time, then joined (`staging._join`), and
-    whether they were joined (else read one by one again)."""
+               **kwargs) -> tuple[list, list, list, list]:  # noqa: ANN003
+    """The lines of ``files`` read one file at a time, then with every file that can be
+    joined (`staging._join`) joined; and what `_join` returned: the files joined, those left."""
     from vigie import staging
 
     joins = []
@@ -64,14 +64,15 @@ def _both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str,
     out = []
     for join_from in (len(files) + 1, 1):
         monkeypatch.setattr(staging, "JOIN_FILES", join_from)
-        monkeypatch.setattr(staging, "JOIN_MEAN_BYTES", 1 << 40)
+        monkeypatch.setattr(staging, "JOIN_FILE_BYTES", 1 << 40)
         con = duckdb.connect()
         load_lines(con, "lines", paths, **kwargs)
         out.append(con.execute("SELECT file, line, text, error FROM lines ORDER BY file, line").fetchall())
         con.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)  # the joined file is gone
     assert len(joins) == 1
-    return out[0], out[1], joins[0] is not None
+    parts, alone = joins[0]
+    return out[0], out[1], [name for name, _ in parts], [name for name, _ in alone]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -83,31 +84,34 @@ def test_many_files_read_joined_give_each_line_its_file_and_number(tmp_path: Pat
 
     rng = random.Random(seed)
     pieces = [b"ok,1", b"", b"\xff bad", b"x\x01y", b'{"a": "\xc3\xa9"}', b"  ", b"last"]
-    if seed == 0:  # a line past half the limit: read one by one
-        pieces.append(b"z" * 40_000)
+    long = b"z" * 40_000  # half the limit or more: that file is read by itself, beside the joined one
+    if seed < 2:
+        pieces.append(long)
     files = {}
     for i in range(rng.randint(1, 40)):
         lines = [rng.choice(pieces) for _ in range(rng.choice([0, 1, 2, 5, 30]))]
         body = b"\n".join(lines) + rng.choice([b"", b"\n", b"\n\n"])
         files[f"f{i:03d}-{rng.randint(0, 9)}.csv"] = body
     errors = [(name, 1, "known while landing") for name in list(files)[::7]]
-    one_by_one, joined, was_joined = _both_ways(tmp_path, monkeypatch, files, max_line_bytes=1 << 16, line_errors=errors)
+    one_by_one, joined, parts, alone = _both_ways(tmp_path, monkeypatch, files, max_line_bytes=1 << 16, line_errors=errors)
     assert joined == one_by_one
-    assert was_joined == (seed != 0)
+    assert sorted(alone) == sorted(name for name, body in files.items() if long in body)
+    assert sorted(parts) == sorted(name for name, body in files.items() if body and long not in body)
     assert {r[0] for r in one_by_one} == {name for name, body in files.items() if body}
 
 
-def test_files_with_a_carriage_return_or_a_byte_order_mark_are_read_one_by_one(tmp_path: Path,
-                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_files_with_a_carriage_return_or_a_byte_order_mark_are_read_by_themselves(tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """DuckDB ends a line at a CR and drops a file's leading BOM: such files (landing gives
-    them a readable copy) are not joined, and read as before."""
+    them a readable copy) are not joined, and read as before, beside the joined ones."""
     from vigie.staging import _join
 
-    one_by_one, again, was_joined = _both_ways(tmp_path, monkeypatch, {"a.csv": b"1\n2\n", "b.csv": b"\xef\xbb\xbfh\n6\n"})
-    assert again == one_by_one and not was_joined
+    one_by_one, again, parts, alone = _both_ways(tmp_path, monkeypatch, {"a.csv": b"1\n2\n", "b.csv": b"\xef\xbb\xbfh\n6\n"})
+    assert again == one_by_one and parts == ["a.csv"] and alone == ["b.csv"]
     assert [r[2] for r in again] == ["1", "2", "h", "6"]  # the byte-order mark dropped, as DuckDB does
     (tmp_path / "c.csv").write_bytes(b"3\r4\n5")
-    assert _join([("a.csv", tmp_path / "a.csv"), ("c.csv", tmp_path / "c.csv")], tmp_path / "j", 1 << 20) is None
+    parts, alone = _join([("a.csv", tmp_path / "a.csv"), ("c.csv", tmp_path / "c.csv")], tmp_path / "j", 1 << 20)
+    assert parts == [("a.csv", 1)] and alone == [("c.csv", tmp_path / "c.csv")]
 
 
 def test_csv_fields_split_in_sql_keep_empty_and_quoted_fields(tmp_path: Path) -> None:
@@ -208,17 +212,31 @@ def test_staging_gives_back_the_connection_s_allocator_setting(tmp_path: Path) -
     assert con.execute(setting).fetchone()[0] == before
 
 
-def test_only_many_small_files_are_joined(tmp_path: Path) -> None:
-    """Joining copies the bytes once more: it pays for many small files, not for a few or big ones."""
-    from vigie.staging import JOIN_FILES, JOIN_MEAN_BYTES, _joinable
+def test_only_many_small_files_are_joined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Joining copies the bytes once more and holds a file in memory: it pays for many small
+    files; a big file is read by itself, and so are a few small ones."""
+    from vigie import staging
 
-    def files(n: int, size: int) -> list[tuple[str, Path]]:
-        out = []
-        for i in range(n):
-            (tmp_path / f"{n}-{size}-{i}").write_bytes(b"x" * size)
-            out.append((f"f{i}", tmp_path / f"{n}-{size}-{i}"))
-        return out
+    joins = []
+    real_join = staging._join
+    monkeypatch.setattr(staging, "_join", lambda files, *a: joins.append([n for n, _ in files]) or real_join(files, *a))
 
-    assert _joinable(files(JOIN_FILES, 1000))
-    assert not _joinable(files(JOIN_FILES - 1, 1000))
-    assert _joinable(files(JOIN_FILES, JOIN_MEAN_BYTES)) and not _joinable(files(JOIN_FILES, JOIN_MEAN_BYTES + 1))
+    def lines(n_small: int, big: bool) -> list[tuple]:
+        folder = tmp_path / f"{n_small}-{big}"
+        folder.mkdir()
+        files = []
+        for i in range(n_small):
+            (folder / f"s{i:02d}").write_bytes(b"%d\n" % i)
+            files.append((f"s{i:02d}", folder / f"s{i:02d}"))
+        if big:
+            (folder / "big").write_bytes(b"b\n" * (staging.JOIN_FILE_BYTES // 2 + 1))  # over the size
+            files.append(("big", folder / "big"))
+        con = duckdb.connect()
+        load_lines(con, "lines", files)
+        return con.execute("SELECT file, count(*) FROM lines GROUP BY file ORDER BY file").fetchall()
+
+    assert lines(staging.JOIN_FILES, big=True) == [("big", staging.JOIN_FILE_BYTES // 2 + 1)] + \
+        [(f"s{i:02d}", 1) for i in range(staging.JOIN_FILES)]
+    assert joins == [[f"s{i:02d}" for i in range(staging.JOIN_FILES)]]  # the big file read by itself
+    assert lines(staging.JOIN_FILES - 1, big=False) == [(f"s{i:02d}", 1) for i in range(staging.JOIN_FILES - 1)]
+    assert len(joins) == 1  # too few to join

@@ -236,8 +236,8 @@ class _Pulling:
     files_in_text: bool  # a drop folder's files still in its cursor's text (before migration 014)
     landing: Path
     # A drop folder's files are read from drop_files by its pull, on this connection: 91 000
-    # rows at 20 M events, 0.29 s that the main thread spent before opening the next batch
-    # and loading the sources already pulled (`_pull`).
+    # rows at 20 M events, 0.05-0.29 s that the main thread spent before opening the next
+    # batch and loading the sources already pulled (`_pull`).
     files_reader: duckdb.DuckDBPyConnection | None = None
 
 

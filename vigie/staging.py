@@ -50,27 +50,32 @@ MAX_LINE_BYTES = 8 << 20
 # which Python writes faster than DuckDB opens them. DuckDB spends about 125 µs on each file
 # it opens: the 22 808 drone track files of the 5 M estate (4 KB each) took 2.8-3.0 s to read,
 # against 0.83-0.91 s to join them and read the joined file. Joining copies the bytes once
-# more, which pays for small files only: from JOIN_FILES files up, of JOIN_MEAN_BYTES each
-# or less on average (the LAPI folder's 464 files of 300 KB are read one by one).
+# more and holds one file in memory, which pays for small files only: files of
+# JOIN_FILE_BYTES or less are joined when there are JOIN_FILES of them or more; the others
+# (the LAPI folder's files of 300 KB) are read by themselves, beside the joined file.
 JOIN_FILES = 16
-JOIN_MEAN_BYTES = 64 << 10
+JOIN_FILE_BYTES = 64 << 10
 
 
-def _joinable(files: list[tuple[str, Path]]) -> bool:
-    return len(files) >= JOIN_FILES and sum(p.stat().st_size for _, p in files) <= JOIN_MEAN_BYTES * len(files)
+def _size(path: Path) -> float:
+    """A file's size; infinite when it cannot be read (DuckDB, reading it alone, says why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return float("inf")
 
 
-def _join(files: list[tuple[str, Path]], into: Path, max_line_bytes: int) -> list[tuple[str, int]] | None:
+def _join(files: list[tuple[str, Path]], into: Path, max_line_bytes: int) -> tuple[list[tuple[str, int]], list]:
     """Write the lines of ``files`` to ``into``, each file's ending with a line feed as the
-    line reader reads it (a last line without one is still a line); return (name, its first
-    line in ``into``) for each file that has lines. A line never spans two files, so a line
-    DuckDB rejects in ``into`` is the same line of one file. None for files the reader would
-    read otherwise than lines ended by LF: a carriage return (a line end to DuckDB), a
-    byte-order mark (dropped at a file's start), or a line of half the limit or more (DuckDB
-    splits the one past its limit where its buffers happen to end, so the lines after it
-    depend on what comes before). Landing leaves none of them in a drop folder's files
-    (`vigie.sources.text_files`): such files are read one by one."""
-    parts, first = [], 1
+    line reader reads it (a last line without one is still a line). Return (name, its first
+    line in ``into``) for each file joined that has lines, and the files left to be read by
+    themselves: those the reader would read otherwise than as lines ended by LF, with a
+    carriage return (a line end to DuckDB), a byte-order mark (dropped at a file's start),
+    or a line of half the limit or more (DuckDB cuts the one past its limit where its buffers
+    happen to end, so the lines after it would depend on the files before). Landing leaves
+    none of them in a drop folder's files (`vigie.sources.text_files`). A line never spans
+    two files, so a line DuckDB rejects in ``into`` is the same line of one file."""
+    parts, alone, first = [], [], 1
     with open(into, "wb") as out:
         for name, path in files:
             with open(path, "rb") as f:
@@ -79,7 +84,8 @@ def _join(files: list[tuple[str, Path]], into: Path, max_line_bytes: int) -> lis
                 continue
             if b"\r" in data or data.startswith(_BOM) or (
                     len(data) >= max_line_bytes // 2 and max(map(len, data.split(b"\n"))) >= max_line_bytes // 2):
-                return None
+                alone.append((name, path))
+                continue
             out.write(data)
             n = data.count(b"\n")
             if not data.endswith(b"\n"):
@@ -87,7 +93,7 @@ def _join(files: list[tuple[str, Path]], into: Path, max_line_bytes: int) -> lis
                 n += 1
             parts.append((name, first))
             first += n
-    return parts
+    return parts, alone
 
 
 def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str, Path]],
@@ -104,7 +110,7 @@ def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str
 
     When every line could be read (the usual case) ``table`` is a view over the lines as
     DuckDB read them, numbered from their position: no copy of the text. Many small files are
-    read as one joined file (`_joinable`), each line named back to its file and line.
+    read as one joined file (`_join`), each line named back to its file and line.
     """
     drop_lines(con, table)
     if not files:
@@ -112,26 +118,29 @@ def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str
         return
     # What DuckDB reads → the files' names: (path, name, the name's first line in the path).
     con.execute("CREATE TEMP TABLE _file_names (path VARCHAR, name VARCHAR, first_line BIGINT)")
-    joined = parts = None
-    if _joinable(files):
-        # Beside the first landed file, on the warehouse's disk; removed once read.
-        joined = Path(files[0][1]).with_name(f".joined-{os.getpid()}-{table}")
+    alone = list({str(p): (name, p) for name, p in files}.values())  # each path once
+    small = [(name, p) for name, p in alone if _size(p) <= JOIN_FILE_BYTES]
+    joined, parts = None, []
+    if len(small) >= JOIN_FILES:
+        # Beside the first small file, on the warehouse's disk; removed once read.
+        joined = small[0][1].with_name(f".joined-{os.getpid()}-{table}")
         try:
-            parts = _join(files, joined, max_line_bytes)
-        finally:
-            if parts is None:
-                joined.unlink(missing_ok=True)
-                joined = None
-    if joined is not None:
-        insert_rows(con, "_file_names", [[str(joined), name, first] for name, first in parts])
-        paths = [str(joined)]
-        # Each physical line to the file it came from: the last file starting at or before it.
-        named = "ASOF JOIN _file_names n ON n.path = p.filename AND n.first_line <= p.line"
-    else:
-        names = {str(p): name for name, p in files}
-        insert_rows(con, "_file_names", [[path, name, 1] for path, name in names.items()])
-        paths = [str(p) for _, p in files]
-        named = "JOIN _file_names n ON n.path = p.filename"
+            parts, odd = _join(small, joined, max_line_bytes)
+        except BaseException:
+            joined.unlink(missing_ok=True)
+            raise
+        taken = {str(p) for _, p in small} - {str(p) for _, p in odd}
+        alone = [(name, p) for name, p in alone if str(p) not in taken]
+        if not parts:
+            joined.unlink()
+            joined = None
+    insert_rows(con, "_file_names", [[str(joined), name, first] for name, first in parts] +
+                [[str(p), name, 1] for name, p in alone])
+    paths = ([str(joined)] if joined else []) + [str(p) for _, p in alone]
+    # Each physical line to the file it came from: in a joined file, the last one starting at
+    # or before it (an ASOF join); else the file read by itself (an equality join, cheaper).
+    named = ("ASOF JOIN _file_names n ON n.path = p.filename AND n.first_line <= p.line" if joined else
+             "JOIN _file_names n ON n.path = p.filename")
     try:
         con.execute(
             "CREATE TEMP TABLE _lines_raw AS SELECT filename, text FROM read_csv(?, "
