@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timedelta
 import os
@@ -60,6 +61,35 @@ def test_bodycam_pages_through_and_resumes_from_the_last_cursor(tmp_path: Path) 
         second = connector.pull(first.cursor, tmp_path / "b2")
         assert _landed_events(second) == list(range(101, 131))
         assert len(first.files[0].sha256) == 64 and first.files[0].bytes == first.files[0].path.stat().st_size
+
+
+def test_bodycam_last_page_served_again_unchanged_is_not_landed_again(tmp_path: Path) -> None:
+    """The cursor stays on the last page: served again as it was (nothing new), it lands
+    nothing, and the cursor keeps still; once events are added, it lands again with them."""
+    events = _events(tmp_path / "events.jsonl", range(1, 121))
+    with BodycamServer(events, token=TOKEN) as server:
+        connector = _bodycam(server.url)
+        first = connector.pull(None, tmp_path / "b1")
+        last_page = first.files[0].path.read_bytes().splitlines(keepends=True)[-1]
+        assert first.cursor["page_sha256"] == hashlib.sha256(last_page).hexdigest()
+        again = connector.pull(first.cursor, tmp_path / "b2")
+        assert [(f.bytes, f.path.read_bytes()) for f in again.files] == [(0, b"")]
+        assert again.cursor == first.cursor
+        _events(events, range(121, 126))
+        third = connector.pull(again.cursor, tmp_path / "b3")
+        assert _landed_events(third) == list(range(101, 126))
+        assert third.cursor["page_sha256"] != first.cursor["page_sha256"]
+        # A cursor from before the page's digest: the page lands again, once.
+        fourth = connector.pull({"after": third.cursor["after"]}, tmp_path / "b4")
+        assert _landed_events(fourth) == list(range(101, 126))
+        assert connector.pull(fourth.cursor, tmp_path / "b5").files[0].bytes == 0
+    # One page in all: every pull asks for it from the beginning (no cursor yet), the same.
+    few = _events(tmp_path / "few.jsonl", range(1, 11))
+    with BodycamServer(few, token=TOKEN) as server:
+        connector = _bodycam(server.url)
+        first = connector.pull(None, tmp_path / "f1")
+        assert first.cursor["after"] is None and _landed_events(first) == list(range(1, 11))
+        assert connector.pull(first.cursor, tmp_path / "f2").files[0].bytes == 0
 
 
 def test_bodycam_honours_retry_after_and_retries_5xx(tmp_path: Path) -> None:
@@ -217,8 +247,57 @@ def test_vms_pulls_incrementally(tmp_path: Path) -> None:
     changed = _jsonl(files["recordings"].path)
     assert "2026-04-20T09:00:00" in [r["deleted_at"] for r in changed]
     assert len(changed) < n_rec  # only rows within the lookback of the watermark
-    assert len(_jsonl(files["cameras"].path)) == n_cam  # cameras in full
+    assert files["cameras"].bytes == 0  # read in full, the same as landed before: not landed again
     assert not list(tmp_path.glob("*.spill"))  # DuckDB's spill folder goes with the pull
+
+    with sqlite3.connect(db_path) as con:
+        con.execute("UPDATE cameras SET site = 'moved' WHERE camera_id = (SELECT min(camera_id) FROM cameras)")
+    third = connector.pull(second.cursor, tmp_path / "b3")
+    assert len(_jsonl({f.stream: f for f in third.files}["cameras"].path)) == n_cam  # one changed: all, in full
+
+
+def test_vms_cameras_read_again_unchanged_are_not_landed_again(tmp_path: Path) -> None:
+    """Cameras come in full on every pull: when their bytes are those landed last, none lands
+    (an hourly run recorded every camera as a duplicate each time), and the cursor keeps
+    still. Any change lands them all; so does a pull after one that failed (its cursor did
+    not move)."""
+    db_path, connector = _vms(tmp_path)
+    first = connector.pull(None, tmp_path / "b1")
+    cams = {f.stream: f for f in first.files}["cameras"]
+    assert cams.bytes > 0 and first.cursor["cameras_sha256"] == cams.sha256
+    again = connector.pull(first.cursor, tmp_path / "b2")
+    landed = {f.stream: f for f in again.files}["cameras"]
+    assert (landed.bytes, landed.path.read_bytes(), landed.sha256) == (0, b"", hashlib.sha256(b"").hexdigest())
+    assert again.cursor == first.cursor
+    with sqlite3.connect(db_path) as con:
+        con.execute("INSERT INTO cameras (camera_id, site, lat, lon) VALUES ('C-NEW', 'new', 45.0, 4.0)")
+    third = connector.pull(again.cursor, tmp_path / "b3")
+    landed = {f.stream: f for f in third.files}["cameras"]
+    assert "C-NEW" in [r["camera_id"] for r in _jsonl(landed.path)] and len(_jsonl(landed.path)) > 1
+    assert third.cursor["cameras_sha256"] == landed.sha256 != first.cursor["cameras_sha256"]
+    # Without the digest (a cursor from before it), they land in full, once.
+    fourth = connector.pull({k: v for k, v in third.cursor.items() if k != "cameras_sha256"}, tmp_path / "b4")
+    assert {f.stream: f for f in fourth.files}["cameras"].sha256 == landed.sha256
+
+
+def test_vms_cameras_with_a_repeated_or_missing_id_land_on_every_pull(tmp_path: Path) -> None:
+    """Cameras without a key in the source: two rows under one id, or a row without one, land
+    on every pull, as such recordings do (what the warehouse made of them is not assumed)."""
+    connector = _plain_vms(tmp_path / "rep.sqlite")
+    with sqlite3.connect(tmp_path / "rep.sqlite") as con:
+        con.execute("DROP TABLE cameras")
+        con.execute("CREATE TABLE cameras (camera_id TEXT, site TEXT, authorisation_ref TEXT, lat REAL, lon REAL)")
+        con.executemany("INSERT INTO cameras (camera_id, site) VALUES (?, ?)", [("C-1", "a"), ("C-1", "b"), ("C-2", "c")])
+    cursor, landed = None, []
+    for i in range(3):
+        pull = connector.pull(cursor, tmp_path / f"b{i}")
+        landed.append(len(_jsonl({f.stream: f for f in pull.files}["cameras"].path)))
+        cursor = pull.cursor
+    assert landed == [3, 3, 3] and cursor["cameras_sha256"] is None
+    with sqlite3.connect(tmp_path / "rep.sqlite") as con:
+        con.execute("UPDATE cameras SET camera_id = NULL WHERE site = 'b'")
+    assert [len(_jsonl({f.stream: f for f in connector.pull(cursor, tmp_path / f"n{i}").files}["cameras"].path))
+            for i in range(2)] == [3, 3]
 
 
 

@@ -122,3 +122,26 @@ def test_server_vms_lands_again_only_the_recordings_that_changed(server_vms: str
     third = connector.pull(again.cursor, tmp_path / "b3")
     landed = {f.stream: f for f in third.files}["recordings"].path.read_text().splitlines()
     assert [json.loads(line)["recording_id"] for line in landed] == [rid]
+
+
+def test_server_vms_lands_the_cameras_again_only_when_they_changed(server_vms: str, tmp_path: Path) -> None:
+    """From a server as from SQLite: cameras read again with the bytes landed last are not
+    landed again; a change lands them all."""
+    from vigie.config import VmsSqlSource
+    from vigie.sources.vms_sql import VmsSql
+
+    connector = VmsSql(VmsSqlSource(name="vms", kind="vms_sql", url=server_vms), settings=None)
+    first = connector.pull(None, tmp_path / "b1")
+    n = len({f.stream: f for f in first.files}["cameras"].path.read_text().splitlines())
+    assert n > 0 and first.cursor["cameras_sha256"]
+    again = connector.pull(first.cursor, tmp_path / "b2")
+    assert {f.stream: f for f in again.files}["cameras"].bytes == 0
+    assert again.cursor == first.cursor
+    engine = sa.create_engine(server_vms)
+    with engine.begin() as c:
+        c.execute(sa.text("UPDATE cameras SET site = 'moved' WHERE camera_id = (SELECT min(camera_id) FROM "
+                          "(SELECT camera_id FROM cameras) AS k)"))
+    engine.dispose()
+    third = connector.pull(again.cursor, tmp_path / "b3")
+    landed = {f.stream: f for f in third.files}["cameras"].path.read_text().splitlines()
+    assert len(landed) == n and "moved" in [json.loads(line)["site"] for line in landed]

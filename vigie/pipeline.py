@@ -372,8 +372,8 @@ def _load(con: duckdb.DuckDBPyConnection, settings, p: _Pulling, outcome: tuple,
             cursors.save_files(con, source.name, files if files_in_text else pulled.seen, rep.batch_id)
         integrity.seal(con)  # the batch's manifest, chained, in the transaction that commits it
         con.execute("COMMIT")
-        # The contract report, for what is new: a batch of duplicates only (a re-served page,
-        # cameras pulled in full) changes nothing to report, and GX costs seconds to start.
+        # The contract report, for what is new: a batch of duplicates only (rows delivered
+        # again) changes nothing to report, and GX costs seconds to start.
         if validate and (c.loaded or c.quarantined):
             if progress:
                 progress(source.name, "contract report")

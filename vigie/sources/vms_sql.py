@@ -4,6 +4,8 @@ Each table is landed as JSON Lines, one row per line, values as the database gav
 (instants as ISO-8601 text, naive meaning UTC by contract). Pulled incrementally:
 ``audit_log`` by ``log_id``, ``recordings`` by ``updated_at`` with a lookback (a clock can
 lag), ``cameras`` in full. Recordings and cameras change in place: the latest pull wins.
+What a pull reads again unchanged (the lookback's recordings, the cameras) is not landed
+again: see ``SEEN`` and ``CAMERAS_SEEN``.
 """
 
 from __future__ import annotations
@@ -179,6 +181,27 @@ def _next_seen(seen: dict, landed: list[tuple], keep, repeated: set | frozenset 
     return out
 
 
+# The cameras come in full on every pull (sources.md), changed or not: at 20 M events, 6 636
+# rows staged, classified and recorded as duplicates by every run, a year of hourly runs 58 M
+# rows of `duplicates`. The cursor keeps the SHA-256 of the cameras last landed; a pull that
+# reads the very same bytes lands none of them (an empty file): they are the versions the
+# warehouse holds already. Any change lands them all again, as before. Where an id repeats
+# (no key in the source), every pull lands them all, as it does such recordings.
+CAMERAS_SEEN = "cameras_sha256"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def _cameras_again(landed: Landed, known: str | None, repeated: bool) -> tuple[Landed, str | None]:
+    """The cameras' landed file, emptied when its bytes are those last landed (``known``), and
+    the digest the cursor keeps next (None where an id repeats: they land on every pull)."""
+    if repeated:
+        return landed, None
+    if known is not None and landed.sha256 == known:
+        landed.path.write_bytes(b"")
+        return Landed(landed.stream, landed.name, landed.path, _EMPTY_SHA256, 0), known
+    return landed, landed.sha256
+
+
 # An incremental pull from a SQLite VMS filters inside SQLite (``sqlite_query``), so that the
 # rows it skips are never converted for DuckDB: a no-op run at 5 M events scanned 1.7 M rows
 # (0.8 s) to keep a few thousand. What SQLite keeps is a superset of what the pull wants; the
@@ -297,7 +320,15 @@ class VmsSql(Connector):
                       for n, t in tables.items()}
 
         cams = tables["cameras"]
-        out.files.append(self._land(conn, sa.select(cams).order_by(cams.c.camera_id), landing, "cameras"))
+        camera_ids: list = []  # rows come in order of camera_id: a repeated id follows itself
+
+        def track_camera(row: dict) -> None:
+            camera_ids.append(row.get("camera_id"))
+
+        landed_cams = self._land(conn, sa.select(cams).order_by(cams.c.camera_id), landing, "cameras", track_camera)
+        cams_repeated = None in camera_ids or len(set(camera_ids)) < len(camera_ids)
+        landed_cams, cams_seen = _cameras_again(landed_cams, cursor.get(CAMERAS_SEEN), cams_repeated)
+        out.files.append(landed_cams)
 
         recs = tables["recordings"]
         query = sa.select(recs)
@@ -365,6 +396,7 @@ class VmsSql(Connector):
             "audit_log_id": highest[0],
             SEEN: _next_seen(known, [(r, d, i.isoformat() if i else None) for r, (d, i) in landed.items()], keep,
                              repeated),
+            CAMERAS_SEEN: cams_seen,
         }
         return out
 
@@ -427,6 +459,12 @@ class VmsSql(Connector):
                 con.execute(f"COPY ({query}) TO '{dest.as_posix()}' (FORMAT json)", used)
                 sha, size = file_digest(dest)
                 out.files.append(Landed(stream, f"{stream}.jsonl", dest, sha, size))
+            # An id repeated, or missing, among the cameras landed: they land on every pull.
+            cams = next(i for i, f in enumerate(out.files) if f.stream == "cameras")
+            (cams_repeated,) = con.execute(
+                "SELECT count(*) <> count(DISTINCT camera_id) FROM read_json(?, columns = {'camera_id': 'VARCHAR'})",
+                [str(out.files[cams].path)]).fetchone() if out.files[cams].bytes else (False,)
+            out.files[cams], cams_seen = _cameras_again(out.files[cams], cursor.get(CAMERAS_SEEN), cams_repeated)
             # An instant Python cannot hold (infinity, a year past 9999) moves no watermark, as
             # in the pull from a server (`_instant`); it came back as text and broke the pull.
             (watermark,) = con.execute(
@@ -461,6 +499,7 @@ class VmsSql(Connector):
             "recordings_updated_at": watermark.astimezone(timezone.utc).isoformat() if watermark else None,
             "audit_log_id": max((h for h in (highest, last) if h is not None), default=None),
             SEEN: _next_seen(known, landed, keep, repeated),
+            CAMERAS_SEEN: cams_seen,
         }
         return out
 
