@@ -255,7 +255,8 @@ _LOADING = """SELECT batch_id, committed_at FROM main.batches
 # ... or a LAPI read delivered again, unchanged, in a later file: a duplicate (nothing is
 # loaded), yet it undoes a correction, since the later file wins (`lapi_reads_at`). The
 # duplicates are read from `after` on only: they are appended in batch order, and DuckDB
-# skips the row groups before it (duplicates come with many runs: rows delivered again).
+# skips the row groups before it (many runs add a few: the API's last page, landed again
+# with its new events).
 _REDELIVERING = """SELECT batch_id, committed_at FROM main.batches
                    WHERE batch_id > $after AND status = 'loaded' AND batch_id IN (
                        SELECT batch_id FROM main.duplicates WHERE batch_id > $after AND kind = 'read'
