@@ -440,6 +440,25 @@ def test_manifests_are_sealed_in_commit_order_over_every_committed_batch(estate:
     assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in lapi["files"])
 
 
+
+def test_a_manifest_lists_exactly_the_tables_its_batch_added_rows_to(estate: Path) -> None:
+    """Sealing counts every chained table's rows in one query and hashes only the tables that
+    hold some of the batch's: what each manifest lists, with its counts, is what the tables
+    hold, batch by batch, and nothing is listed with no rows."""
+    with writer(estate) as con:
+        tables = integrity.chained_tables(con)
+        ids = [b for (b,) in con.execute("SELECT batch_id FROM manifests ORDER BY seq").fetchall()]
+        held = {t: integrity.row_counts(con, t, ids) for t in tables}
+        assert integrity.rows_by_table(con, list(tables), ids) == {t: c for t, c in held.items() if c}
+        assert integrity.rows_by_table(con, [], ids) == {}
+        for b, text in con.execute(f"SELECT batch_id, {integrity.MANIFEST_TEXT} FROM manifests m").fetchall():
+            listed = {t: e["rows"] for t, e in json.loads(text)["tables"].items()}
+            assert listed == {t: c[b] for t, c in held.items() if b in c}, b
+            assert all(n > 0 for n in listed.values())
+        # Built again now, the manifests are those sealed: same tables, counts and hashes.
+        rebuilt = integrity.build(con, ids, tables)
+        for b, text in con.execute(f"SELECT batch_id, {integrity.MANIFEST_TEXT} FROM manifests m").fetchall():
+            assert rebuilt[b]["tables"] == json.loads(text)["tables"], b
 def test_a_failed_batch_is_left_out_of_the_chain(tmp_path: Path) -> None:
     """Only committed batches are chained: a source that fails leaves a 'failed' batch that
     verification tolerates."""
