@@ -440,7 +440,6 @@ def test_manifests_are_sealed_in_commit_order_over_every_committed_batch(estate:
     assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 for f in lapi["files"])
 
 
-
 def test_a_manifest_lists_exactly_the_tables_its_batch_added_rows_to(estate: Path) -> None:
     """Sealing counts every chained table's rows in one query and hashes only the tables that
     hold some of the batch's: what each manifest lists, with its counts, is what the tables
@@ -451,6 +450,11 @@ def test_a_manifest_lists_exactly_the_tables_its_batch_added_rows_to(estate: Pat
         held = {t: integrity.row_counts(con, t, ids) for t in tables}
         assert integrity.rows_by_table(con, list(tables), ids) == {t: c for t, c in held.items() if c}
         assert integrity.rows_by_table(con, [], ids) == {}
+        # A table's name is never SQL text: a quote in it (a table added by hand) is no error.
+        con.execute('CREATE TABLE "it\'s" AS SELECT batch_id FROM landed_files')
+        assert integrity.rows_by_table(con, ["it's", "landed_files"], ids) == \
+            {"it's": held["landed_files"], "landed_files": held["landed_files"]}
+        con.execute('DROP TABLE "it\'s"')
         for b, text in con.execute(f"SELECT batch_id, {integrity.MANIFEST_TEXT} FROM manifests m").fetchall():
             listed = {t: e["rows"] for t, e in json.loads(text)["tables"].items()}
             assert listed == {t: c[b] for t, c in held.items() if b in c}, b
@@ -459,6 +463,8 @@ def test_a_manifest_lists_exactly_the_tables_its_batch_added_rows_to(estate: Pat
         rebuilt = integrity.build(con, ids, tables)
         for b, text in con.execute(f"SELECT batch_id, {integrity.MANIFEST_TEXT} FROM manifests m").fetchall():
             assert rebuilt[b]["tables"] == json.loads(text)["tables"], b
+
+
 def test_a_failed_batch_is_left_out_of_the_chain(tmp_path: Path) -> None:
     """Only committed batches are chained: a source that fails leaves a 'failed' batch that
     verification tolerates."""

@@ -256,13 +256,13 @@ def rows_by_table(con: duckdb.DuckDBPyConnection, tables: list[str], batch_ids: 
     about 60 statements."""
     if not tables:
         return {}
-    union = " UNION ALL ".join(f"SELECT '{t}' AS t, batch_id, count(*) AS n FROM main.{_ident(t)} "
-                               f"WHERE {_batch_filter(batch_ids)} GROUP BY batch_id" for t in tables)
+    union = " UNION ALL ".join(f"SELECT {i} AS t, batch_id, count(*) AS n FROM main.{_ident(t)} "
+                               f"WHERE {_batch_filter(batch_ids)} GROUP BY batch_id" for i, t in enumerate(tables))
     wanted = set(batch_ids)
     out: dict[str, dict[int, int]] = {}
-    for t, b, n in con.execute(union).fetchall():
+    for i, b, n in con.execute(union).fetchall():  # each table by its place in `tables`: no name in the SQL text
         if b in wanted:
-            out.setdefault(t, {})[b] = n
+            out.setdefault(tables[i], {})[b] = n
     return out
 
 
