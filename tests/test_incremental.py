@@ -208,6 +208,73 @@ def test_an_evaluation_stopped_half_way_leaves_the_stored_one_whole(tmp_path: Pa
     assert stored()[0] != before[0]  # the run that completes does change them
 
 
+def test_the_scratch_is_prepared_beside_the_loads_of_a_run_that_brings_rows(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-evaluation's scratch database (incremental.Scratch) is prepared in a thread once a
+    batch brought rows, while the other sources load, and the evaluation uses it. A run that
+    brings nothing prepares none. A preparation that fails stops the evaluation with its
+    error, leaves the stored evaluation as it was, and no thread behind; the next run
+    evaluates what the failed one loaded."""
+    import threading
+
+    from vigie import rules
+    from vigie.rules import incremental
+
+    estate, as_of = _loaded(tmp_path, monkeypatch, seed=13)
+    settings_ = load_settings(estate / "vigie.yml")
+    made, used = [], []
+    init, ready = incremental.Scratch.__init__, incremental.Scratch.ready
+
+    def spy_init(self, con, settings, *, background: bool = False) -> None:  # noqa: ANN001
+        made.append("beside" if background else "in place")
+        init(self, con, settings, background=background)
+
+    def spy_ready(self) -> None:  # noqa: ANN001
+        used.append(self._thread is not None or self._error is None)
+        ready(self)
+
+    monkeypatch.setattr(incremental.Scratch, "__init__", spy_init)
+    monkeypatch.setattr(incremental.Scratch, "ready", spy_ready)
+
+    def evaluation() -> tuple:
+        con = duckdb.connect(str(db.writer_path(settings_.warehouse)), read_only=True)
+        try:
+            return con.execute("SELECT * FROM run_evaluation").fetchone()
+        finally:
+            con.close()
+
+    assert _run(estate, as_of).evaluation.startswith("stored")  # nothing new
+    assert made == [] and used == []
+
+    header = "read_id,read_at,camera_id,plate_hash,matched,deleted_at\n"
+    (estate / "lapi" / "reads_2099-01-01_a.csv").write_text(header + "rd-new-a,2026-01-02T10:00:00+01:00,LAPI-A7-01,00000000000000aa,0,\n")
+    report = _run(estate, as_of)
+    assert report.evaluation.startswith("incremental"), report.evaluation
+    assert made == ["beside"] and used == [True], (made, used)
+    _compare(estate, as_of)
+
+    def broken(con, settings) -> None:  # noqa: ANN001
+        raise RuntimeError("parameters unreadable")
+
+    before, install = evaluation(), rules.install_for_subjects
+    monkeypatch.setattr(rules, "install_for_subjects", broken)
+    (estate / "lapi" / "reads_2099-01-01_b.csv").write_text(header + "rd-new-b,2026-01-02T11:00:00+01:00,LAPI-A7-01,00000000000000bb,0,\n")
+    with pytest.raises(RuntimeError, match="parameters unreadable"):
+        _run(estate, as_of)
+    assert made == ["beside", "beside"]
+    assert evaluation() == before
+    assert not [t for t in threading.enumerate() if t.name == "vigie-scratch"]
+    monkeypatch.setattr(rules, "install_for_subjects", install)
+    report = _run(estate, as_of)  # batch b is loaded: its read is evaluated now
+    assert report.evaluation.startswith("incremental"), report.evaluation
+    _compare(estate, as_of)
+    con = db.reader(settings_.warehouse)
+    try:
+        assert con.execute("SELECT count(*) FROM run_findings WHERE subject_id = 'rd-new-b'").fetchone()[0] > 0
+    finally:
+        con.close()
+
+
 @pytest.mark.parametrize("removed", ["lapi-a7", "bodycams", "drones-69"])
 def test_a_source_removed_from_the_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, removed: str) -> None:
     """Its rows stay in the warehouse and the rules still read them. When time alone makes

@@ -109,6 +109,7 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
         pulling: list[_Pulling] = []
         pulls: dict = {}
         done: dict[str, SourceReport] = {}
+        scratch: incremental.Scratch | None = None  # the rules' scratch, prepared beside the loads
         try:
             with ThreadPoolExecutor(max_workers=PULLS_AT_ONCE, thread_name_prefix="vigie-pull") as pool:
                 try:
@@ -125,18 +126,24 @@ def run(settings, names: list[str] | None = None, *, validate: bool = True,  # n
                         done[p.source.name] = rep
                         if progress:
                             progress(p.source.name, "failed" if rep.error else f"done: {rep.counts.received} rows received")
+                        # Rows came: the rules will be evaluated again, and their scratch is
+                        # prepared while the other sources load (vigie/rules/incremental.py).
+                        if evaluate and scratch is None and (rep.counts.loaded or rep.counts.quarantined):
+                            scratch = incremental.Scratch.beside(con, settings, report.as_of)
                 finally:
                     for pull in pulls:  # on the way out of an error: the pulls not started never start
                         pull.cancel()
+            report.sources = [done[p.source.name] for p in pulling]  # reported in the configuration's order
+            integrity.purge_landed(con, settings)
+            rules.install(con, settings)
+            if evaluate and not _same_evaluation(con, settings, report):
+                _oversee(con, settings, report, validate, progress, scratch)
         finally:  # the pool waited for every pull: a reader that a pull never started to use is closed
             for p in pulling:
                 if p.files_reader is not None:
                     p.files_reader.close()
-        report.sources = [done[p.source.name] for p in pulling]  # reported in the configuration's order
-        integrity.purge_landed(con, settings)
-        rules.install(con, settings)
-        if evaluate and not _same_evaluation(con, settings, report):
-            _oversee(con, settings, report, validate, progress)
+            if scratch is not None:  # its thread done, before the writer publishes or closes
+                scratch.close()
         if evaluate:
             alert(con, settings, report, send=send_alerts, progress=progress)
     return report
@@ -185,10 +192,11 @@ def oversee(settings, as_of: datetime | None = None, *, validate: bool = True,  
     return report
 
 
-def _oversee(con, settings, report: RunReport, validate: bool, progress) -> None:  # noqa: ANN001
+def _oversee(con, settings, report: RunReport, validate: bool, progress,  # noqa: ANN001
+             scratch: incremental.Scratch | None = None) -> None:
     if progress:
         progress("rules", "evaluating")
-    report.findings_by_rule = evaluate_rules(con, settings, report.as_of, report)
+    report.findings_by_rule = evaluate_rules(con, settings, report.as_of, report, scratch)
     if validate:
         report.compliance = contracts.validate_compliance(db.writer_path(settings.warehouse), gx_root(settings))
     if progress:
@@ -196,10 +204,11 @@ def _oversee(con, settings, report: RunReport, validate: bool, progress) -> None
 
 
 def evaluate_rules(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # noqa: ANN001
-                   report: RunReport | None = None) -> dict[str, int]:
+                   report: RunReport | None = None, scratch: incremental.Scratch | None = None) -> dict[str, int]:
     """Keep the findings of this run (table ``run_findings``) and count them by rule. Only
-    what changed since the last evaluation is evaluated again (vigie/rules/incremental.py)."""
-    done = incremental.evaluate(con, settings, as_of)
+    what changed since the last evaluation is evaluated again (vigie/rules/incremental.py),
+    in ``scratch`` when the run prepared one."""
+    done = incremental.evaluate(con, settings, as_of, scratch)
     if report is not None:
         report.evaluation = str(done)
     counts = dict(con.execute("SELECT rule_code, count(*) FROM run_findings GROUP BY 1").fetchall())

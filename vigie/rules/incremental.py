@@ -35,6 +35,7 @@ register changed. tests/test_incremental.py checks that both ways agree exactly.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -119,14 +120,73 @@ def _params(settings, as_of: datetime) -> list:  # noqa: ANN001
     return [as_of, "infinity", settings.grace_hours, settings.timezone, settings.perimeter_tolerance_m]
 
 
-def evaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> Evaluation:  # noqa: ANN001
+def evaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # noqa: ANN001
+             scratch: Scratch | None = None) -> Evaluation:
     """Bring ``run_findings`` (and ``run_horizon``) to ``as_of``, everything known; installed
-    rules (``rules.install``) are assumed."""
+    rules (``rules.install``) are assumed. ``scratch``: one prepared beside the loads
+    (`Scratch.beside`), else a re-evaluation prepares its own; the caller closes it."""
     why = _why_full(con, settings, as_of)
     if why:
         _full(con, settings, as_of)
         return Evaluation("full", why)
-    return _incremental(con, settings, as_of)
+    return _incremental(con, settings, as_of, scratch)
+
+
+class Scratch:
+    """The in-memory database a re-evaluation works in (`_reevaluate`), attached to the
+    writer's DuckDB and given the warehouse's schema, the parameters and the rules about
+    subjects. Nothing of it depends on the rows loaded.
+
+    A run prepares it beside its loads (`beside`), in a thread on a connection of its own, once
+    a batch brought rows: 92 statements, 0.1 s that a delta's main thread, which loads one
+    source after the other and then evaluates, no longer spends. A run that loads nothing, or
+    whose evaluation will be full, prepares none."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings, *, background: bool = False) -> None:  # noqa: ANN001
+        (self.home,) = con.execute("SELECT current_database()").fetchone()
+        self._con, self._error, self._thread = con, None, None
+        con.execute(f"ATTACH ':memory:' AS {SCRATCH}")  # one DuckDB: every connection of it sees it
+        worker = db.worker(con)  # made here: a connection is made in the thread that owns `con`
+        if background:
+            self._thread = threading.Thread(target=self._fill, args=(worker, settings), name="vigie-scratch", daemon=True)
+            self._thread.start()
+        else:
+            self._fill(worker, settings)
+
+    @classmethod
+    def beside(cls, con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> Scratch | None:  # noqa: ANN001
+        """A scratch being prepared in a thread, unless the evaluation at ``as_of`` will be full
+        (`evaluate` decides again: a scratch it does not use costs only its preparation)."""
+        return None if _why_full(con, settings, as_of) else cls(con, settings, background=True)
+
+    def _fill(self, worker: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
+        try:
+            worker.execute(f"USE {SCRATCH}")
+            db.migrate(worker)
+            rules.install_for_subjects(worker, settings)
+            for table in WHOLE:
+                worker.execute(f"DROP TABLE main.{table}")
+                worker.execute(f"CREATE VIEW main.{table} AS SELECT * FROM {self.home}.main.{table}")
+        except BaseException as exc:  # noqa: BLE001 - raised by `ready`, in the thread that evaluates
+            self._error = exc
+        finally:
+            worker.close()
+
+    def ready(self) -> None:
+        """Wait until it is prepared; what stopped the preparation is raised here."""
+        self._wait()
+        if self._error is not None:
+            raise self._error
+
+    def _wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        """Detach it, once its preparation is over (used or not; again: nothing)."""
+        self._wait()
+        self._con.execute(f"DETACH DATABASE IF EXISTS {SCRATCH}")
 
 
 def _watermark(con: duckdb.DuckDBPyConnection) -> int:
@@ -198,7 +258,8 @@ def _why_full(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> str 
     return None
 
 
-def _incremental(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> Evaluation:  # noqa: ANN001
+def _incremental(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # noqa: ANN001
+                 scratch: Scratch | None) -> Evaluation:
     (watermark,) = con.execute("SELECT watermark FROM main.run_evaluation").fetchone()
     new_watermark = _watermark(con)
     _dirty_scopes(con, watermark, as_of)
@@ -207,7 +268,7 @@ def _incremental(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> E
         "SELECT DISTINCT source FROM main.batches WHERE batch_id > ? AND status = 'loaded' "
         "AND (loaded > 0 OR quarantined > 0) AND source <> 'register'", [watermark]).fetchall()]
     if scopes:
-        _reevaluate(con, settings, as_of)
+        _reevaluate(con, settings, as_of, scratch)
     source_rules = [r.code for r in rules.catalogue() if r.scope == "source"]
     with _stored_whole(con):
         if scopes:
@@ -313,19 +374,16 @@ def _dirty_scopes(con: duckdb.DuckDBPyConnection, watermark: int, as_of: datetim
     con.execute("DROP TABLE _drone_ids")
 
 
-def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> None:  # noqa: ANN001
-    """Evaluate the rules about subjects on the rows of the ``_dirty`` scopes alone, in an
-    in-memory scratch database with the same schema: TEMP ``_evaluated`` (their findings and
-    horizon) and ``_replaced`` (the stored findings they replace, by `_replace`)."""
-    (home,) = con.execute("SELECT current_database()").fetchone()
-    con.execute(f"ATTACH ':memory:' AS {SCRATCH}")
+def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # noqa: ANN001
+                scratch: Scratch | None) -> None:
+    """Evaluate the rules about subjects on the rows of the ``_dirty`` scopes alone, in the
+    in-memory `Scratch` (the one given, else one prepared here): TEMP ``_evaluated`` (their
+    findings and horizon) and ``_replaced`` (the stored findings they replace, by `_replace`)."""
+    scratch = scratch or Scratch(con, settings)
+    home = scratch.home
     try:
+        scratch.ready()
         con.execute(f"USE {SCRATCH}")
-        db.migrate(con)
-        rules.install_for_subjects(con, settings)
-        for table in WHOLE:
-            con.execute(f"DROP TABLE main.{table}")
-            con.execute(f"CREATE VIEW main.{table} AS SELECT * FROM {home}.main.{table}")
         kinds = {stream.table: kind for kind, connector in CONNECTORS.items() for stream in connector.streams}
         for table, key in SCOPES.items():
             # Only the scopes of the sources that fill this table: DuckDB prunes the scan to the
@@ -367,7 +425,7 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> No
         """, {"kinds": [{"code": c, "kind": k, "subject": t} for c, k, t in kinds]})
     finally:
         con.execute(f"USE {home}")
-        con.execute(f"DETACH {SCRATCH}")
+        scratch.close()
 
 
 def _replace(con: duckdb.DuckDBPyConnection) -> None:
