@@ -275,6 +275,34 @@ def test_the_scratch_is_prepared_beside_the_loads_of_a_run_that_brings_rows(tmp_
         con.close()
 
 
+def test_a_scratch_that_cannot_start_is_not_left_attached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its connection could not be made: the error is raised and the database attached for it
+    is detached, so that the next scratch can be attached under the same name."""
+    from tests.conftest import copy_samples, with_closed_port
+    from vigie.rules import incremental
+
+    settings_ = load_settings(with_closed_port(copy_samples(tmp_path)) / "vigie.yml")
+    attached = "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?"
+    with db.writer(settings_.warehouse) as con:
+        worker = db.worker
+
+        def no_worker(c):  # noqa: ANN001, ANN202
+            raise duckdb.ConnectionException("no connection left")
+
+        monkeypatch.setattr(db, "worker", no_worker)
+        with pytest.raises(duckdb.ConnectionException, match="no connection left"):
+            incremental.Scratch(con, settings_, background=True)
+        assert con.execute(attached, [incremental.SCRATCH]).fetchone()[0] == 0
+        monkeypatch.setattr(db, "worker", worker)
+        scratch = incremental.Scratch(con, settings_)
+        scratch.ready()
+        assert con.execute(attached, [incremental.SCRATCH]).fetchone()[0] == 1
+        assert con.execute(f"SELECT count(*) FROM {incremental.SCRATCH}.main.rule_limits").fetchone()[0] > 0
+        scratch.close()
+        scratch.close()  # again: nothing
+        assert con.execute(attached, [incremental.SCRATCH]).fetchone()[0] == 0
+
+
 @pytest.mark.parametrize("removed", ["lapi-a7", "bodycams", "drones-69"])
 def test_a_source_removed_from_the_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, removed: str) -> None:
     """Its rows stay in the warehouse and the rules still read them. When time alone makes

@@ -146,12 +146,17 @@ class Scratch:
         (self.home,) = con.execute("SELECT current_database()").fetchone()
         self._con, self._error, self._thread = con, None, None
         con.execute(f"ATTACH ':memory:' AS {SCRATCH}")  # one DuckDB: every connection of it sees it
-        worker = db.worker(con)  # made here: a connection is made in the thread that owns `con`
-        if background:
-            self._thread = threading.Thread(target=self._fill, args=(worker, settings), name="vigie-scratch", daemon=True)
-            self._thread.start()
-        else:
-            self._fill(worker, settings)
+        try:
+            worker = db.worker(con)  # made here: a connection is made in the thread that owns `con`
+            if background:
+                self._thread = threading.Thread(target=self._fill, args=(worker, settings), name="vigie-scratch",
+                                                daemon=True)
+                self._thread.start()
+            else:
+                self._fill(worker, settings)
+        except BaseException:  # no Scratch to close: not left attached, where the next one would be
+            con.execute(f"DETACH DATABASE IF EXISTS {SCRATCH}")
+            raise
 
     @classmethod
     def beside(cls, con: duckdb.DuckDBPyConnection, settings, as_of: datetime) -> Scratch | None:  # noqa: ANN001
