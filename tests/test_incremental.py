@@ -275,6 +275,48 @@ def test_the_scratch_is_prepared_beside_the_loads_of_a_run_that_brings_rows(tmp_
         con.close()
 
 
+def test_a_re_evaluation_runs_only_the_rules_about_the_subjects_of_its_scopes(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scratch's ``subject_findings_at`` holds the rules whose catalogue subjects its scopes
+    hold, no other: a new LAPI read is re-evaluated by the rules about reads alone, a new
+    body-camera event by those about evidences and events. The findings are the full
+    evaluation's all the same."""
+    from vigie import rules
+
+    estate, as_of = _loaded(tmp_path, monkeypatch, seed=17)
+    chosen: list[set[str]] = []
+    make = rules.subject_findings_macro
+
+    def spy(con, codes=None) -> None:  # noqa: ANN001
+        chosen.append(set(codes or ()))
+        make(con, codes)
+
+    monkeypatch.setattr(rules, "subject_findings_macro", spy)
+
+    def about(kind: str, *types: str) -> set[str]:
+        return {r.code for r in rules.catalogue() if r.subjects.get(kind) in types}
+
+    header = "read_id,read_at,camera_id,plate_hash,matched,deleted_at\n"
+    (estate / "lapi" / "reads_2099-01-01_a.csv").write_text(header + "rd-new-a,2026-01-02T10:00:00+01:00,LAPI-A7-01,00000000000000aa,0,\n")
+    report = _run(estate, as_of)
+    assert report.evaluation.startswith("incremental"), report.evaluation
+    assert chosen == [about("lapi_files", "read")] and chosen[0] == {"RET-01"}, chosen
+    _compare(estate, as_of)
+
+    events_file = estate / "bodycam_events.jsonl"
+    events = [json.loads(line) for line in events_file.read_text().splitlines() if line.strip()]
+    top = max(e["seq"] for e in events if isinstance(e.get("seq"), int))
+    model = next(e for e in reversed(events) if isinstance(e.get("seq"), int) and isinstance(e.get("at"), str)
+                 and e.get("evidence_id"))
+    with events_file.open("a") as f:
+        f.write(json.dumps(model | {"seq": top + 1, "id": "e-new-1"}) + "\n")
+    report = _run(estate, as_of)
+    assert report.evaluation.startswith("incremental"), report.evaluation
+    assert chosen[1] == about("bodycam_api", "evidence", "event"), chosen
+    assert "PRO-01" not in chosen[1] and chosen[1] >= {"RET-01", "ACC-01", "LOG-08"}, chosen  # drones' rules left out
+    _compare(estate, as_of)
+
+
 def test_a_scratch_that_cannot_start_is_not_left_attached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its connection could not be made: the error is raised and the database attached for it
     is detached, so that the next scratch can be attached under the same name."""

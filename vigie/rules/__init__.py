@@ -100,12 +100,12 @@ def install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
 
 def install_for_subjects(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
     """What `incremental` evaluates a delta's scopes with, in its scratch database: the
-    parameters, the subject relations and ``subject_findings_at``, built as `install` builds
-    them. Not the other rules' macros nor the findings view: they took two thirds of the
-    install (0.12 of 0.18 s), at every run that brought anything."""
+    parameters and the subject relations, built as `install` builds them. Not the rules'
+    macros nor the findings view: they took two thirds of the install (0.12 of 0.18 s), at
+    every run that brought anything. `incremental` then makes ``subject_findings_at`` of the
+    rules its scopes need (`subject_findings_macro`)."""
     _parameters(con, settings)
     con.execute((RULES_DIR / "subjects.sql").read_text())
-    _subject_findings_macro(con)
 
 
 def _parameters(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
@@ -134,9 +134,11 @@ def _parameters(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN0
         db.insert_rows(con, table.partition(" ")[0], rows)
 
 
-def _subject_findings_macro(con: duckdb.DuckDBPyConnection) -> None:
-    # For the pipeline (vigie/rules/incremental.py): the rules about subjects with their horizon.
-    _findings_macro(con, "subject_findings_at", [(r.code, r.sql()) for r in catalogue() if r.scope == "subject"]
+def subject_findings_macro(con: duckdb.DuckDBPyConnection, codes: set[str] | None = None) -> None:
+    """``subject_findings_at``: the rules about subjects (those of ``codes``, when given and
+    not empty) with their horizon, for the pipeline (vigie/rules/incremental.py)."""
+    chosen = [r for r in catalogue() if r.scope == "subject" and (not codes or r.code in codes)]
+    _findings_macro(con, "subject_findings_at", [(r.code, r.sql()) for r in chosen]
                     + [(HORIZON, (RULES_DIR / "horizon.sql").read_text())])
 
 
@@ -149,7 +151,7 @@ def _install(con: duckdb.DuckDBPyConnection, settings) -> None:  # noqa: ANN001
     _findings_macro(con, "findings_at", [(r.code, r.sql()) for r in rules])
     # For the pipeline (vigie/rules/incremental.py): the rules about subjects, and those that
     # span a whole source.
-    _subject_findings_macro(con)
+    subject_findings_macro(con)
     _findings_macro(con, "source_findings_at", [(r.code, r.sql()) for r in rules if r.scope == "source"])
     # The same over the numbers a run keeps up to date (``run_numbers``) instead of all rows.
     con.execute("CREATE TABLE IF NOT EXISTS main.run_numbers (source VARCHAR, n BIGINT, seen_at TIMESTAMPTZ)")

@@ -134,11 +134,11 @@ def evaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # noqa:
 
 class Scratch:
     """The in-memory database a re-evaluation works in (`_reevaluate`), attached to the
-    writer's DuckDB and given the warehouse's schema, the parameters and the rules about
-    subjects. Nothing of it depends on the rows loaded.
+    writer's DuckDB and given the warehouse's schema, the parameters and the subject relations
+    the rules read. Nothing of it depends on the rows loaded.
 
     A run prepares it beside its loads (`beside`), in a thread on a connection of its own, once
-    a batch brought rows: 92 statements, 0.1 s that a delta's main thread, which loads one
+    a batch brought rows: some 90 statements, 0.1 s that a delta's main thread, which loads one
     source after the other and then evaluates, no longer spends. A run that loads nothing, or
     whose evaluation will be full, prepares none."""
 
@@ -418,8 +418,6 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # no
             INSERT INTO main.quarantine SELECT q.* FROM {home}.main.quarantine q
             SEMI JOIN (SELECT source, location FROM main.vms_recordings UNION SELECT source, location FROM main.vms_cameras) p
                  ON p.source = q.source AND p.location = q.location""")
-        con.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT * FROM subject_findings_at(?, ?, ?, ?, ?)",
-                    _params(settings, as_of))
         kinds = [(r.code, kind, subject) for r in rules.catalogue() for kind, subject in r.subjects.items()]
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _replaced AS
@@ -428,6 +426,14 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # no
             JOIN {SOURCE_KINDS} src ON src.source = s.source
             JOIN (SELECT unnest($kinds, recursive := true)) k ON k.kind = src.kind AND k.subject = s.type
         """, {"kinds": [{"code": c, "kind": k, "subject": t} for c, k, t in kinds]})
+        # Only the rules about the subjects the scopes hold (their codes in `_replaced`): a rule
+        # finds nothing in a scratch without its subjects, yet DuckDB planned and ran all
+        # fifteen. A delta of body-camera events, audit rows and LAPI reads needs five: its
+        # evaluation took 0.12 s instead of 0.18-0.19 s (20 M events), the same findings.
+        codes = {code for (code,) in con.execute("SELECT DISTINCT rule_code FROM _replaced").fetchall()}
+        rules.subject_findings_macro(con, codes)
+        con.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT * FROM subject_findings_at(?, ?, ?, ?, ?)",
+                    _params(settings, as_of))
     finally:
         con.execute(f"USE {home}")
         scratch.close()
