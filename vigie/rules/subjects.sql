@@ -202,9 +202,11 @@ CREATE OR REPLACE MACRO log_loaded(known_at, after_batch) AS TABLE
     WHERE batch_id > after_batch;
 
 CREATE OR REPLACE MACRO log_numbers(known_at, after_batch) AS TABLE
+    -- Every quarantined row with a number, without its text: only the rows of the batches
+    -- listed are read again for their time, below (the text of every one, 113 000 rows at
+    -- 20 M events, was read at every run: 0.08 s of 0.13 s).
     WITH quarantined AS (
-        SELECT q.source, q.ref AS id, q.seq AS n, q.batch_id, coalesce(q.ord, 9223372036854775807) AS ord,
-               q.kind, q.raw
+        SELECT q.source, q.ref AS id, q.seq AS n, q.batch_id, coalesce(q.ord, 9223372036854775807) AS ord
         FROM main.quarantine q
         WHERE q.seq IS NOT NULL AND q.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at))),
     requeued AS (  -- the few loaded rows whose id was also quarantined in the batches listed:
@@ -228,12 +230,16 @@ CREATE OR REPLACE MACRO log_numbers(known_at, after_batch) AS TABLE
                 THEN TRY_CAST(json_extract_string(q.raw, '$.logged_at') AS TIMESTAMPTZ)
             WHEN q.kind = 'event' AND vg_instant_problem(json_extract_string(q.raw, '$.at')) IS NULL
                 THEN TRY_CAST(json_extract_string(q.raw, '$.at') AS TIMESTAMPTZ) END AS seen_at
-    FROM quarantined q
-    WHERE q.batch_id > after_batch AND (q.id IS NULL OR (
+    FROM (SELECT q.source, q.ref AS id, q.seq AS n, q.batch_id, coalesce(q.ord, 9223372036854775807) AS ord,
+                 q.kind, q.raw
+          FROM main.quarantine q
+          WHERE q.seq IS NOT NULL AND q.batch_id > after_batch
+            AND q.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at))) q
+    WHERE q.id IS NULL OR (
         NOT EXISTS (SELECT 1 FROM requeued l WHERE l.source = q.source AND l.id = q.id
                     AND (l.batch_id < q.batch_id OR (l.batch_id = q.batch_id AND l.ord < q.ord)))
         AND NOT EXISTS (SELECT 1 FROM quarantined p WHERE p.source = q.source AND p.id = q.id
-                        AND (p.batch_id < q.batch_id OR (p.batch_id = q.batch_id AND p.ord < q.ord)))));
+                        AND (p.batch_id < q.batch_id OR (p.batch_id = q.batch_id AND p.ord < q.ord))));
 
 -- One row per number received, with the earliest time seen for it.
 CREATE OR REPLACE MACRO log_received(known_at) AS TABLE
