@@ -383,7 +383,8 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # no
                 scratch: Scratch | None) -> None:
     """Evaluate the rules about subjects on the rows of the ``_dirty`` scopes alone, in the
     in-memory `Scratch` (the one given, else one prepared here): TEMP ``_evaluated`` (their
-    findings and horizon) and ``_replaced`` (the stored findings they replace, by `_replace`)."""
+    findings and horizon), ``_subjects`` and ``_rulemap`` (whose stored findings they replace,
+    by `_replace`)."""
     scratch = scratch or Scratch(con, settings)
     home = scratch.home
     try:
@@ -419,18 +420,23 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # no
             SEMI JOIN (SELECT source, location FROM main.vms_recordings UNION SELECT source, location FROM main.vms_cameras) p
                  ON p.source = q.source AND p.location = q.location""")
         kinds = [(r.code, kind, subject) for r in rules.catalogue() for kind, subject in r.subjects.items()]
+        # The stored findings to replace: each subject of the scopes (`_subjects`), by every rule
+        # about its type for its source's kind (`_rulemap`, a few rows). Kept apart, not joined
+        # into one row per finding to replace (350 000 at 20 M, made distinct): 0.06 s instead
+        # of 0.11-0.13 s with the deletion (20 M events), 0.05 s instead of 0.08-0.10 s at 5 M.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _subjects AS SELECT DISTINCT source, type, subject_id FROM ({SUBJECTS})")
         con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE _replaced AS
-            SELECT DISTINCT k.code AS rule_code, s.source, s.subject_id
-            FROM ({SUBJECTS}) s
-            JOIN {SOURCE_KINDS} src ON src.source = s.source
-            JOIN (SELECT unnest($kinds, recursive := true)) k ON k.kind = src.kind AND k.subject = s.type
+            CREATE OR REPLACE TEMP TABLE _rulemap AS
+            SELECT DISTINCT k.code AS rule_code, src.source, k.subject AS type
+            FROM {SOURCE_KINDS} src
+            JOIN (SELECT unnest($kinds, recursive := true)) k ON k.kind = src.kind
+            SEMI JOIN (SELECT DISTINCT source, type FROM _subjects) p ON p.source = src.source AND p.type = k.subject
         """, {"kinds": [{"code": c, "kind": k, "subject": t} for c, k, t in kinds]})
-        # Only the rules about the subjects the scopes hold (their codes in `_replaced`): a rule
+        # Only the rules about the subjects the scopes hold (their codes in `_rulemap`): a rule
         # finds nothing in a scratch without its subjects, yet DuckDB planned and ran all
         # fifteen. A delta of body-camera events, audit rows and LAPI reads needs five: its
         # evaluation took 0.12 s instead of 0.18-0.19 s (20 M events), the same findings.
-        codes = {code for (code,) in con.execute("SELECT DISTINCT rule_code FROM _replaced").fetchall()}
+        codes = {code for (code,) in con.execute("SELECT DISTINCT rule_code FROM _rulemap").fetchall()}
         rules.subject_findings_macro(con, codes)
         con.execute("CREATE OR REPLACE TEMP TABLE _evaluated AS SELECT * FROM subject_findings_at(?, ?, ?, ?, ?)",
                     _params(settings, as_of))
@@ -442,11 +448,13 @@ def _reevaluate(con: duckdb.DuckDBPyConnection, settings, as_of: datetime,  # no
 def _replace(con: duckdb.DuckDBPyConnection) -> None:
     """Put the findings and horizon `_reevaluate` made in place of the stored ones."""
     con.execute("""
-        DELETE FROM main.run_findings f USING _replaced r
-        WHERE f.rule_code = r.rule_code AND f.source = r.source AND f.subject_id IS NOT DISTINCT FROM r.subject_id""")
+        DELETE FROM main.run_findings f USING _rulemap m, _subjects s
+        WHERE f.rule_code = m.rule_code AND f.source = m.source AND s.source = m.source AND s.type = m.type
+          AND f.subject_id IS NOT DISTINCT FROM s.subject_id""")
     con.execute("INSERT INTO main.run_findings SELECT * FROM _evaluated WHERE rule_code <> ?", [rules.HORIZON])
     con.execute("DELETE FROM main.run_horizon h USING _dirty d WHERE h.source = d.source AND h.scope = d.scope")
     con.execute("INSERT INTO main.run_horizon SELECT source, subject_id, occurred_at FROM _evaluated WHERE rule_code = ?",
                 [rules.HORIZON])
     con.execute("DROP TABLE _evaluated")
-    con.execute("DROP TABLE _replaced")
+    con.execute("DROP TABLE _subjects")
+    con.execute("DROP TABLE _rulemap")
