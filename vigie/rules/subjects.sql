@@ -203,8 +203,8 @@ CREATE OR REPLACE MACRO log_loaded(known_at, after_batch) AS TABLE
 
 CREATE OR REPLACE MACRO log_numbers(known_at, after_batch) AS TABLE
     -- Every quarantined row with a number, without its text: only the rows of the batches
-    -- listed are read again for their time, below (the text of every one, 113 000 rows at
-    -- 20 M events, was read at every run: 0.08 s of 0.13 s).
+    -- listed are read again for their time, below (with the text of every one, 113 000 rows
+    -- at 20 M events, a 50 000-event delta's new numbers took 0.08 s instead of 0.05 s).
     WITH quarantined AS (
         SELECT q.source, q.ref AS id, q.seq AS n, q.batch_id, coalesce(q.ord, 9223372036854775807) AS ord
         FROM main.quarantine q
