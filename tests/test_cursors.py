@@ -48,6 +48,33 @@ def test_a_long_cursor_comes_back_whole_and_only_its_changed_parts_are_written()
     assert con.execute("SELECT count(*) FROM source_cursor_parts").fetchone() == (1,)
 
 
+def test_a_cursor_moved_in_its_first_part_writes_that_part_alone() -> None:
+    """A VMS cursor: the audit log id first, which every pull that brings audit rows moves,
+    then the lookback window's recordings, unchanged (megabytes at 20 M events)."""
+    con = _warehouse()
+    seen = {f"REC-{i:04d}": [f"{i:032x}", "2026-04-30T02:10:01"] for i in range(300)}
+    before = json.dumps({"recordings_updated_at": "2026-04-30T21:59:15+00:00", "audit_log_id": 1126006,
+                         "recordings_seen": seen})
+    assert len(before) > 10 * db.TEXT_PART
+    cursors.save(con, "vms", None, before, 1)
+    kept = _rowids(con, "vms")
+    after = before.replace("1126006", "1142672")
+    cursors.save(con, "vms", before, after, 2)
+    assert cursors.load(con, "vms") == after
+    now = _rowids(con, "vms")
+    assert sorted(p for p in kept if now[p] != kept[p]) == [0]  # the other parts are the rows written first
+    # The same id but one recording more in the middle of the window: the parts from there on
+    # shift, and are written again; the ones before it are not.
+    middle = len(seen) // 2
+    longer = after.replace(f'"REC-{middle:04d}"', f'"REC-{middle:04d}-b": ["{"0" * 32}", "2026-04-30T03:00:00"], "REC-{middle:04d}"')
+    cursors.save(con, "vms", after, longer, 3)
+    assert cursors.load(con, "vms") == longer
+    moved = _rowids(con, "vms")
+    first = longer.index(f"REC-{middle:04d}-b") // db.TEXT_PART
+    assert all(moved[p] == now[p] for p in range(first))
+    assert all(moved[p] != now.get(p) for p in range(first, len(db.text_parts(longer))))
+
+
 def test_each_source_has_its_own_cursor() -> None:
     con = _warehouse()
     cursors.save(con, "a", None, '{"after": "x"}', 1)
