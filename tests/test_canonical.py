@@ -146,3 +146,46 @@ def test_afirst_delivery_loads_as_the_classification_would(monkeypatch) -> None:
     _batch(con, [("b", "1", "x")])
     assert merge(con, THINGS, "staging_things", "src", 2).loaded == 1
     assert calls == [True, False]
+
+
+def test_the_rows_found_once_for_drift_and_merge_classify_as_a_lookup_of_their_own() -> None:
+    """`PriorRows`: the warehouse's rows of a batch's keys, found once in the batch's
+    transaction and read by the merge, give the same rows, duplicates and counts as the
+    merge's own lookup, batch after batch (repeats in a batch and across them, conflicting
+    content, NULL keys, another source's rows, both policies); a stream whose key is typed
+    from text (a number) has none and looks up on its own."""
+    import random
+
+    from vigie.canonical import PriorRows
+
+    rng = random.Random(20261206)
+    used = 0
+    for trial in range(40):
+        stream = Stream(**{**THINGS.__dict__, "policy": rng.choice(["immutable", "latest"])})
+        batches = [[(rng.choice(["a", "b", "c", "d", None]), rng.choice(["1", "2", None]) if rng.random() < 0.3 else "1",
+                     rng.choice(["x", "y"])) for _ in range(rng.choice([1, 4, 10]))] for _ in range(3)]
+        outcomes = []
+        for shared in (False, True):
+            con = _things()
+            con.execute("INSERT INTO things VALUES ('elsewhere', 0, 1, 'g:1', 'a', '1', 'z')")
+            seen = []
+            for b, rows in enumerate(batches, start=1):
+                _batch(con, rows)
+                prior = PriorRows(con, "src") if shared else None
+                con.execute("BEGIN")
+                counts = merge(con, stream, "staging_things", "src", b, prior)
+                con.execute("COMMIT")
+                if prior is not None:
+                    used += bool(prior.tables.get("things"))
+                    prior.drop()
+                seen.append((counts, con.execute("SELECT * FROM things ORDER BY source, batch_id, ord").fetchall(),
+                             con.execute("SELECT * FROM duplicates ORDER BY batch_id, location").fetchall()))
+            outcomes.append(seen)
+        assert outcomes[0] == outcomes[1], (trial, stream.policy, batches)
+    assert used >= 20  # batches without a NULL key after the first share the rows found
+
+    typed = Stream(**{**THINGS.__dict__, "typed_sql": "k1, k2::BIGINT AS k2, v"})
+    con = _things()
+    con.execute("ALTER TABLE things ALTER k2 TYPE BIGINT")
+    _batch(con, [("a", "1", "x")])
+    assert PriorRows(con, "src").lookup(typed, "staging_things") is None

@@ -386,6 +386,7 @@ def test_drift_reads_staging_types_and_skips_the_lookup_when_every_row_conforms(
     import random
 
     from vigie import drift
+    from vigie.canonical import PriorRows
     from vigie.sources.bodycam_api import EVENTS
     from vigie.sources.drone_files import FLIGHTS
     from vigie.staging import stage
@@ -416,6 +417,13 @@ def test_drift_reads_staging_types_and_skips_the_lookup_when_every_row_conforms(
                 con.execute(f"INSERT INTO main.{stream.table} (source, batch_id, ord, location, {', '.join(keys)}) "
                             f"VALUES ('s', 1, {i}, 'x', {', '.join('?' for _ in keys)})", list(keys.values()))
         got = drift._json_changes(con, "s", stream, "stg", accepted)
+        # The new rows found through the rows kept for the merge (`PriorRows`: body-camera
+        # events, whose keys are text) are the same.
+        prior = PriorRows(con, "s")
+        assert drift._json_changes(con, "s", stream, "stg", accepted, prior) == got, (case, rows)
+        if prior.tables:  # asked (some rows stray from the shape): kept for events, whose keys are text
+            assert (prior.tables[stream.table] is not None) == (stream is EVENTS)
+        prior.drop()
         conforms, type_columns = drift._conforms, drift._type_columns
         drift._conforms, drift._type_columns = (lambda *a: False), (lambda *a: {})
         try:

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import duckdb
 
-from vigie.canonical import first_delivery
+from vigie.canonical import PriorRows, first_delivery
 from vigie.sources.drone_files import TRACK_HEADER
 from vigie.sources.lapi_files import QUERY_HEADER, READ_HEADER
 
@@ -105,11 +105,12 @@ def current(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, dict]:
     return {stream: json.loads(shape) for stream, shape in rows}
 
 
-def check(con: duckdb.DuckDBPyConnection, source: str, pulled, staged: list[tuple], accept: bool = False  # noqa: ANN001
-          ) -> list[StreamShape]:
+def check(con: duckdb.DuckDBPyConnection, source: str, pulled, staged: list[tuple], accept: bool = False,  # noqa: ANN001, PLR0913
+          prior: PriorRows | None = None) -> list[StreamShape]:
     """Compare each stream's shape in this batch with the accepted one. ``staged`` is the
     pipeline's [(stream, staging table, rows)]; ``pulled`` the connector's Pull. With
-    ``accept``, a changed shape is taken (recorded when the batch loads) instead of held."""
+    ``accept``, a changed shape is taken (recorded when the batch loads) instead of held.
+    ``prior``: the batch's rows found in the warehouse, shared with the merge (`PriorRows`)."""
     recorded = current(con, source)
     out = []
     for stream, table, rows in staged:
@@ -127,7 +128,7 @@ def check(con: duckdb.DuckDBPyConnection, source: str, pulled, staged: list[tupl
             changes, new = _csv_changes(stream.name, accepted, headers)
             taken = {"headers": accepted["headers"] + [h for h in new if h not in accepted["headers"]]}
         elif kind == "json" and rows:
-            changes, taken = _json_changes(con, source, stream, table, accepted)
+            changes, taken = _json_changes(con, source, stream, table, accepted, prior)
         else:
             continue
         shape = StreamShape(stream.name, before, changes)
@@ -225,8 +226,8 @@ def _csv_changes(stream: str, accepted: dict, headers: dict[tuple, str]) -> tupl
 
 # --- JSON fields ----------------------------------------------------------------------------
 
-def _json_changes(con: duckdb.DuckDBPyConnection, source: str, stream, table: str,  # noqa: ANN001
-                  accepted: dict) -> tuple[list[str], dict]:
+def _json_changes(con: duckdb.DuckDBPyConnection, source: str, stream, table: str,  # noqa: ANN001, PLR0913
+                  accepted: dict, prior: PriorRows | None = None) -> tuple[list[str], dict]:
     fields: dict[str, list[str]] = accepted["fields"]
     required: list[str] = accepted["required"]
     readable = f"(SELECT * FROM {table} s WHERE s.parse_error IS NULL AND s.j IS NOT NULL)"
@@ -243,9 +244,12 @@ def _json_changes(con: duckdb.DuckDBPyConnection, source: str, stream, table: st
     # again cost a 5 M first load 1.9 s).
     if not first_delivery(con, stream, source):
         same = " AND ".join(f"c.{k}::VARCHAR = s.{k}" for k in stream.key)
+        # Where the merge can use them, the rows found are kept for it (`PriorRows`).
+        found = prior.lookup(stream, table) if prior is not None else None
+        known = f"{found} c WHERE {same}" if found else f"main.{stream.table} c WHERE c.source = $source AND {same}"
         rows = (f"(SELECT * FROM {table} s WHERE s.parse_error IS NULL AND s.j IS NOT NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM main.{stream.table} c WHERE c.source = $source AND {same}))")
-        seen, parents, _ = _observe(con, rows, {"source": source}, fields, typed)
+                f"(SELECT 1 FROM {known}))")
+        seen, parents, _ = _observe(con, rows, {} if found else {"source": source}, fields, typed)
     kind = stream.row_kind
     added = [p for p in seen if p not in fields]
     gone = [p for p in required if p not in seen and parents.get(_parent(p), 0) > 0]

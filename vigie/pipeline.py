@@ -31,7 +31,7 @@ from typing import Callable
 import duckdb
 
 from vigie import contracts, cursors, db, drift, integrity, leftovers, rules
-from vigie.canonical import Counts, merge
+from vigie.canonical import Counts, PriorRows, merge
 from vigie.dburl import without_credentials
 from vigie.register import load_register
 from vigie.rules import incremental
@@ -327,19 +327,23 @@ def _load(con: duckdb.DuckDBPyConnection, settings, p: _Pulling, outcome: tuple,
         return rep
 
     staged: list[tuple] = []
+    prior = PriorRows(con, source.name)
     try:
         if progress:
             progress(source.name, "checking")
         staged = _stage(con, connector, pulled, for_gx=validate)
-        shapes = drift.check(con, source.name, pulled, staged, accept=accept_drift)
+        # Drift is checked in the batch's transaction: the rows it finds in the warehouse are
+        # kept by rowid for the merge (`PriorRows`), and only a transaction keeps rowids still.
+        con.execute("BEGIN")
+        shapes = drift.check(con, source.name, pulled, staged, accept=accept_drift, prior=prior)
         if any(s.changes for s in shapes) and not accept_drift:  # held whole: nothing loads, the cursor stays
+            con.execute("ROLLBACK")
             _hold(con, rep, drift.summary(shapes))
             return rep
         if progress:
             progress(source.name, "loading")
-        con.execute("BEGIN")
         for stream, table, _ in staged:
-            rep.counts += merge(con, stream, table, source.name, rep.batch_id)
+            rep.counts += merge(con, stream, table, source.name, rep.batch_id, prior)
         for bad in pulled.unreadable:  # a file that cannot be read at all: one row, kind 'file'
             rep.counts.received += 1
             sha = bad.sha256  # its bytes' hash, as ref, when it was opened
@@ -395,6 +399,7 @@ def _load(con: duckdb.DuckDBPyConnection, settings, p: _Pulling, outcome: tuple,
         rep.error = without_credentials(f"source '{source.name}': {type(exc).__name__}: {exc}")
         _fail(con, rep, traceback.format_exc())
     finally:
+        prior.drop()
         for _, table, _ in staged:
             con.execute(f"DROP TABLE IF EXISTS {table}")
     return rep
