@@ -523,7 +523,19 @@ def _session(warehouse: Path, batch_id: int | None, rows: int = 0) -> None:
             con.execute("INSERT INTO batches (batch_id, source, kind, started_at, status) "
                         "VALUES (?, 'lapi', 'lapi_files', now(), 'loaded')", [batch_id])
         if rows:
-            con.execute("INSERT INTO t SELECT i, 'row ' || i FROM range(?) r(i)", [rows])
+            # Few distinct strings, which DuckDB compresses (a dictionary) where it may.
+            con.execute("INSERT INTO t SELECT i, 'row ' || (i % 7) FROM range(?) r(i)", [rows])
+
+
+def _string_compression(warehouse: Path, table: str) -> dict[int, set[str]]:
+    """Each row group's compressions of the strings of ``table`` (its column ``s``)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(f"SELECT row_group_id, list(DISTINCT compression) FROM pragma_storage_info('{table}') "
+                           "WHERE column_name = 's' AND segment_type = 'VARCHAR' GROUP BY 1").fetchall()
+        return {group: set(kinds) for group, kinds in rows}
+    finally:
+        con.close()
 
 
 def _sessions(warehouse: Path) -> int:
@@ -542,13 +554,17 @@ def test_row_groups_are_compacted_once_every_few_sessions(tmp_path: Path, monkey
     warehouse = tmp_path / "warehouse.duckdb"
     _session(warehouse, 1, 1000)  # the first load compacts
     assert (_sessions(warehouse), _row_groups(warehouse, "t")) == (0, 1)
+    assert "Uncompressed" not in _string_compression(warehouse, "t")[0]
     for n in (2, 3):
         _session(warehouse, n, 1000)
     assert (_sessions(warehouse), _row_groups(warehouse, "t")) == (2, 3)  # one per session, not merged
+    # Their last checkpoint wrote their strings uncompressed (db.LIGHT_CHECKPOINT_OFF)...
+    assert [_string_compression(warehouse, "t")[g] for g in (1, 2)] == [{"Uncompressed"}] * 2
     _session(warehouse, None)  # the third: it compacts, but commits nothing, so the next one compacts
     assert _sessions(warehouse) == 2
     _session(warehouse, 4, 1000)
     assert (_sessions(warehouse), _row_groups(warehouse, "t")) == (0, 1)  # merged
+    assert "Uncompressed" not in _string_compression(warehouse, "t")[0]  # ... and compacting compressed them
     monkeypatch.setenv("VIGIE_COMPACT_AFTER", "1")  # every session compacts (what it merges is DuckDB's choice)
     _session(warehouse, 5, 1000)
     assert _sessions(warehouse) == 0
