@@ -585,3 +585,15 @@ def test_a_file_written_while_listed_waits_for_the_next_pull(tmp_path: Path) -> 
     again = connector.pull(pull.cursor, tmp_path / "b2")
     assert [f.name for f in again.files] == ["reads_1.csv"] and again.waiting == []
     assert again.files[0].path.read_bytes() == (folder / "reads_1.csv").read_bytes()
+
+
+def test_vms_the_last_line_of_a_landed_file_is_read_from_its_end(tmp_path: Path) -> None:
+    """The highest audit number of an incremental pull is its last line's (`_last_line`):
+    whatever the lines' lengths, one line alone, a last line longer than a read."""
+    from vigie.sources.vms_sql import _last_line
+
+    path = tmp_path / "audit_log.jsonl"
+    for lines in ([b'{"log_id":"7"}'], [b"x" * 10, b'{"log_id":"12"}'], [b"a" * 5000, b"b" * 70000],
+                  [b"c" * 4095, b"d"], [b"e", b"f" * 4096]):
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        assert _last_line(path) == lines[-1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
@@ -268,6 +269,22 @@ def _recordings_since(start: str, utf8: bool, text: bool = False) -> str:
             f"OR replace(replace(updated_at, ' ', 'T'), 'Z', '') >= '{start}'{odd}")
 
 
+def _last_line(path: Path) -> bytes:
+    """The last line of a landed file, read from its end: reading the 16 700 audit rows of a
+    50 000-event delta back for their highest number took 44 ms, in a pull beside the loads."""
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        step = 4096
+        while True:
+            start = max(0, end - step)
+            f.seek(start)
+            body = f.read(end - start).rstrip(b"\n")
+            cut = body.rfind(b"\n")
+            if cut >= 0 or start == 0:
+                return body[cut + 1:]
+            step *= 4
+
+
 def _log_after(last: int, rowid: bool) -> str:
     """Rows after ``last``. When ``log_id`` is the rowid, every value is an integer and the
     rowid's order reads them directly. Otherwise, in one scan: the integers above ``last``
@@ -471,9 +488,16 @@ class VmsSql(Connector):
                 "SELECT max(t) FILTER (WHERE isfinite(t) AND t < '10000-01-01 00:00:00+00') FROM "
                 "(SELECT TRY_CAST(updated_at AS TIMESTAMPTZ) AS t FROM read_json(?, columns = {'updated_at': 'VARCHAR'}))",
                 [str(landing / "recordings.jsonl")]).fetchone() if (landing / "recordings.jsonl").stat().st_size else (None,)
-            (highest,) = con.execute(
-                "SELECT max(TRY_CAST(log_id AS BIGINT)) FROM read_json(?, columns = {'log_id': 'VARCHAR'})",
-                [str(landing / "audit_log.jsonl")]).fetchone() if (landing / "audit_log.jsonl").stat().st_size else (None,)
+            audit = landing / "audit_log.jsonl"
+            if not audit.stat().st_size:
+                highest = None
+            elif last is not None:  # in order of the number, each a number: the last line's is the highest
+                (highest,) = con.execute("SELECT TRY_CAST(json_extract_string(?, '$.log_id') AS BIGINT)",
+                                         [_last_line(audit).decode("utf-8", "replace")]).fetchone()
+            else:  # a first pull lands every row, those whose number cannot be read last
+                (highest,) = con.execute(
+                    "SELECT max(TRY_CAST(log_id AS BIGINT)) FROM read_json(?, columns = {'log_id': 'VARCHAR'})",
+                    [str(audit)]).fetchone()
             previous = _instant(since) if since else None
             watermark = max((w for w in (watermark, previous) if w is not None), default=None)
             window = ((watermark - timedelta(minutes=self.source.lookback_minutes)).strftime("%Y-%m-%dT%H:%M:%S")
