@@ -8,9 +8,10 @@ Per source, one batch:
    its pull ends;
 3. each stream's lines are staged into text columns (``staging_*`` tables);
 4. the batch's shape is checked against the accepted one (vigie/drift.py): a change holds
-   the whole batch (status 'held'), before anything of it loads;
+   the whole batch (status 'held'), before anything of it loads (the check opens the
+   batch's transaction, rolled back then);
    Great Expectations validates the staging tables (results and Data Docs);
-5. in one transaction: quarantine, duplicates, canonical versions, the batch's counts, the
+5. in that transaction: quarantine, duplicates, canonical versions, the batch's counts, the
    source's new cursor and the batch's manifest, chained (vigie/integrity.py). If anything
    fails, nothing of it is kept and the cursor stays. The chain head is then appended to the
    checkpoint log, outside the warehouse.
