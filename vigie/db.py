@@ -301,7 +301,10 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, light: bool = False
         con.execute("CHECKPOINT")
     finally:
         if light:
-            con.execute("RESET disabled_compression_methods")
+            try:
+                con.execute("RESET disabled_compression_methods")
+            except duckdb.Error:  # a failed CHECKPOINT (a full disk) is the error to raise
+                pass  # the connection closes after it
     src, spare = writer_path(warehouse), spare_path(warehouse)
     tmp = _publish_tmp(warehouse, os.getpid())
     keep = None
