@@ -255,3 +255,60 @@ def test_a_long_pull_lands_in_parts_that_load_as_one(tmp_path: Path, monkeypatch
     assert names[0] == "pages.jsonl" and names[1:] == [f"pages.jsonl.{k:04d}" for k in range(2, len(names) + 1)]
     assert len(names) >= 6
     assert seqs == list(range(1, 301)) and received == 300  # every event once, in delivery order
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no authority signed, and its key."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "platform.pem", tmp_path / "platform.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_an_https_platform_is_verified_and_a_plain_http_one_loads_no_certificates(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over HTTPS the pull verifies the platform's certificate (httpx's context, its CA bundle
+    or SSL_CERT_FILE); over plain HTTP it loads no bundle at all (20-40 ms of the pull that a
+    delta's first load waits for), and its bare context would refuse every certificate."""
+    import ssl
+
+    from vigie.sources.bodycam_api import _ssl_context
+
+    bare = _ssl_context("http://127.0.0.1:1")
+    assert bare.cert_store_stats()["x509_ca"] == 0 and bare.verify_mode == ssl.CERT_REQUIRED and bare.check_hostname
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    verifying = _ssl_context("HTTPS://platform.example")
+    assert verifying.cert_store_stats()["x509_ca"] > 0 and verifying.verify_mode == ssl.CERT_REQUIRED
+
+    cert, key = _self_signed(tmp_path)
+    events = _events(tmp_path / "e.jsonl", 30)
+    with BodycamServer(events, token=TOKEN) as server:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+        server._httpd.socket = tls.wrap_socket(server._httpd.socket, server_side=True)
+        url = server.url.replace("http://", "https://")
+        # A certificate no authority of the bundle signed: refused, and the pull says so.
+        with pytest.raises(SourceError, match="unreachable.*CERTIFICATE_VERIFY_FAILED"):
+            _bodycam(url, max_retries=0).pull(None, tmp_path / "refused")
+        # The platform's authority trusted (SSL_CERT_FILE, as httpx reads it): every event lands.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        pull = _bodycam(url).pull(None, tmp_path / "landed")
+    assert _landed(pull) == list(range(1, 31))

@@ -17,7 +17,9 @@ import hashlib
 import json
 import os
 import re
+import ssl
 import time
+import urllib.parse
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -237,7 +239,7 @@ class BodycamApi(Connector):
         pages = 0
         parts = _Parts(landing)
         self._deadline = _Deadline()
-        with httpx.Client(headers=headers, timeout=self.source.timeout_s, transport=_transport(self._deadline)) as client, \
+        with httpx.Client(headers=headers, timeout=self.source.timeout_s, transport=_transport(self._deadline, url)) as client, \
                 parts:
             while True:
                 params = {"limit": self.source.page_size} | ({"after": after} if after else {})
@@ -354,14 +356,25 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def _transport(deadline: _Deadline) -> httpx.HTTPTransport:
+def _transport(deadline: _Deadline, url: str) -> httpx.HTTPTransport:
     """httpx's own transport, on sockets that keep the page deadline (`_DeadlineStream`).
     httpx has no public way to pass a network backend: its pool is replaced by an equal one."""
-    transport = httpx.HTTPTransport()
+    context = _ssl_context(url)
+    transport = httpx.HTTPTransport(verify=context)  # given the context, it does not build its own
     transport._pool = httpcore.ConnectionPool(  # the arguments HTTPTransport passes by default
-        ssl_context=httpx.create_ssl_context(), max_connections=100, max_keepalive_connections=20,
+        ssl_context=context, max_connections=100, max_keepalive_connections=20,
         keepalive_expiry=5.0, network_backend=_DeadlineBackend(deadline))
     return transport
+
+
+def _ssl_context(url: str) -> ssl.SSLContext:
+    """httpx's verifying context (its CA bundle loaded) for an HTTPS platform. Loading the
+    bundle takes 20-40 ms, in the pull that the first load waits for: a plain-HTTP platform
+    (redirects are not followed) gets a bare context that no connection uses, and that would
+    refuse every certificate if one did."""
+    if urllib.parse.urlsplit(url).scheme.lower() == "https":
+        return httpx.create_ssl_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 class _PageTimeout(Exception):
