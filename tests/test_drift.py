@@ -380,7 +380,8 @@ def _mutated(rng, base: dict, paths: list[str]) -> object:  # noqa: ANN001
 def test_drift_reads_staging_types_and_skips_the_lookup_when_every_row_conforms(suite: str, tmp_path: Path) -> None:
     """The drift check as it was (each row parsed for its fields' types, the new rows looked
     up in the warehouse) against today's (the types staging computed, no lookup when every
-    readable row fits the accepted shape): random batches staged as the source stages them
+    readable row fits the accepted shape; with the rows the merge finds, `PriorRows`, the
+    new rows marked in the one pass that observes them all): random batches staged as the source stages them
     (fields dropped, added, retyped, in nested objects and list elements, keys given twice,
     lines that are no object), some rows already loaded, the same changes found."""
     import random
