@@ -203,7 +203,7 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
             SELECT {e_keys}, e.location AS prior_loc, hash({', '.join('e.' + c for c in content)}) AS prior_h
             FROM (SELECT e.* FROM {stream.table} e SEMI JOIN ({found}) s ON s.r = e.rowid) e
             QUALIFY row_number() OVER (PARTITION BY {e_keys} ORDER BY {in_warehouse}) = 1)
-        SELECT r.*, CASE
+        SELECT r.ord, r.ref, r.location, CASE
                 WHEN rn > 1 THEN 'duplicate'
                 WHEN p.prior_h IS NULL THEN 'load'
                 WHEN p.prior_h = r.h THEN 'duplicate'
@@ -222,7 +222,11 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
         "FROM _classified WHERE fate = 'duplicate' ORDER BY ord",
         {"source": source, "batch": batch_id, "kind": stream.row_kind},
     )
-    classified = f"SELECT {loaded_cols} FROM _classified WHERE fate = 'load'"
+    # The rows to load, typed again from staging by their `ord` (unique in a batch):
+    # `_classified` keeps only what the ledger needs, not a copy of every column of the batch
+    # (18 ms less of a 50 000-event delta at 5 M, in process, four runs each).
+    classified = (f"SELECT {loaded_cols} FROM ({typed}) t "
+                  "SEMI JOIN (SELECT ord FROM _classified WHERE fate = 'load') c ON c.ord = t.ord")
     (counts.loaded,) = con.execute(load(f"(SELECT {loaded_cols} FROM {direct} UNION ALL {classified})" if direct
                                         else f"({classified})"), {"source": source, "batch": batch_id}).fetchone()
     (counts.duplicates,) = con.execute("SELECT count(*) FROM _classified WHERE fate = 'duplicate'").fetchone()
