@@ -381,3 +381,18 @@ def test_the_neighbours_of_new_numbers_are_found_however_far() -> None:
         above = min((m for m in numbers if m > n), default=None)
         assert (_neighbour(con, "s", n, below=True), _neighbour(con, "s", n, below=False)) == (below, above), n
     assert _neighbour(con, "nobody", 3, below=True) is None
+
+    class Counting:  # the statements `_neighbour` makes
+        def __init__(self) -> None:
+            self.made = 0
+
+        def execute(self, *args):  # noqa: ANN002, ANN202
+            self.made += 1
+            return con.execute(*args)
+
+    # Nothing beyond the first window, as above new numbers at the end: asked once, not
+    # by widening the window eleven times.
+    counting = Counting()
+    assert _neighbour(counting, "other", 10, below=False) is None and counting.made == 2
+    counting = Counting()
+    assert _neighbour(counting, "s", 5_001, below=False) == 40_000_000 and counting.made > 2

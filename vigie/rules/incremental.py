@@ -329,7 +329,10 @@ def _neighbour(con: duckdb.DuckDBPyConnection, source: str, n: int, below: bool)
     """The number of ``source`` in ``run_numbers`` nearest below (or above) ``n``, None if there
     is none. Looked for in windows that widen 32 times each step: ``run_numbers`` is kept in
     number order (the full evaluation writes it so, and new numbers mostly come after the
-    last), so DuckDB reads only the row groups of the window, not every number."""
+    last), so DuckDB reads only the row groups of the window, not every number. When the
+    first window is empty, whether there is any number beyond it at all is asked once: above
+    the new numbers at the end of a sequence there is none, and the windows widened eleven
+    times to say so (22 statements, 15 ms of a 50 000-event delta at 5 M)."""
     agg, op, edge_op = ("max", "<", ">=") if below else ("min", ">", "<=")
     width = 1 << 10
     while width < 1 << 60:
@@ -340,6 +343,9 @@ def _neighbour(con: duckdb.DuckDBPyConnection, source: str, n: int, below: bool)
                                [source, n, edge]).fetchone()
         if found is not None:
             return found
+        if width == 1 << 10 and not con.execute(f"SELECT 1 FROM main.run_numbers WHERE source = ? AND n {op} ? LIMIT 1",
+                                                 [source, edge]).fetchone():
+            return None  # nothing beyond the window (the row groups before it are skipped, by their bounds)
         width <<= 5
     return con.execute(f"SELECT {agg}(n) FROM main.run_numbers WHERE source = ? AND n {op} ?", [source, n]).fetchone()[0]
 
