@@ -300,11 +300,11 @@ def test_an_https_platform_is_verified_and_a_plain_http_one_loads_no_certificate
 
     cert, key = _self_signed(tmp_path)
     events = _events(tmp_path / "e.jsonl", 30)
-    with BodycamServer(events, token=TOKEN) as server:
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(cert, key)
-        server._httpd.socket = tls.wrap_socket(server._httpd.socket, server_side=True)
-        url = server.url.replace("http://", "https://")
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    with BodycamServer(events, token=TOKEN, tls=tls) as server:
+        url = server.url
+        assert url.startswith("https://")
         # A certificate no authority of the bundle signed: refused, and the pull says so.
         with pytest.raises(SourceError, match="unreachable.*CERTIFICATE_VERIFY_FAILED"):
             _bodycam(url, max_retries=0).pull(None, tmp_path / "refused")

@@ -29,6 +29,7 @@ import base64
 import json
 import os
 import random
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,11 +126,12 @@ class BodycamServer:
                  port: int = 0, fail_429: int = 0, retry_after_s: float | None = 0, fail_5xx: int = 0,
                  loop_cursor: bool = False, trickle_s: float = 0.0, random_429: float = 0.0,
                  random_503: float = 0.0, random_drop: float = 0.0, seed: int | None = None,
-                 trickle_headers: bool = False):
+                 trickle_headers: bool = False, tls: ssl.SSLContext | None = None):
         self.events = _Events(events_path)
         self.token, self.host, self.port = token, host, port
         self.fail_429, self.retry_after_s, self.fail_5xx = fail_429, retry_after_s, fail_5xx
         self.loop_cursor, self.trickle_s, self.trickle_headers = loop_cursor, trickle_s, trickle_headers
+        self.tls = tls  # a server context: the platform served over HTTPS
         self.random_429, self.random_503, self.random_drop = random_429, random_503, random_drop
         self._rng = random.Random(seed)
         self.requests: list[tuple[str, int]] = []  # (path with query, status), for tests
@@ -143,7 +145,9 @@ class BodycamServer:
         self._httpd = ThreadingHTTPServer((self.host, self.port), _handler(self))
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
-        self.url = f"http://{self.host}:{self.port}"
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
+        self.url = f"{'https' if self.tls is not None else 'http'}://{self.host}:{self.port}"
         # a short poll interval: stop() returns quickly
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
                                         name="bodycam-server", daemon=True)
