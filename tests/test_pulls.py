@@ -4,6 +4,7 @@ its pull ends."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -137,3 +138,45 @@ def test_a_drop_folder_s_known_files_are_read_by_its_pull(tmp_path: Path, monkey
     assert [thread.startswith("vigie-pull") for thread, _ in read] == [True, True]
     assert read[0][1] == 0 and read[1][1] > 0  # nothing known at first, every landed file the second time
     assert first.sources[0].counts.loaded > 0 and again.sources[0].counts.received == 0
+
+
+def test_a_cursor_is_read_and_written_by_its_pull(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A VMS cursor holds its lookback window's recordings (3.5 MB of JSON at 20 M events):
+    it is parsed and encoded again in its pull's thread, not by the thread that loads the
+    other sources; one that did not move is recorded as it was stored."""
+    estate = with_closed_port(copy_samples(tmp_path))
+    settings = load_settings(estate / "vigie.yml")
+    as_of = parse_instant("2026-04-20T12:00:00+02:00", settings.timezone)
+    begun: list[tuple[bool, bool]] = []  # (a cursor is stored, the main thread parsed it)
+    encoded: list[tuple[str, str, bool]] = []  # (thread, text, the stored text itself)
+    real_begin, real_after = pipeline._begin, pipeline._cursor_after
+
+    def begin(con, settings, source):  # noqa: ANN001, ANN202
+        p = real_begin(con, settings, source)
+        begun.append((p.stored_cursor is not None, p.cursor is not None))
+        return p
+
+    def cursor_after(p, pulled):  # noqa: ANN001, ANN202
+        text = real_after(p, pulled)
+        encoded.append((threading.current_thread().name, text, text is p.stored_cursor))
+        return text
+
+    monkeypatch.setattr(pipeline, "_begin", begin)
+    monkeypatch.setattr(pipeline, "_cursor_after", cursor_after)
+    runs = [pipeline.run(settings, ["vms-lyon"], validate=False, send_alerts=False, as_of=as_of) for _ in range(2)]
+    assert [s.error for r in runs for s in r.sources] == [None, None]
+    assert runs[0].sources[0].counts.loaded > 0 and runs[1].sources[0].counts.loaded == 0
+    assert begun == [(False, False), (True, False)]
+    assert [thread.startswith("vigie-pull") for thread, _, _ in encoded] == [True, True]
+    assert [same for _, _, same in encoded] == [False, True]  # the second pull moved nothing
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        stored = con.execute("SELECT string_agg(text, '' ORDER BY part) FROM source_cursor_parts "
+                             "WHERE source = 'vms-lyon'").fetchone()[0]
+        ledger = con.execute("SELECT cursor_before, cursor_after FROM batches WHERE source = 'vms-lyon' "
+                             "ORDER BY batch_id").fetchall()
+    finally:
+        con.close()
+    assert stored == encoded[0][1] == encoded[1][1]
+    assert json.loads(stored)["audit_log_id"] is not None
+    assert ledger == [("null", pipeline.ledger_cursor(stored)), (pipeline.ledger_cursor(stored),) * 2]
