@@ -125,7 +125,8 @@ def test_a_drop_folders_files_are_rows_each_batch_adding_those_it_set(tmp_path: 
         assert lapi[p.name][1:] == (st.st_size, st.st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
     assert len(_files(settings, "drones-69")) == sum(1 for p in (estate / "drones").rglob("*") if p.is_file())
     with db.reader(settings.warehouse) as con:
-        assert cursors.load(con, "lapi-a7") == "{}"  # the files are not in the cursor's text
+        cursor = json.loads(cursors.load(con, "lapi-a7"))
+    assert list(cursor) == ["listing_sha256"]  # the files are not in the cursor's text
 
     new = estate / "lapi" / "queries_2026-03-19.csv"
     new.write_text(on_disk[0].read_text().replace("2026-01-13", "2026-03-19"))  # new bytes, a new name
@@ -140,7 +141,8 @@ def test_a_drop_folders_files_are_rows_each_batch_adding_those_it_set(tmp_path: 
     with db.reader(settings.warehouse) as con:
         assert con.execute("SELECT name FROM landed_files WHERE batch_id = ?", [batch]).fetchall() == [(new.name,)]
         shown = {h.source: h.cursor for h in health.source_health(con, settings)}
-    assert json.loads(shown["lapi-a7"]) == {"files": len(lapi) + 1}  # what an operator reads: how many
+    shown = json.loads(shown["lapi-a7"])  # what an operator reads: how many, and the listing left whole
+    assert shown == {"files": len(lapi) + 1, "listing_sha256": shown["listing_sha256"]} and len(shown["listing_sha256"]) == 64
     assert integrity.verify(settings).ok  # the rows are chained in their batch's manifest
 
 
@@ -177,7 +179,8 @@ def test_a_cursor_that_still_lists_its_files_has_them_moved_by_its_next_batch(tm
     assert (rep.counts.received, rep.counts.loaded) == (0, 0)  # nothing landed again
     assert _files(settings, "lapi-a7") == {name: (rep.batch_id, *row[1:]) for name, row in lapi.items()}
     with db.reader(settings.warehouse) as con:
-        assert cursors.load(con, "lapi-a7") == "{}"
+        cursor = json.loads(cursors.load(con, "lapi-a7"))
+    assert list(cursor) == ["listing_sha256"]  # the files gone from it; the listing it left whole
     assert integrity.verify(settings, from_batch=rep.batch_id).ok
 
 

@@ -5,6 +5,7 @@ its pull ends."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -117,7 +118,9 @@ def test_a_pull_starts_as_soon_as_its_batch_is_open(tmp_path: Path, monkeypatch:
 def test_a_drop_folder_s_known_files_are_read_by_its_pull(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A drop folder's files as last seen (91 000 rows of drop_files at 20 M events) are read
     in its pull's thread, on a connection of its own, not by the thread that loads the other
-    sources; a second run still finds every file known."""
+    sources; and only when the folder's listing changed since a pull left every file in it
+    known: a second run on the same folder reads none, a third after a file was touched finds
+    every file known."""
     from vigie import cursors
 
     estate = with_closed_port(copy_samples(tmp_path))
@@ -132,12 +135,22 @@ def test_a_drop_folder_s_known_files_are_read_by_its_pull(tmp_path: Path, monkey
 
     monkeypatch.setattr(cursors, "load_files", load_files)
     as_of = parse_instant("2026-04-20T12:00:00+02:00", settings.timezone)
-    first = pipeline.run(settings, ["drones-69"], validate=False, send_alerts=False, as_of=as_of)
-    again = pipeline.run(settings, ["drones-69"], validate=False, send_alerts=False, as_of=as_of)
-    assert [s.error for s in first.sources + again.sources] == [None, None]
-    assert [thread.startswith("vigie-pull") for thread, _ in read] == [True, True]
-    assert read[0][1] == 0 and read[1][1] > 0  # nothing known at first, every landed file the second time
-    assert first.sources[0].counts.loaded > 0 and again.sources[0].counts.received == 0
+    runs = [pipeline.run(settings, ["drones-69"], validate=False, send_alerts=False, as_of=as_of) for _ in range(2)]
+    track = sorted((estate / "drones" / "tracks").iterdir())[0]
+    st = track.stat()
+    os.utime(track, ns=(st.st_atime_ns, st.st_mtime_ns - 10**10))  # touched: its listing changed, not its bytes
+    runs.append(pipeline.run(settings, ["drones-69"], validate=False, send_alerts=False, as_of=as_of))
+    assert [s.error for r in runs for s in r.sources] == [None, None, None]
+    assert [thread.startswith("vigie-pull") for thread, _ in read] == [True, True]  # the first and third runs
+    assert read[0][1] == 0 and read[1][1] > 0  # nothing known at first, every landed file the third time
+    assert runs[0].sources[0].counts.loaded > 0 and [r.sources[0].counts.received for r in runs[1:]] == [0, 0]
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        (mtime,) = con.execute("SELECT mtime_ns FROM drop_files WHERE source = 'drones-69' AND name = ? "
+                               "ORDER BY batch_id DESC LIMIT 1", [f"tracks/{track.name}"]).fetchone()
+    finally:
+        con.close()
+    assert mtime == st.st_mtime_ns - 10**10  # the touched file known with its new mtime
 
 
 def test_a_cursor_is_read_and_written_by_its_pull(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

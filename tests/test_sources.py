@@ -176,6 +176,45 @@ def test_a_listing_leaves_out_only_the_files_known_with_their_size_and_mtime(tmp
     assert len(store.list("tracks")) == 6  # without `known`, everything
 
 
+def test_a_folder_left_whole_is_recognised_by_its_listing(tmp_path: Path) -> None:
+    """A pull that leaves every file of a folder known keeps one digest of its listing; the next
+    pull that finds the very same listing does nothing, without reading the known files. Any
+    change to the listing (a file edited in place) compares them again, file by file; an entry
+    refused by every pull (a link) keeps no digest."""
+    from vigie.config import LapiFilesSource
+    from vigie.sources.base import LISTED
+    from vigie.sources.lapi_files import LapiFiles
+
+    folder = tmp_path / "lapi"
+    folder.mkdir()
+    reads = folder / "reads_2026-01-01.csv"
+    reads.write_text("read_id,read_at,camera_id,plate_hash,matched,deleted_at\n"
+                     "r1,2026-01-01T10:00:00+01:00,LAPI-1,00ab,0,\n")
+    settled = time.time_ns() - 60 * 10**9
+    os.utime(reads, ns=(settled, settled))
+    connector = LapiFiles(LapiFilesSource(name="lapi", kind="lapi_files", path=str(folder)), settings=None)
+
+    def unread() -> dict:
+        raise AssertionError("the known files were read")
+
+    first = connector.pull(None, tmp_path / "b1")
+    assert [f.name for f in first.files] == [reads.name] and len(first.cursor[LISTED]) == 64
+    again = connector.pull({LISTED: first.cursor[LISTED], "files": unread}, tmp_path / "b2")
+    assert (again.files, again.seen, again.cursor) == ([], {}, {"files": {}, LISTED: first.cursor[LISTED]})
+    with open(reads, "a") as f:  # edited in place: the same name, more bytes, a later mtime
+        f.write("r2,2026-01-01T11:00:00+01:00,LAPI-1,00cd,0,\n")
+    os.utime(reads, ns=(settled + 10**9, settled + 10**9))
+    known = dict(first.cursor["files"])
+    third = connector.pull({LISTED: first.cursor[LISTED], "files": lambda: known}, tmp_path / "b3")
+    assert [f.name for f in third.files] == [reads.name]  # landed again, as a new delivery
+    assert third.cursor[LISTED] not in (None, first.cursor[LISTED])
+    (folder / "reads_link.csv").symlink_to(reads)
+    fourth = connector.pull({LISTED: third.cursor[LISTED], "files": dict(third.cursor["files"])}, tmp_path / "b4")
+    assert [u.name for u in fourth.unreadable] == ["reads_link.csv"] and LISTED not in fourth.cursor
+    fifth = connector.pull({"files": dict(fourth.cursor["files"])}, tmp_path / "b5")
+    assert [u.name for u in fifth.unreadable] == ["reads_link.csv"]  # refused again, as before
+
+
 def test_a_file_removed_between_listing_and_reading_is_not_received(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Listed, then deleted before it is opened: nothing was received, so nothing is

@@ -117,6 +117,13 @@ def file_digest(path: Path, chunk: int = 1 << 20) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+# A drop folder's listing (`store.fingerprint`) after a pull that left every file in it known:
+# the next pull that finds the very same listing has nothing to do, and does not read the
+# known files to compare them one by one (91 456 at 20 M events: 0.17 s to read, 0.2 s to
+# compare, a run that brings nothing new to the folder).
+LISTED = "listing_sha256"
+
+
 class FolderConnector(Connector):
     """Sources that are a folder of files never edited in place: land each new file once.
 
@@ -177,8 +184,14 @@ class FolderConnector(Connector):
         moving = {e.name for e in fresh if again.get(e.name) != e}
         return [(e, s) for e, s in listing if e.name not in moving], sorted(moving)
 
+    def _subfolders(self) -> list[str]:
+        return list(dict.fromkeys(pattern.rpartition("/")[0] for pattern in self.patterns.values()))
+
     def pull(self, cursor: dict | None, landing: Path) -> Pull:
-        seen: dict = dict((cursor or {}).get("files", {}))
+        """``cursor["files"]``: the files known (name → size, mtime_ns, sha256), or a function
+        that reads them, called only when the folder changed since a pull that left every
+        file known (`LISTED`)."""
+        files = (cursor or {}).get("files", {})
         store = self.store()
         try:
             there = store.exists()
@@ -187,15 +200,23 @@ class FolderConnector(Connector):
         if not there:
             raise SourceError(f"folder {self.source.path} is not there")
         try:
-            return self._pull(store, seen, landing)
+            return self._pull(store, files, (cursor or {}).get(LISTED), landing)
         finally:
             store.close()
 
-    def _pull(self, store, seen: dict, landing: Path) -> Pull:  # noqa: ANN001
+    def _pull(self, store, files, listed: str | None, landing: Path) -> Pull:  # noqa: ANN001
         from vigie.sources.drops import Gone, Refused
         from vigie.sources.text_files import copy_and_check, readable_copy, refusal
 
         out = Pull()
+        try:
+            fingerprint = store.fingerprint(self._subfolders())
+        except OSError as exc:
+            raise SourceError(f"drop location cannot be listed: {exc}") from None
+        if fingerprint is not None and fingerprint == listed:  # as the last pull left it: nothing to do
+            out.cursor = {"files": {}, LISTED: fingerprint}
+            return out
+        seen: dict = dict(files() if callable(files) else files)
         try:
             listing, out.waiting = self._settled(store, self._listing(store, seen), seen)
         except OSError as exc:
@@ -261,6 +282,15 @@ class FolderConnector(Connector):
                 errors = readable_copy(dest, read_path, streams[stream].max_line_bytes)
             out.files.append(Landed(stream, name, dest, sha, copied.bytes, read_path, tuple(errors)))
         out.cursor = {"files": seen}
+        # The listing is kept only when the next pull of the very same folder would find nothing
+        # to do: nothing waiting, no entry refused for what it is (a link, a pipe: refused again
+        # by every pull), and every file listed now known with the size and mtime it was listed
+        # with (one that could not be opened or read is not: it is tried again). What changed
+        # after the listing changes the next one, which is then compared file by file.
+        if (fingerprint is not None and not out.waiting
+                and not any(e.refusal() for e, _ in listing)
+                and all(_same(seen.get(e.name), e) for e, _ in listing if e.kind == "file")):
+            out.cursor[LISTED] = fingerprint
         return out
 
 

@@ -17,6 +17,7 @@ On object storage there are only objects: each is whole once it is visible.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -53,6 +54,17 @@ class Entry(NamedTuple):
 
     def refusal(self) -> str | None:
         return _REFUSALS.get(self.kind)
+
+
+def _scan(fd: int) -> list[tuple[str, os.stat_result]]:
+    """Each entry of the folder open as ``fd``, with its `lstat`, in the folder's order."""
+    out = []
+    for name in os.listdir(fd):
+        try:
+            out.append((name, os.stat(name, dir_fd=fd, follow_symlinks=False)))
+        except FileNotFoundError:
+            continue  # gone between listing and stat: the next run will tell
+    return out
 
 
 def _kind(mode: int) -> str:
@@ -99,8 +111,10 @@ class LocalDrops:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._opened: tuple[str, int] | None = None  # the folder `open` read from last, and its fd
+        self._scans: dict[str, list] = {}  # sub → what `fingerprint` read of it, for the `list` after it
 
     def close(self) -> None:
+        self._scans.clear()
         if self._opened:
             os.close(self._opened[1])
             self._opened = None
@@ -123,37 +137,55 @@ class LocalDrops:
         A regular file that ``known`` (name → {"size", "mtime_ns", ...}) holds with its size and
         mtime is left out: at 20 M events nearly all of the 91 000 drone files, each an
         entry built, matched and compared again on every run."""
-        try:
-            fd = self._dir_fd(sub)
-        except FileNotFoundError:
-            return []
-        except OSError:  # ELOOP / ENOTDIR: `sub` is a link or not a folder
+        scan = self._scans.pop(sub, None)
+        if scan is None:
             try:
-                st = os.lstat(self.root / sub)
-            except OSError:
+                fd = self._dir_fd(sub)
+            except FileNotFoundError:
                 return []
-            return [Entry(sub, _kind(st.st_mode))] if not stat.S_ISDIR(st.st_mode) else []
-        try:
-            out = []
-            prefix = f"{sub}/" if sub else ""
-            for name in os.listdir(fd):
+            except OSError:  # ELOOP / ENOTDIR: `sub` is a link or not a folder
                 try:
-                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # gone between listing and stat: the next run will tell
-                text = name if name.isascii() else as_text(name)  # one call fewer for nearly every name
-                if stat.S_ISREG(st.st_mode):
-                    seen = known.get(prefix + text) if known else None
-                    if seen and seen["size"] == st.st_size and seen["mtime_ns"] == st.st_mtime_ns:
-                        continue
-                    kind = "file"
-                else:
-                    kind = _kind(st.st_mode)
-                out.append(Entry(prefix + text, kind, st.st_size, st.st_mtime_ns, st.st_ino,
-                                 name if text != name else None))
-            return out
-        finally:
-            os.close(fd)
+                    st = os.lstat(self.root / sub)
+                except OSError:
+                    return []
+                return [Entry(sub, _kind(st.st_mode))] if not stat.S_ISDIR(st.st_mode) else []
+            try:
+                scan = _scan(fd)
+            finally:
+                os.close(fd)
+        out = []
+        prefix = f"{sub}/" if sub else ""
+        for name, st in scan:
+            text = name if name.isascii() else as_text(name)  # one call fewer for nearly every name
+            if stat.S_ISREG(st.st_mode):
+                seen = known.get(prefix + text) if known else None
+                if seen and seen["size"] == st.st_size and seen["mtime_ns"] == st.st_mtime_ns:
+                    continue
+                kind = "file"
+            else:
+                kind = _kind(st.st_mode)
+            out.append(Entry(prefix + text, kind, st.st_size, st.st_mtime_ns, st.st_ino,
+                             name if text != name else None))
+        return out
+
+    def fingerprint(self, subs: list[str]) -> str | None:
+        """One SHA-256 of every entry directly under each of ``subs``: its name, type, size,
+        mtime and inode, in the folder's order. The next `list` of each sub uses what was read
+        here (its `stat`s are not made twice). None when a sub cannot be listed as a folder."""
+        digest = hashlib.sha256()
+        for sub in subs:
+            try:
+                fd = self._dir_fd(sub)
+            except OSError:  # missing, a link, not a folder: `list` says what it is
+                self._scans.clear()
+                return None
+            try:
+                self._scans[sub] = scan = _scan(fd)
+            finally:
+                os.close(fd)
+            digest.update("".join([f"{sub}\0\n", *(f"{name}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n"
+                                                   for name, st in scan)]).encode("utf-8", "surrogateescape"))
+        return digest.hexdigest()
 
     def open(self, entry: Entry) -> BinaryIO:
         sub, _, name = entry.name.rpartition("/")
@@ -207,6 +239,10 @@ class ObjectDrops:
             return False
         except Exception as exc:  # noqa: BLE001 - botocore's errors are not OSErrors
             raise OSError(f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+    def fingerprint(self, subs: list[str]) -> None:
+        """None: a prefix is listed whole by each `list` (see `LocalDrops.fingerprint`)."""
+        return None
 
     def list(self, sub: str, known: dict | None = None) -> list[Entry]:
         """As `LocalDrops.list`: the objects ``known`` holds with their size and mtime are left out."""
