@@ -1,11 +1,13 @@
 """Where a folder source's files are dropped: a local folder, or a prefix on S3-compatible storage.
 
-Both stores answer the same two questions with literal names (no glob, no regex: a file
+Both stores answer the same questions with literal names (no glob, no regex: a file
 called ``reads_[1].csv`` is that file and only it):
 
 - ``list(sub, known)``: the entries directly under ``sub`` with their type, size and mtime,
   read without following anything, but the files ``known`` already holds unchanged;
-- ``open(entry)``: a binary stream on that very entry, or ``Refused``.
+- ``open(entry)``: a binary stream on that very entry, or ``Refused``;
+- ``fingerprint(subs)``: one digest of what ``list`` would see under ``subs`` (None on object
+  storage), by which a folder left whole is recognised (`vigie.sources.base.LISTED`).
 
 Locally, only regular files inside the folder are read. Everything is opened relative to a
 descriptor of the folder with ``O_NOFOLLOW``: a symbolic link (to ``/proc/self/environ`` or
