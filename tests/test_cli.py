@@ -105,6 +105,31 @@ def test_a_reversed_validity_exits_2_naming_the_reference(estate: Path) -> None:
     assert code == 0, err
 
 
+_SQUARE = [[4.8, 45.7], [4.9, 45.7], [4.9, 45.8], [4.8, 45.7]]
+
+
+@pytest.mark.parametrize("perimeter", [
+    "a polygon", {"type": "Point", "coordinates": [4.8, 45.7]}, {"type": "Polygon"},
+    {"type": "Polygon", "coordinates": []}, {"type": "Polygon", "coordinates": [_SQUARE[:3]]},
+    {"type": "Polygon", "coordinates": [_SQUARE, "ring"]}, {"type": "Polygon", "coordinates": [[*_SQUARE[:3], [4.8]]]},
+    {"type": "Polygon", "coordinates": [[*_SQUARE[:3], [4.8, "45.7"]]]}, {"type": "Polygon", "coordinates": [[*_SQUARE[:3], "4.8"]]},
+])
+def test_a_perimeter_that_is_not_a_polygon_of_points_is_refused_naming_the_entry(tmp_path: Path, perimeter) -> None:  # noqa: ANN001
+    import json
+
+    from vigie.config import ConfigError
+    from vigie.register import read_register
+
+    entry = {"authorisation_ref": "AP-DRONE-1", "device_class": "DRONE", "valid_from": "2026-01-01T00:00:00+01:00",
+             "valid_to": "2026-12-31T00:00:00+01:00", "purposes": ["DR_ORDER"]}
+    path = tmp_path / "authorisations.json"
+    path.write_text(json.dumps([entry | {"perimeter": {"type": "Polygon", "coordinates": [_SQUARE, _SQUARE[::-1]]}}]))
+    assert json.loads(read_register(path)[0]["perimeter"])["coordinates"][1] == _SQUARE[::-1]  # holes kept
+    path.write_text(json.dumps([entry, entry | {"authorisation_ref": "AP-DRONE-2", "perimeter": perimeter}]))
+    with pytest.raises(ConfigError, match=r"entry 2 \(AP-DRONE-2\): key 'perimeter': not a GeoJSON Polygon"):
+        read_register(path)
+
+
 def test_a_bad_port_is_a_configuration_error_on_one_line_before_anything_is_pulled(estate: Path) -> None:
     """Issue #13: it used to pass validation and fail mid-run with a traceback."""
     config = estate / "vigie.yml"

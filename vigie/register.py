@@ -39,16 +39,26 @@ def _polygon(entry: dict, where: str) -> dict | None:
     if perimeter is None:
         return None
     rings = perimeter.get("coordinates") if isinstance(perimeter, dict) else None
-    ok = (
-        perimeter.get("type") == "Polygon" if isinstance(perimeter, dict) else False
-    ) and isinstance(rings, list) and rings and all(
-        isinstance(ring, list) and len(ring) >= 4
-        and all(isinstance(p, list) and len(p) >= 2 and all(isinstance(c, (int, float)) for c in p[:2]) for p in ring)
-        for ring in rings
-    )
+    ok = (isinstance(perimeter, dict) and perimeter.get("type") == "Polygon" and isinstance(rings, list) and rings
+          and all(_ring(ring) for ring in rings))
     if not ok:
         raise ConfigError(f"{where}: key 'perimeter': not a GeoJSON Polygon of (longitude, latitude) rings")
     return perimeter
+
+
+_NUMBER = (int, float)
+
+
+def _ring(ring: object) -> bool:
+    """Four points or more, each a list whose first two items are numbers. A plain loop: a
+    generator per point made the check most of reading a large register (15 590 drone
+    perimeters at 5 M events: 0.41 s of 1.04 s)."""
+    if not isinstance(ring, list) or len(ring) < 4:
+        return False
+    for p in ring:
+        if not isinstance(p, list) or len(p) < 2 or not isinstance(p[0], _NUMBER) or not isinstance(p[1], _NUMBER):
+            return False
+    return True
 
 
 def read_register(path: Path) -> list[dict]:
