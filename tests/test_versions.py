@@ -117,3 +117,27 @@ def test_a_vms_row_changed_in_place_shows_its_latest_pull(estate: Path) -> None:
     assert pull_with("yesterday", "2026-05-01T00:00:00") == ([], [("deleted_at: 'yesterday' is not a date",)])
     assert pull_with("2026-05-01T10:00:00", "2026-05-01T10:00:01") == (
         [(datetime(2026, 5, 1, 10, 0, tzinfo=timezone.utc),)], [])
+
+
+def test_a_register_entry_that_did_not_change_keeps_its_version_and_its_perimeter_text(tmp_path: Path) -> None:
+    """A perimeter is stored as the register's reading wrote it (its JSON, spaced as Python's
+    `json.dumps`): a later version of the file compares each entry with that text, so an
+    entry whose perimeter did not change gets no new version, whatever else changed."""
+    from vigie import db
+    from vigie.register import load_register
+
+    square = [[4.8, 45.7], [4.9, 45.7], [4.9, 45.8], [4.8, 45.7]]
+    drone = {"authorisation_ref": "AP-D", "device_class": "DRONE", "holder": "Préfecture", "valid_from": "2026-01-01T00:00:00+01:00",
+             "valid_to": "2026-12-31T00:00:00+01:00", "purposes": ["DR1", "DR2"], "retention_days": 30,
+             "perimeter": {"type": "Polygon", "coordinates": [square]}}
+    vp = drone | {"authorisation_ref": "AP-V", "device_class": "VP", "purposes": ["VP05"], "perimeter": None}
+    path = tmp_path / "authorisations.json"
+    with db.writer(tmp_path / "w.duckdb") as con:
+        path.write_text(json.dumps([drone, vp], indent=1))
+        first = load_register(con, path, datetime.now(timezone.utc))
+        path.write_text(json.dumps([drone, vp | {"retention_days": 15}]))
+        second = load_register(con, path, datetime.now(timezone.utc))
+        rows = con.execute("SELECT authorisation_ref, batch_id, CAST(perimeter AS VARCHAR), purposes, holder "
+                           "FROM authorisations ORDER BY ALL").fetchall()
+    assert rows == [("AP-D", first, json.dumps(drone["perimeter"]), ["DR1", "DR2"], "Préfecture"),
+                    ("AP-V", first, None, ["VP05"], "Préfecture"), ("AP-V", second, None, ["VP05"], "Préfecture")]

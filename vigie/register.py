@@ -118,9 +118,13 @@ def load_register(con: duckdb.DuckDBPyConnection, path: Path, now: datetime) -> 
     batch_id = db.next_batch_id(con)
     con.execute("BEGIN")
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _register (entry JSON)")
+        # The perimeter (its text as `read_register` wrote it) beside the entry, not inside it,
+        # where it was escaped and read back out: what follows the reading took 0.80 -> 0.52 s
+        # for the 5 M estate's register (15 590 perimeters), 2.6 -> 2.3 s at 20 M.
+        con.execute("CREATE OR REPLACE TEMP TABLE _register (entry JSON, perimeter VARCHAR)")
         if entries:
-            db.insert_rows(con, "_register", [[json.dumps(e)] for e in entries])
+            db.insert_rows(con, "_register", [[json.dumps({k: v for k, v in e.items() if k != "perimeter"}),
+                                               e["perimeter"]] for e in entries])
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE _incoming AS SELECT
@@ -129,7 +133,7 @@ def load_register(con: duckdb.DuckDBPyConnection, path: Path, now: datetime) -> 
                 (entry ->> 'valid_to')::TIMESTAMPTZ AS valid_to,
                 CAST(entry -> 'purposes' AS VARCHAR[]) AS purposes,
                 (entry ->> 'retention_days')::INTEGER AS retention_days,
-                (entry ->> 'perimeter')::JSON AS perimeter, false AS removed, entry ->> 'location' AS location
+                perimeter::JSON AS perimeter, false AS removed, entry ->> 'location' AS location
             FROM _register"""
         )
         # A version is written only when the entry differs from the current one.
