@@ -34,6 +34,8 @@ def test_bench_measures_every_step_and_writes_results(tmp_path: Path) -> None:
         for step in steps:
             assert size[step]["wall_s"] > 0 and size[step]["rows_per_s"] > 0 and size[step]["peak_rss_mb"] > 0
     assert results["sizes"][1]["first_run"]["wall_s"] == results["first_run"]["wall_s"]
+    assert all(0 < size["first_run"]["manifest_s"] < size["first_run"]["wall_s"] for size in results["sizes"])
+    assert results["sizes"][1]["first_run"]["manifest_share"] == results["first_run"]["manifest_share"]
     # Both deltas really were new data: the warehouse loaded them; the second the same at each size.
     assert [size["delta_same"]["rows"] for size in results["sizes"]] == [30, 30]
     import duckdb

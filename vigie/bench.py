@@ -360,7 +360,8 @@ def main() -> int:
         per_size.append(bench(n, root))
     # The last size is the primary one: its steps keep the top-level keys of one-size runs.
     results = per_size[-1] | {"machine": machine, "sizes": [
-        {"n_events": r["n_events"]} | {k: {f: r[k][f] for f in ("wall_s", "rows", "rows_per_s", "peak_rss_mb", "runs_s")
+        {"n_events": r["n_events"]} | {k: {f: r[k][f] for f in ("wall_s", "rows", "rows_per_s", "peak_rss_mb", "runs_s",
+                                                                 "manifest_s", "manifest_share")
                                            if f in r[k]} for k in STEPS} for r in per_size]}
     (root / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     for r in per_size:
