@@ -50,9 +50,9 @@ _NUMBER = (int, float)
 
 
 def _ring(ring: object) -> bool:
-    """Four points or more, each a list whose first two items are numbers. A plain loop: a
-    generator per point made the check most of reading a large register (15 590 drone
-    perimeters at 5 M events: 0.41 s of 1.04 s)."""
+    """Four points or more, each a list whose first two items are numbers. A plain loop: with
+    a generator per point, reading the 20 M estate's register (62 554 perimeters) took 3.74 s
+    instead of 2.95 s."""
     if not isinstance(ring, list) or len(ring) < 4:
         return False
     for p in ring:
