@@ -65,39 +65,78 @@ def _size(path: Path) -> float:
         return float("inf")
 
 
+def _joinable(data: bytes, max_line_bytes: int) -> bool:
+    """Whether the line reader reads ``data`` joined to other files' lines as it reads it
+    alone: not with a carriage return (a line end to DuckDB), a byte-order mark (dropped at a
+    file's start), or a line of half the limit or more (DuckDB cuts the one past its limit
+    where its buffers happen to end, so the lines after it would depend on the files before).
+    Landing leaves none of them in a drop folder's files (`vigie.sources.text_files`)."""
+    half = max_line_bytes // 2
+    return not (b"\r" in data or data.startswith(_BOM) or (
+        len(data) >= half and max(map(len, data.split(b"\n"))) >= half))
+
+
+class Joiner:
+    """Write the lines of files, one after the other, to ``into``: each file's ending with a
+    line feed as the line reader reads it (a last line without one is still a line). ``parts``
+    holds (name, its first line in ``into``) for each file added that has lines, ``taken`` the
+    paths of the files added (an empty one has no part: nothing to read). A line never spans
+    two files, so a line DuckDB rejects in ``into`` is the same line of one file. ``into`` is
+    made at the first line written."""
+
+    def __init__(self, into: Path, max_line_bytes: int) -> None:
+        self.path, self.max_line_bytes = into, max_line_bytes
+        self.parts: list[tuple[str, int]] = []
+        self.taken: set[str] = set()
+        self._out = None
+        self._next = 1
+
+    def add(self, name: str, path: Path, data: bytes) -> bool:
+        """Add the file ``name`` landed at ``path``, whose bytes are ``data``; False when it
+        is to be read by itself (`_joinable`)."""
+        if not _joinable(data, self.max_line_bytes):
+            return False
+        self.taken.add(str(path))
+        if not data:
+            return True
+        if self._out is None:
+            self._out = open(self.path, "wb")  # noqa: SIM115 - closed by close()
+        self._out.write(data)
+        n = data.count(b"\n")
+        if not data.endswith(b"\n"):
+            self._out.write(b"\n")
+            n += 1
+        self.parts.append((name, self._next))
+        self._next += n
+        return True
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
 def _join(files: list[tuple[str, Path]], into: Path, max_line_bytes: int) -> tuple[list[tuple[str, int]], list]:
-    """Write the lines of ``files`` to ``into``, each file's ending with a line feed as the
-    line reader reads it (a last line without one is still a line). Return (name, its first
-    line in ``into``) for each file joined that has lines, and the files left to be read by
-    themselves: those the reader would read otherwise than as lines ended by LF, with a
-    carriage return (a line end to DuckDB), a byte-order mark (dropped at a file's start),
-    or a line of half the limit or more (DuckDB cuts the one past its limit where its buffers
-    happen to end, so the lines after it would depend on the files before). Landing leaves
-    none of them in a drop folder's files (`vigie.sources.text_files`). A line never spans
-    two files, so a line DuckDB rejects in ``into`` is the same line of one file."""
-    parts, alone, first = [], [], 1
-    with open(into, "wb") as out:
+    """Join ``files`` into ``into`` (`Joiner`); return its parts and the files left to be
+    read by themselves."""
+    joiner, alone = Joiner(into, max_line_bytes), []
+    try:
         for name, path in files:
             with open(path, "rb") as f:
                 data = f.read()
-            if not data:
-                continue
-            if b"\r" in data or data.startswith(_BOM) or (
-                    len(data) >= max_line_bytes // 2 and max(map(len, data.split(b"\n"))) >= max_line_bytes // 2):
+            if not joiner.add(name, path, data):
                 alone.append((name, path))
-                continue
-            out.write(data)
-            n = data.count(b"\n")
-            if not data.endswith(b"\n"):
-                out.write(b"\n")
-                n += 1
-            parts.append((name, first))
-            first += n
-    return parts, alone
+    finally:
+        joiner.close()
+    return joiner.parts, alone
 
 
 def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str, Path]],
-               max_line_bytes: int = MAX_LINE_BYTES, line_errors: list[tuple[str, int, str]] = ()) -> None:
+               max_line_bytes: int = MAX_LINE_BYTES, line_errors: list[tuple[str, int, str]] = (),
+               joined: Joiner | None = None) -> None:
     """Create TEMP ``table(file, line, text, error)`` from ``files`` = [(name, landed path)].
 
     ``line_errors`` = [(name, line, reason)]: lines already known to be unreadable (found
@@ -110,7 +149,9 @@ def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str
 
     When every line could be read (the usual case) ``table`` is a view over the lines as
     DuckDB read them, numbered from their position: no copy of the text. Many small files are
-    read as one joined file (`_join`), each line named back to its file and line.
+    read as one joined file (`_join`), each line named back to its file and line; ``joined``,
+    files already joined while they were landed (`vigie.sources.base`), closed: those of
+    ``files`` it took are read there.
     """
     drop_lines(con, table)
     if not files:
@@ -119,27 +160,35 @@ def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str
     # What DuckDB reads → the files' names: (path, name, the name's first line in the path).
     con.execute("CREATE TEMP TABLE _file_names (path VARCHAR, name VARCHAR, first_line BIGINT)")
     alone = list({str(p): (name, p) for name, p in files}.values())  # each path once
+    landed = []  # [path, name, first line] of the files joined while landed
+    if joined is not None and joined.taken:
+        alone = [(name, p) for name, p in alone if str(p) not in joined.taken]
+        landed = [[str(joined.path), name, first] for name, first in joined.parts]
     small = [(name, p) for name, p in alone if _size(p) <= JOIN_FILE_BYTES]
-    joined, parts = None, []
+    here, parts = None, []
     if len(small) >= JOIN_FILES:
         # Beside the first small file, on the warehouse's disk; removed once read.
-        joined = small[0][1].with_name(f".joined-{os.getpid()}-{table}")
+        here = small[0][1].with_name(f".joined-{os.getpid()}-{table}")
         try:
-            parts, odd = _join(small, joined, max_line_bytes)
+            parts, odd = _join(small, here, max_line_bytes)
         except BaseException:
-            joined.unlink(missing_ok=True)
+            here.unlink(missing_ok=True)
             raise
         taken = {str(p) for _, p in small} - {str(p) for _, p in odd}
         alone = [(name, p) for name, p in alone if str(p) not in taken]
         if not parts:
-            joined.unlink()
-            joined = None
-    insert_rows(con, "_file_names", [[str(joined), name, first] for name, first in parts] +
+            here.unlink(missing_ok=True)
+            here = None
+    insert_rows(con, "_file_names", landed + [[str(here), name, first] for name, first in parts] +
                 [[str(p), name, 1] for name, p in alone])
-    paths = ([str(joined)] if joined else []) + [str(p) for _, p in alone]
+    paths = ([str(joined.path)] if landed else []) + ([str(here)] if here else []) + [str(p) for _, p in alone]
+    if not paths:  # every file empty, so joined and left out: DuckDB's reader refuses an empty list
+        con.execute("DROP TABLE _file_names")
+        con.execute(f"CREATE TEMP TABLE {table} (file VARCHAR, line BIGINT, text VARCHAR, error VARCHAR)")
+        return
     # Each physical line to the file it came from: in a joined file, the last one starting at
     # or before it (an ASOF join); else the file read by itself (an equality join, cheaper).
-    named = ("ASOF JOIN _file_names n ON n.path = p.filename AND n.first_line <= p.line" if joined else
+    named = ("ASOF JOIN _file_names n ON n.path = p.filename AND n.first_line <= p.line" if landed or here else
              "JOIN _file_names n ON n.path = p.filename")
     try:
         con.execute(
@@ -151,8 +200,8 @@ def load_lines(con: duckdb.DuckDBPyConnection, table: str, files: list[tuple[str
             [paths, _NO_DELIM, max_line_bytes, max_line_bytes],
         )
     finally:
-        if joined is not None:
-            joined.unlink(missing_ok=True)
+        if here is not None:
+            here.unlink(missing_ok=True)
     # rowid is insertion order, and a file's lines arrive together and in order: a line read
     # is numbered from its file's first rowid, with no sort of the lines.
     con.execute("CREATE TEMP TABLE _file_start AS SELECT filename, min(rowid) AS first_row FROM _lines_raw GROUP BY ALL")
@@ -261,7 +310,7 @@ def _scratch(con: duckdb.DuckDBPyConnection, stream, create: bool = True) -> Non
 
 
 def stage(con: duckdb.DuckDBPyConnection, stream, files: list[tuple[str, Path]], table: str,  # noqa: ANN001
-          *, temp: bool = True, line_errors: list[tuple[str, int, str]] = ()) -> int:
+          *, temp: bool = True, line_errors: list[tuple[str, int, str]] = (), joined: Joiner | None = None) -> int:
     """Stage one stream's landed ``files`` into ``table`` and check its contract; return its rows.
 
     ``table`` holds ``ord`` (delivery order: files in name order, then lines), the stream's
@@ -269,12 +318,13 @@ def stage(con: duckdb.DuckDBPyConnection, stream, files: list[tuple[str, Path]],
     expectation of its suite that it breaks, for a person. The check is computed as the rows
     are staged, so the batch is not copied once more for it. ``temp``: not written to the
     warehouse file (Great Expectations, which needs a real table in ``main``, sets it False).
+    ``joined``: files joined while landed (`load_lines`).
     """
     with bulk_flush(con, STAGE_FLUSH):
         if stream.scratch:
             _scratch_by_file(con, stream, files, line_errors)
         else:
-            load_lines(con, "lines", files, stream.max_line_bytes, line_errors)
+            load_lines(con, "lines", files, stream.max_line_bytes, line_errors, joined)
             # Numbered without sorting every row: a file's rank, then its line.
             con.execute("CREATE OR REPLACE TEMP TABLE _file_order AS "
                         "SELECT file, row_number() OVER (ORDER BY file) AS file_no FROM (SELECT DISTINCT file FROM lines)")
