@@ -254,6 +254,78 @@ def test_unreadable_file_is_reported_whole(tmp_path: Path) -> None:
     assert pull.unreadable[0].reason.startswith("a symbolic link: not followed")
 
 
+
+def test_many_small_files_are_joined_as_they_land_and_staged_as_each_read_alone(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder's many small files: the pull writes their lines to one file as it lands them
+    (`Pull.joined`), and staging reads that file once, every line keeping its file, number,
+    text and error as when each file is read by itself. What the line reader reads otherwise
+    (a CR, a byte-order mark, a NUL: a readable copy) and a big file are read by themselves.
+    The joined file is no landed file, and is gone once staged. The drift check's headers come
+    from the first lines landing read, the same as read from the files."""
+    import dataclasses
+
+    import duckdb
+
+    from vigie import db, drift, pipeline, staging
+
+    tracks = tmp_path / "drones" / "tracks"
+    tracks.mkdir(parents=True)
+    header, point = b"t,lat,lon,alt_m\n", b"2026-01-14T18:20:00+01:00,45.75,4.85,80\n"
+    # (each file's bytes its own: the same bytes under another name are a duplicate, not landed)
+    bodies = {f"fl-{i:03d}.csv": header + point * (i % 4) + b"#%d\n" % i for i in range(staging.JOIN_FILES + 3)}
+    alone = {  # read by themselves
+        "fl-crlf.csv": (header + point).replace(b"\n", b"\r\n"),
+        "fl-bom.csv": b"\xef\xbb\xbf" + header + point,
+        "fl-nul.csv": header + point.replace(b"45", b"4\x005"),
+        "fl-big.csv": header + point * (staging.JOIN_FILE_BYTES // len(point) + 1),
+    }
+    bodies |= alone | {
+        "fl-empty.csv": b"",
+        "fl-latin1.csv": header + point.replace(b"80", b"\xe980"),
+        "fl-no-lf.csv": header + point + point.rstrip(b"\n"),
+        "fl-other-header.csv": b"t,lat,lon\n" + point,
+        "fl-long-header.csv": b"t," + b"x" * 600 + b"\n" + point,
+        "fl-bad-line.csv": header + b"not a point\n" + point,
+    }
+    for name, body in bodies.items():
+        (tracks / name).write_bytes(body)
+    connector = DroneFiles(DroneFilesSource(name="d", kind="drone_files", path=tmp_path / "drones", settle_seconds=0),
+                           settings=None)
+    pull = connector.pull(None, tmp_path / "b")
+    joined = pull.joined["tracks"]
+    name_of = {str(f.readable): f.name.removeprefix("tracks/") for f in pull.files}
+    assert sorted(name_of[p] for p in joined.taken) == sorted(set(bodies) - set(alone))
+    assert {name for name, _ in joined.parts} == {f"tracks/{n}" for n, body in bodies.items() if body and n not in alone}
+    assert joined.path.exists() and joined.path not in [f.path for f in pull.files]
+
+    def staged(*, as_landed: bool) -> list[tuple]:
+        con = duckdb.connect()
+        db.migrate(con)
+        if as_landed:
+            (stream, table, n), = pipeline._stage(con, connector, pull, for_gx=False)
+        else:
+            with monkeypatch.context() as m:
+                m.setattr(staging, "JOIN_FILES", 1 << 30)  # every file read by itself
+                table = "one_by_one"
+                n = staging.stage(con, connector.streams[1], [(f.name, f.readable) for f in pull.files], table,
+                                  line_errors=[(f.name, k, why) for f in pull.files for k, why in f.line_errors])
+        rows = con.execute(f"SELECT * FROM {table} ORDER BY ord").fetchall()
+        assert len(rows) == n
+        return rows
+
+    rows = staged(as_landed=True)
+    assert not joined.path.exists()  # staged, then removed
+    assert rows == staged(as_landed=False)
+    assert {r[1] for r in rows} == {f"tracks/{n}" for n, body in bodies.items() if body.count(b"\n") > 1 or n == "fl-no-lf.csv"}
+    assert sorted(p.name for p in (tmp_path / "b" / "tracks").iterdir()) == sorted(
+        {f.path.name for f in pull.files} | {f.readable.name for f in pull.files})  # the landed files, and no other
+
+    landed = {f.name: f for f in pull.files}
+    assert landed["tracks/fl-001.csv"].first_line == header and landed["tracks/fl-long-header.csv"].first_line is None
+    assert drift._headers(pull.files) == drift._headers([dataclasses.replace(f, first_line=None) for f in pull.files])
+    assert set(drift._headers(pull.files)) >= {("t", "lat", "lon", "alt_m"), ("t", "lat", "lon"), ("t", "x" * 600)}
+
 def _vms(tmp_path: Path) -> tuple[Path, VmsSql]:
     db_path = tmp_path / "vms.sqlite"
     db_path.write_bytes((SAMPLES / "vms.sqlite").read_bytes())

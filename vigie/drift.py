@@ -184,21 +184,31 @@ def _table_changes(table: str, accepted: dict, observed: dict) -> list[str]:
 def _headers(files: list) -> dict[tuple, str]:
     """Each distinct header of these landed CSV files → the first file (in name order) with it."""
     out: dict[tuple, str] = {}
+    parsed: dict[bytes, tuple | None] = {}  # a header's bytes → its names (most files share one)
     for f in sorted(files, key=lambda f: f.name):
-        try:
-            with open(f.path, "rb") as fh:
-                first = fh.readline(1 << 16)
-        except OSError:
-            continue  # an unreadable file is the file checks' business
-        text = first.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
-        if not text.strip():
-            continue
-        try:  # a stray CR or a broken quote in the header: the header is no shape, its line is quarantined
-            names = tuple(next(csv.reader([text]), []))
-        except csv.Error:
-            continue
-        out.setdefault(names, f.name)
+        first = f.first_line  # as landing read it, when it kept it
+        if first is None:
+            try:
+                with open(f.path, "rb") as fh:
+                    first = fh.readline(1 << 16)
+            except OSError:
+                continue  # an unreadable file is the file checks' business
+        if first not in parsed:
+            parsed[first] = _header_names(first)
+        if parsed[first] is not None:
+            out.setdefault(parsed[first], f.name)
     return out
+
+
+def _header_names(first: bytes) -> tuple | None:
+    """The column names of a CSV file whose first line is ``first``; None when it is no header."""
+    text = first.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
+    if not text.strip():
+        return None
+    try:  # a stray CR or a broken quote in the header: the header is no shape, its line is quarantined
+        return tuple(next(csv.reader([text]), []))
+    except csv.Error:
+        return None
 
 
 def _csv_changes(stream: str, accepted: dict, headers: dict[tuple, str]) -> tuple[list[str], list[list]]:

@@ -419,6 +419,7 @@ def _load(con: duckdb.DuckDBPyConnection, settings, p: _Pulling, outcome: tuple,
         rep.error = without_credentials(f"source '{source.name}': {type(exc).__name__}: {exc}")
         _fail(con, rep, traceback.format_exc())
     finally:
+        pulled.remove_joined()  # when staging did not reach them
         prior.drop()
         for _, table, _ in staged:
             con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -462,5 +463,11 @@ def _stage(con: duckdb.DuckDBPyConnection, connector, pulled, for_gx: bool) -> l
         line_errors = [(f.name, line, why) for f in mine for line, why in f.line_errors]
         # For GX in the main schema: its column reflection ignores schemas on DuckDB.
         table = "staging_" + stream.suite.replace(".", "_")
-        out.append((stream, table, stage(con, stream, files, table, temp=not for_gx, line_errors=line_errors)))
+        joined = pulled.joined.get(stream.name)
+        try:
+            out.append((stream, table, stage(con, stream, files, table, temp=not for_gx, line_errors=line_errors,
+                                             joined=joined)))
+        finally:
+            if joined is not None:
+                joined.remove()
     return out
