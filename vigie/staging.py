@@ -48,7 +48,7 @@ MAX_LINE_BYTES = 8 << 20
 
 # Many small files are read by DuckDB as one: joined into a file of their lines (`_join`),
 # which Python writes faster than DuckDB opens them. DuckDB spends about 125 µs on each file
-# it opens: the 22 808 drone track files of the 5 M estate (4 KB each) took 2.8-3.0 s to read,
+# it opens: the 22 808 drone track files of the 5 M estate (1 KB each) took 2.8-3.0 s to read,
 # against 0.83-0.91 s to join them and read the joined file. Joining copies the bytes once
 # more and holds one file in memory, which pays for small files only: files of
 # JOIN_FILE_BYTES or less are joined when there are JOIN_FILES of them or more; the others
