@@ -254,7 +254,6 @@ def test_unreadable_file_is_reported_whole(tmp_path: Path) -> None:
     assert pull.unreadable[0].reason.startswith("a symbolic link: not followed")
 
 
-
 def test_many_small_files_are_joined_as_they_land_and_staged_as_each_read_alone(tmp_path: Path,
                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder's many small files: the pull writes their lines to one file as it lands them
@@ -325,6 +324,7 @@ def test_many_small_files_are_joined_as_they_land_and_staged_as_each_read_alone(
     assert landed["tracks/fl-001.csv"].first_line == header and landed["tracks/fl-long-header.csv"].first_line is None
     assert drift._headers(pull.files) == drift._headers([dataclasses.replace(f, first_line=None) for f in pull.files])
     assert set(drift._headers(pull.files)) >= {("t", "lat", "lon", "alt_m"), ("t", "lat", "lon"), ("t", "x" * 600)}
+
 
 def _vms(tmp_path: Path) -> tuple[Path, VmsSql]:
     db_path = tmp_path / "vms.sqlite"

@@ -114,7 +114,6 @@ def test_files_with_a_carriage_return_or_a_byte_order_mark_are_read_by_themselve
     assert parts == [("a.csv", 1)] and alone == [("c.csv", tmp_path / "c.csv")]
 
 
-
 def test_many_empty_files_give_no_line_not_an_error(tmp_path: Path) -> None:
     """Joined, empty files leave nothing for DuckDB's reader, which refuses an empty list of
     files: a batch of many empty files failed its source."""
@@ -131,6 +130,7 @@ def test_many_empty_files_give_no_line_not_an_error(tmp_path: Path) -> None:
     load_lines(con, "lines", [*files, ("one.csv", tmp_path / "one.csv")])
     assert con.execute("SELECT file, line, text FROM lines").fetchall() == [("one.csv", 1, "1")]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name for name, _ in files] + ["one.csv"])
+
 
 def test_csv_fields_split_in_sql_keep_empty_and_quoted_fields(tmp_path: Path) -> None:
     from vigie.sources.csv_lines import csv_staging
