@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -45,6 +45,28 @@ def test_day_limits_are_exact_hours_across_dst(con) -> None:
 def test_iso_keeps_milliseconds_only_when_there_are_some(con) -> None:
     assert con.execute("SELECT vg_iso(TIMESTAMPTZ '2026-02-07 08:27:50.675Z'), vg_iso(TIMESTAMPTZ '2026-02-07 08:27:50Z')"
                        ).fetchone() == ("2026-02-07T08:27:50.675Z", "2026-02-07T08:27:50Z")
+
+
+def test_iso_is_the_utc_clock_of_the_instant_in_any_session_time_zone(con) -> None:
+    """vg_iso reads an instant's UTC wall clock from its microseconds: the same text as
+    Python's, before 1970 and after, on a connection in another time zone too; infinity has
+    no text (NULL, as before)."""
+    micros = [0, 1, 999, 1000, 675000, 999999, 1_000_000, -1, -1000, -675_000, -626_018_399_877_000,
+              1_774_747_800_000_000, 1_792_278_000_123_456, 253_402_300_799_999_999]
+
+    def expected(us: int) -> str:
+        t = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)
+        frac = "" if t.microsecond == 0 else (f".{t.microsecond // 1000:03d}" if t.microsecond % 1000 == 0
+                                               else f".{t.microsecond:06d}")
+        return t.strftime("%Y-%m-%dT%H:%M:%S") + frac + "Z"
+    other = con.cursor()
+    other.execute("SET TimeZone = 'America/Sao_Paulo'")
+    for c in (con, other):
+        got = [r[0] for r in c.execute("SELECT vg_iso(make_timestamptz(u)) FROM unnest(?::BIGINT[]) AS t(u) "
+                                       "ORDER BY u", [micros]).fetchall()]
+        assert got == [expected(u) for u in sorted(micros)]
+        assert c.execute("SELECT vg_iso('infinity'::TIMESTAMPTZ), vg_iso('-infinity'::TIMESTAMPTZ), "
+                         "vg_iso(NULL::TIMESTAMPTZ)").fetchone() == (None, None, None)
 
 
 def test_known_at_reproduces_findings_after_late_events_and_changed_holds(tmp_path: Path) -> None:
