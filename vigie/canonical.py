@@ -138,7 +138,7 @@ def merge(con: duckdb.DuckDBPyConnection, stream: Stream, staging: str, source: 
     # far apart), and the zone maps on `ord` are what prune each query of the sealing's spans
     # to its rows. Loaded unsorted, a 5 M first load's merges were not surely quicker (two
     # pairs of runs disagreed) and its sealing took 0.4-1.5 s more (twenty-eighth session; the
-    # bench's 20 M sealing 28.2 s unsorted, 23.7 s sorted in the session before).
+    # bench's 20 M sealing 28.2 s unsorted, 19.5 s sorted, in two runs of that session).
     def load(rows: str) -> str:
         return (f"INSERT INTO {stream.table} BY NAME SELECT $source AS source, $batch AS batch_id, {loaded_cols} "
                 f"FROM {rows} ORDER BY ord")
