@@ -333,6 +333,47 @@ def test_bodycam_pages_staged_a_slice_at_a_time_give_the_same_rows(tmp_path: Pat
                                             "pages.jsonl:5", "seq:4"]
 
 
+def test_flights_staged_a_slice_at_a_time_give_the_same_rows_and_shape(tmp_path: Path, monkeypatch) -> None:
+    """Long flight lines are staged, checked and observed for drift a few MB at a time
+    (`Stream.sliced`): with every line counted long and each line a slice of its own, the
+    staged rows, their reasons and typed values, and the shape drift sees are those of one
+    statement over all of them, across two files."""
+    from vigie import drift, staging
+
+    first = [_flight(), _flight(flight_id="FL-2", audio_recorded="no"), '{"flight_id": "FL-9", "revision": ', "",
+             _flight(flight_id="FL-3", consultations=[{"event_id": f"c-{i}", "at": "2026-03-15T09:12:00+01:00",
+                                                       "by": "P", "justification": "J", "recipient": "R"}
+                                                      for i in range(40)]),
+             json.dumps(["not", "an", "object"])]
+    second = [_flight(flight_id="FL-4", recordings=[{"recording_id": "r", "interior": "yes", "deleted_at": None}]),
+              _flight(flight_id="FL-5", facial_recognition=True, extra={"new": 1})]
+
+    def staged(sub: str) -> tuple[list[tuple], tuple]:
+        folder = tmp_path / sub
+        folder.mkdir()
+        (folder / "a.jsonl").write_text("\n".join(first) + "\n")
+        (folder / "b.jsonl").write_text("\n".join(second) + "\n")
+        con = duckdb.connect()
+        db._configure(con)
+        db.migrate(con)
+        stage(con, FLIGHTS, [("a.jsonl", folder / "a.jsonl"), ("b.jsonl", folder / "b.jsonl")], "staged")
+        rows = con.execute(f"SELECT ord, location, reason, {FLIGHTS.typed_sql} FROM staged ORDER BY ord").fetchall()
+        shape = drift._json_changes(con, "s", FLIGHTS, "staged", drift.CONTRACT[FLIGHTS.suite][1])
+        return rows, shape
+
+    whole = staged("whole")
+    monkeypatch.setattr(staging, "SLICE_BYTES", 1)  # every line long, every line a slice
+    sliced = staged("sliced")
+    assert sliced == whole
+    rows, shape = whole
+    assert [(loc, reason) for _, loc, reason, *_ in rows] == [
+        ("a.jsonl:1", None), ("a.jsonl:2", 'audio_recorded: "no" is not a boolean'), ("a.jsonl:3", "not valid JSON"),
+        ("a.jsonl:5", None), ("a.jsonl:6", "not a JSON object"),
+        ("b.jsonl:1", 'recordings[0].interior: "yes" is not a boolean'), ("b.jsonl:2", None)]
+    assert len(json.loads(rows[3][-1])) == 40  # FL-3's consultations, typed from the staged lists
+    assert shape[0] == ["flights: field 'extra' is new"]
+
+
 def test_vms_recordings_in_order_and_holds_released_after_set(tmp_path: Path) -> None:
     """sources.md: a recording ending before it starts, or a release before (or without) its
     hold, is quarantined; the same instant is in order (naive columns are UTC)."""

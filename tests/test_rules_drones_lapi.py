@@ -150,3 +150,55 @@ def test_lapi_queries(found) -> None:
     assert {s for c, s in found if c == "PUR-01"} >= {"q-pur1", "q-case"}
     assert ("PUR-02", "q-pur2") in found
     assert found[("LOG-08", "q-nouser")]["detail"] == "query does not say who"
+
+
+def _big_flights(path, prefix: str, flights: int, consultations: int) -> None:  # noqa: ANN001
+    """``flights`` lines of ``consultations`` consultations each (46 KB for 300); the first
+    consultation of each flight says nobody (LOG-08)."""
+    import json
+
+    with open(path, "w") as f:
+        for i in range(flights):
+            fid = f"{prefix}-{i:04d}"
+            f.write(json.dumps({
+                "flight_id": fid, "revision": 1, "drone_id": "F-HDRQ", "unit": "DDSP 69", "pilot": "PN-1",
+                "authorisation_ref": "AP-69-2026-001", "purpose": "DR6", "takeoff_at": "2026-04-14T18:19:30+02:00",
+                "landing_at": "2026-04-14T18:44:30+02:00", "audio_recorded": False, "facial_recognition": False,
+                "recordings": [{"recording_id": f"{fid}-r1", "interior": False, "deleted_at": "2026-04-15T22:06:05+02:00"}],
+                "consultations": [{"event_id": f"{fid}-c{k}", "at": "2026-04-16T14:44:58+02:00", "by": None if k == 0 else "PN-2",
+                                   "justification": "SIGNAL_JUD", "recipient": "Parquet de Villefranche"}
+                                  for k in range(consultations)]}) + "\n")
+
+
+def test_flights_of_hundreds_of_consultations_load_under_a_small_memory_cap(tmp_path) -> None:  # noqa: ANN001
+    """Flights of 300 consultations are lines of 46 KB. DuckDB's JSON functions and the
+    contract's checks of each element hold a whole vector of 2 048 lines at once: 500 such
+    flights (23 MB) failed the drone source at a 512 MB cap, in staging (and 1 000 at the
+    default 1 GB), at every run. Staged a slice at a time, their lists taken out once while
+    staged and read by the rules without a cast to JSON[], they load, a second delivery
+    re-evaluates incrementally, every consultation is counted, and the chain verifies."""
+    import duckdb
+
+    from tests.conftest import copy_samples, vigie, with_closed_port
+
+    estate = with_closed_port(copy_samples(tmp_path))
+    config, cap = str(estate / "vigie.yml"), {"VIGIE_DUCKDB_MEMORY_LIMIT": "512MB"}
+    as_of = (estate / "as_of.txt").read_text().strip()
+    _big_flights(estate / "drones" / "flights" / "2026-04-big.jsonl", "FL-BIG", 500, 300)
+    vigie("run", "--config", config, "--source", "drones-69", "--as-of", as_of, env=cap, check=True)
+    _big_flights(estate / "drones" / "flights" / "2026-04-more.jsonl", "FL-MORE", 100, 300)
+    again = vigie("run", "--config", config, "--source", "drones-69", "--as-of", as_of, env=cap, check=True)
+    assert "incremental" in again.stdout
+    vigie("verify", "--config", config, env=cap, check=True)
+    con = duckdb.connect(str(estate / "var" / "warehouse.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT status, count(*) FROM batches WHERE source = 'drones-69' GROUP BY ALL").fetchall() == [
+            ("loaded", 2)]
+        (n,) = con.execute("SELECT count(*) FROM drone_flights, unnest(json_extract(consultations, '$[*]')) "
+                           "WHERE starts_with(flight_id, 'FL-BIG') OR starts_with(flight_id, 'FL-MORE')").fetchone()
+        assert n == 600 * 300
+        nobody = {s for (s,) in con.execute("SELECT subject_id FROM run_findings WHERE rule_code = 'LOG-08' "
+                                            "AND subject_id LIKE 'FL-%-c0'").fetchall()}
+        assert nobody == {f"FL-BIG-{i:04d}-c0" for i in range(500)} | {f"FL-MORE-{i:04d}-c0" for i in range(100)}
+    finally:
+        con.close()

@@ -43,6 +43,7 @@ from pathlib import Path
 import duckdb
 
 from vigie.canonical import PriorRows, first_delivery
+from vigie.staging import ord_spans
 from vigie.sources.drone_files import TRACK_HEADER
 from vigie.sources.lapi_files import QUERY_HEADER, READ_HEADER
 
@@ -242,6 +243,9 @@ def _json_changes(con: duckdb.DuckDBPyConnection, source: str, stream, table: st
     required: list[str] = accepted["required"]
     readable = f"(SELECT * FROM {table} s WHERE s.parse_error IS NULL AND s.j IS NOT NULL)"
     typed = _type_columns(con, stream, table)
+    # A stream of long JSON lines is observed a slice at a time, as it was staged (each
+    # parse holds a whole vector of rows); the tallies add up across slices.
+    spans = ord_spans(con, table) if stream.sliced else None
     # The batch's new rows are those whose shape counts (below). Where the merge finds the
     # batch's rows in the warehouse anyway (`PriorRows`: keys loaded as text), each row is
     # marked new or not in the same pass that observes them all: a second pass over the new
@@ -252,9 +256,9 @@ def _json_changes(con: duckdb.DuckDBPyConnection, source: str, stream, table: st
     if found:
         marked = (f"(SELECT *, NOT EXISTS (SELECT 1 FROM {found} c WHERE {same}) AS {_NEW} FROM {table} s "
                   "WHERE s.parse_error IS NULL AND s.j IS NOT NULL)")
-        (seen, parents, present), new = _observe(con, marked, {}, fields, typed, split=True)
+        (seen, parents, present), new = _observe(con, marked, {}, fields, typed, split=True, spans=spans)
     else:
-        seen, parents, present = _observe(con, readable, {}, fields, typed)
+        seen, parents, present = _observe(con, readable, {}, fields, typed, spans=spans)
     if _conforms(fields, required, seen, parents, present):
         # No readable row strays from the accepted shape, so neither can the new ones: which
         # rows are new (below) is a lookup of the batch's keys in a table that grows with the
@@ -270,7 +274,7 @@ def _json_changes(con: duckdb.DuckDBPyConnection, source: str, stream, table: st
     elif not first:
         rows = (f"(SELECT * FROM {table} s WHERE s.parse_error IS NULL AND s.j IS NOT NULL AND NOT EXISTS "
                 f"(SELECT 1 FROM main.{stream.table} c WHERE c.source = $source AND {same}))")
-        seen, parents, _ = _observe(con, rows, {"source": source}, fields, typed)
+        seen, parents, _ = _observe(con, rows, {"source": source}, fields, typed, spans=spans)
     kind = stream.row_kind
     added = [p for p in seen if p not in fields]
     gone = [p for p in required if p not in seen and parents.get(_parent(p), 0) > 0]
@@ -324,7 +328,8 @@ _NEW = "_vg_new"  # the column of ``rows_sql`` that marks a row new, for `_obser
 
 
 def _observe(con: duckdb.DuckDBPyConnection, rows_sql: str, params: dict, fields: dict,  # noqa: PLR0913
-             type_columns: dict[str, str] | None = None, split: bool = False):  # noqa: ANN202
+             type_columns: dict[str, str] | None = None, split: bool = False,
+             spans: list[tuple[int, int]] | None = None):  # noqa: ANN202
     """Across the batch's readable objects: each path seen → its type families (null is none),
     each parent (``''``, ``device.``, ``recordings[].``) → how many objects it has, and each
     (parent, key) → in how many of the parent's objects it is a key (by parent, not by joined
@@ -332,7 +337,8 @@ def _observe(con: duckdb.DuckDBPyConnection, rows_sql: str, params: dict, fields
     One parse per row for its keys, one more for the types of the paths that no staging
     column of ``type_columns`` holds (none of the contracts' fields), grouped by signature:
     a few distinct rows come back. With ``split``: these three for every row, and the same
-    for the rows whose column ``_vg_new`` is true, from the same pass."""
+    for the rows whose column ``_vg_new`` is true, from the same pass. ``spans``: (first, last)
+    ``ord`` of each slice of the rows to observe one after the other (`staging.ord_spans`)."""
     objects = [p for p, t in fields.items() if _O in t and "." not in p and _PLAIN.match(p)
                and any(q.startswith(p + ".") for q in fields)]
     lists = [p for p, t in fields.items() if _A in t and "." not in p and _PLAIN.match(p)
@@ -347,8 +353,11 @@ def _observe(con: duckdb.DuckDBPyConnection, rows_sql: str, params: dict, fields
     type_list = ", ".join(columns[p] if p in columns else f"_pt[{parsed.index(p) + 1}]" for p in typed)
     parse_paths = ", ".join(f"'$.{p}'" for p in parsed)
     parse = f", json_type(j, [{parse_paths}]) AS _pt" if parsed else ""
-    rows = con.execute(f"""SELECT json_keys(j, [{key_paths}]) AS k, [{type_list}]::VARCHAR[] AS t, {flag} AS f, count(*)
-                           FROM (SELECT *{parse} FROM {rows_sql}) GROUP BY ALL""", params).fetchall()
+    parts = [f"(SELECT * FROM {rows_sql} WHERE ord BETWEEN {int(lo)} AND {int(hi)})" for lo, hi in spans] \
+        if spans is not None else [rows_sql]
+    rows = [r for part in parts for r in con.execute(
+        f"""SELECT json_keys(j, [{key_paths}]) AS k, [{type_list}]::VARCHAR[] AS t, {flag} AS f, count(*)
+            FROM (SELECT *{parse} FROM {part}) GROUP BY ALL""", params).fetchall()]
     for keys, types, is_new, n in rows:
         for seen, parents, present in (every, new) if is_new else (every,):
             parents[""] = parents.get("", 0) + n
@@ -356,11 +365,12 @@ def _observe(con: duckdb.DuckDBPyConnection, rows_sql: str, params: dict, fields
     for lst in lists:
         sub = [p[len(lst) + 3:] for p in fields if p.startswith(lst + "[].") and _PLAIN.match(p[len(lst) + 3:])]
         type_paths = ", ".join(f"'$.{p}'" for p in sub) or "'$'"
-        rows = con.execute(f"""
+        # (json_extract of '[*]', not a cast to JSON[]: see drone_consultations in subjects.sql)
+        rows = [r for part in parts for r in con.execute(f"""
             SELECT json_keys(x) AS k, json_type(x, [{type_paths}]) AS t, f, count(*) FROM (
-                SELECT unnest(CAST(json_extract(j, '$.{lst}') AS JSON[])) AS x, {flag} AS f FROM {rows_sql}
+                SELECT unnest(json_extract(j, '$.{lst}[*]')) AS x, {flag} AS f FROM {part}
                 WHERE json_type(j, '$.{lst}') = 'ARRAY')
-            WHERE json_type(x) = 'OBJECT' GROUP BY ALL""", params).fetchall()
+            WHERE json_type(x) = 'OBJECT' GROUP BY ALL""", params).fetchall()]
         for keys, types, is_new, n in rows:
             for seen, parents, present in (every, new) if is_new else (every,):
                 parents[lst + "[]."] = parents.get(lst + "[].", 0) + n

@@ -309,6 +309,51 @@ def _scratch(con: duckdb.DuckDBPyConnection, stream, create: bool = True) -> Non
     con.execute("DROP TABLE _slices")
 
 
+def _long_lines(con: duckdb.DuckDBPyConnection, rows: str, text: str) -> bool:
+    """Whether a vector of ``rows`` (2 048 of them, DuckDB's unit of work) can hold more than
+    SLICE_BYTES of ``text``: then statements that parse them go a slice at a time."""
+    (longest,) = con.execute(f"SELECT coalesce(max(strlen({text})), 0) FROM {rows}").fetchone()
+    return longest * 2048 > SLICE_BYTES
+
+
+def _byte_slices(text: str, order: str) -> str:
+    """SQL of each row's slice number, rows in ``order``: about SLICE_BYTES of ``text`` a slice."""
+    return f"(sum(coalesce(strlen({text}), 0)) OVER (ORDER BY {order}) - 1) // {SLICE_BYTES}"
+
+
+def ord_spans(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[int, int]] | None:
+    """(first, last) ``ord`` of each slice of a staging ``table`` whose lines are long (about
+    SLICE_BYTES of ``raw`` text to a slice, in order), else None (all at once): for
+    statements over a stream's lines that must not hold a whole vector of them (`Stream.sliced`)."""
+    if not _long_lines(con, table, "raw"):
+        return None
+    return con.execute(f"SELECT min(ord), max(ord) FROM (SELECT ord, {_byte_slices('raw', 'ord')} AS k "
+                       f"FROM {table}) GROUP BY k ORDER BY 1").fetchall()
+
+
+def _stage_by_slice(con: duckdb.DuckDBPyConnection, table: str, temp: bool, checked: str) -> None:
+    """Create ``table`` from ``checked`` (the staging and contract SQL over ``lines``), run on
+    a slice of the lines at a time where they are long (`_long_lines`). DuckDB's JSON
+    functions and the contract's checks of each list element hold a whole vector of lines at
+    once: 2 048 drone flights of 46 KB (300 consultations each) took staging past its 1 GB
+    cap. The lines are then copied once, grouped by slice, so that each slice's statement
+    reads only its own."""
+    create = f"CREATE OR REPLACE {'TEMP TABLE' if temp else 'TABLE'} {table} AS {checked}"
+    if not _long_lines(con, "lines", "text"):
+        con.execute(create)
+        return
+    # numbered 0, 1, ... without gaps: a line longer than a slice leaves one in the quotients
+    con.execute("CREATE OR REPLACE TEMP TABLE _sliced AS SELECT * EXCLUDE (k), dense_rank() OVER (ORDER BY k) - 1 AS slice "
+                f"FROM (SELECT *, {_byte_slices('text', 'file, line')} AS k FROM lines) ORDER BY slice")
+    drop_lines(con, "lines")
+    (slices,) = con.execute("SELECT coalesce(max(slice) + 1, 0) FROM _sliced").fetchone()
+    for k in range(max(slices, 1)):  # an empty slice 0 still makes the table
+        con.execute(f"CREATE OR REPLACE TEMP VIEW lines AS SELECT file, line, text, error FROM _sliced WHERE slice = {k}")
+        con.execute(create if k == 0 else f"INSERT INTO {table} {checked}")
+    con.execute("DROP VIEW lines")
+    con.execute("DROP TABLE _sliced")
+
+
 def stage(con: duckdb.DuckDBPyConnection, stream, files: list[tuple[str, Path]], table: str,  # noqa: ANN001
           *, temp: bool = True, line_errors: list[tuple[str, int, str]] = (), joined: Joiner | None = None) -> int:
     """Stage one stream's landed ``files`` into ``table`` and check its contract; return its rows.
@@ -328,12 +373,13 @@ def stage(con: duckdb.DuckDBPyConnection, stream, files: list[tuple[str, Path]],
             # Numbered without sorting every row: a file's rank, then its line.
             con.execute("CREATE OR REPLACE TEMP TABLE _file_order AS "
                         "SELECT file, row_number() OVER (ORDER BY file) AS file_no FROM (SELECT DISTINCT file FROM lines)")
-        con.execute(
-            f"CREATE OR REPLACE {'TEMP TABLE' if temp else 'TABLE'} {table} AS "
-            f"SELECT *, {reason_sql(stream.suite)} AS reason FROM ("
-            f"  SELECT o.file_no * 1000000000000 + s.line AS ord, s.* "
-            f"  FROM ({stream.staging_sql}) s JOIN _file_order o USING (file))"
-        )
+        checked = (f"SELECT *, {reason_sql(stream.suite)} AS reason FROM ("
+                   f"  SELECT o.file_no * 1000000000000 + s.line AS ord, s.* "
+                   f"  FROM ({stream.staging_sql}) s JOIN _file_order o USING (file))")
+        if stream.sliced:
+            _stage_by_slice(con, table, temp, checked)
+        else:
+            con.execute(f"CREATE OR REPLACE {'TEMP TABLE' if temp else 'TABLE'} {table} AS {checked}")
         drop_lines(con, "lines")  # free their memory now
         for name in ["_file_order", *(name for name, _ in stream.scratch)]:
             con.execute(f"DROP TABLE {name}")

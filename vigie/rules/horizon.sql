@@ -26,11 +26,12 @@ FROM (
            landing_at + vg_hours(vg_limit('drone_interior_hours', as_of)) + vg_hours(grace_hours) + INTERVAL 1 MICROSECOND])
     FROM main.drone_flights
     UNION ALL
-    SELECT f.source, f.flight_id, CAST(r ->> 'deleted_at' AS TIMESTAMPTZ)
-    FROM main.drone_flights f, unnest(CAST(f.recordings AS JSON[])) AS u(r)
+    -- (a flight's lists unnested in the select list: see drone_consultations in subjects.sql)
+    SELECT source, flight_id, CAST(r ->> 'deleted_at' AS TIMESTAMPTZ)
+    FROM (SELECT source, flight_id, unnest(json_extract(recordings, '$[*]')) AS r FROM main.drone_flights)
     UNION ALL
-    SELECT f.source, f.flight_id, CAST(c ->> 'at' AS TIMESTAMPTZ)
-    FROM main.drone_flights f, unnest(CAST(f.consultations AS JSON[])) AS u(c)
+    SELECT source, flight_id, CAST(c ->> 'at' AS TIMESTAMPTZ)
+    FROM (SELECT source, flight_id, unnest(json_extract(consultations, '$[*]')) AS c FROM main.drone_flights)
     UNION ALL
     SELECT source, read_id, unnest([read_at, deleted_at]) FROM main.lapi_reads
     UNION ALL

@@ -85,20 +85,21 @@ SUBJECTS = """
     UNION ALL SELECT source, 'event', event_id FROM main.bodycam_events
     UNION ALL SELECT source, 'flight', flight_id FROM main.drone_flights
     UNION ALL SELECT source, 'recording', r ->> 'recording_id'
-              FROM main.drone_flights, unnest(CAST(recordings AS JSON[])) AS u(r)
+              FROM (SELECT source, unnest(json_extract(recordings, '$[*]')) AS r FROM main.drone_flights)
     UNION ALL SELECT source, 'consultation', c ->> 'event_id'
-              FROM main.drone_flights, unnest(CAST(consultations AS JSON[])) AS u(c)
+              FROM (SELECT source, unnest(json_extract(consultations, '$[*]')) AS c FROM main.drone_flights)
     UNION ALL SELECT source, 'read', read_id FROM main.lapi_reads
     UNION ALL SELECT source, 'query', event_id FROM main.lapi_queries
 """
 
 # The ids that rules match across drone flights: a flight shares a scope with every flight
-# holding one of its recording or consultation ids.
+# holding one of its recording or consultation ids. (A flight's lists are unnested in the
+# select list, with json_extract: see drone_consultations in subjects.sql.)
 DRONE_IDS = """
     SELECT DISTINCT source, flight_id, 'recording' AS type, r ->> 'recording_id' AS id
-    FROM main.drone_flights, unnest(CAST(recordings AS JSON[])) AS u(r)
+    FROM (SELECT source, flight_id, unnest(json_extract(recordings, '$[*]')) AS r FROM main.drone_flights)
     UNION SELECT DISTINCT source, flight_id, 'consultation', c ->> 'event_id'
-    FROM main.drone_flights, unnest(CAST(consultations AS JSON[])) AS u(c)
+    FROM (SELECT source, flight_id, unnest(json_extract(consultations, '$[*]')) AS c FROM main.drone_flights)
 """
 
 SCRATCH = "vigie_incremental"

@@ -153,23 +153,35 @@ CREATE OR REPLACE MACRO bodycam_consultations(as_of, known_at) AS TABLE
 CREATE OR REPLACE MACRO drone_known_flights(as_of, known_at) AS TABLE
     SELECT * FROM main.drone_flights_at(known_at) WHERE takeoff_at <= as_of;
 
+-- (A flight's lists unnested in the select list, read with json_extract: see drone_consultations.)
 CREATE OR REPLACE MACRO drone_recordings(as_of, known_at) AS TABLE
-    SELECT f.source, f.flight_id, f.drone_id, f.unit, f.landing_at,
+    SELECT source, flight_id, drone_id, unit, landing_at,
            r ->> 'recording_id' AS recording_id, CAST(r -> '$.interior' AS BOOLEAN) AS interior,
            CASE WHEN CAST(r ->> 'deleted_at' AS TIMESTAMPTZ) <= as_of THEN CAST(r ->> 'deleted_at' AS TIMESTAMPTZ) END AS deleted
-    FROM drone_known_flights(as_of, known_at) f, unnest(CAST(f.recordings AS JSON[])) AS u(r)
-    WHERE f.landing_at <= as_of;
+    FROM (SELECT f.source, f.flight_id, f.drone_id, f.unit, f.landing_at, unnest(json_extract(f.recordings, '$[*]')) AS r
+          FROM drone_known_flights(as_of, known_at) f WHERE f.landing_at <= as_of);
 
 -- Drone consultations are immutable audit events: every one received in any revision of the
 -- flight counts, and a re-delivery with other content keeps the first received.
+-- A flight's lists are unnested in the select list, the flight's columns chosen first, never
+-- joined laterally (`FROM drone_flights f, unnest(...)`): DuckDB then carried each flight's
+-- whole lists beside every element, to this window, which holds its rows (1 000 flights of
+-- 300 consultations, lists of 46 KB: 7.8 GB where 1 GB is the cap), or to a DISTINCT (500
+-- such flights past a 512 MB cap). And they are read with `json_extract(list, '$[*]')`,
+-- never CAST(list AS JSON[]), which holds every parsed list of a vector at once. Both give a
+-- loaded flight's elements alike (the contract makes them objects; they differ on null).
 CREATE OR REPLACE MACRO drone_consultations(as_of, known_at) AS TABLE
     SELECT * FROM (
-        SELECT f.source, f.flight_id, f.drone_id, f.unit,
-               c ->> 'event_id' AS event_id, CAST(c ->> 'at' AS TIMESTAMPTZ) AS consulted_at,
-               c ->> 'by' AS consulted_by, c ->> 'justification' AS justification
-        FROM main.drone_flights f, unnest(CAST(f.consultations AS JSON[])) WITH ORDINALITY AS u(c, i)
-        WHERE f.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at))
-        QUALIFY row_number() OVER (PARTITION BY f.source, c ->> 'event_id' ORDER BY f.batch_id, f.ord, u.i) = 1)
+        SELECT source, flight_id, drone_id, unit, event_id, consulted_at, consulted_by, justification FROM (
+            SELECT source, flight_id, drone_id, unit, batch_id, ord, i,
+                   c ->> 'event_id' AS event_id, CAST(c ->> 'at' AS TIMESTAMPTZ) AS consulted_at,
+                   c ->> 'by' AS consulted_by, c ->> 'justification' AS justification
+            FROM (SELECT source, flight_id, drone_id, unit, batch_id, ord, unnest(l) AS c, unnest(range(1, len(l) + 1)) AS i
+                  FROM (SELECT f.source, f.flight_id, f.drone_id, f.unit, f.batch_id, f.ord,
+                               json_extract(f.consultations, '$[*]') AS l
+                        FROM main.drone_flights f
+                        WHERE f.batch_id IN (SELECT batch_id FROM main.known_batch_ids(known_at)))))
+        QUALIFY row_number() OVER (PARTITION BY source, event_id ORDER BY batch_id, ord, i) = 1)
     WHERE consulted_at <= as_of;
 
 -- LAPI (lapi_files): reads as last corrected, queries, both by as_of. A read may be kept one

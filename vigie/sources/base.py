@@ -98,6 +98,9 @@ class Stream:
     # (temp table, SELECT) made in order before staging_sql, filled slice by slice; a table
     # named `_slice...` holds the current slice's rows only (vigie/staging.py)
     scratch: tuple[tuple[str, str], ...] = ()
+    # Staged and checked a slice of lines at a time (vigie/staging.py), for lines that can be
+    # long JSON: the memory of a statement is then bounded by the slice, not by 2 048 lines.
+    sliced: bool = False
     max_line_bytes: int = MAX_LINE_BYTES  # a longer line is quarantined as too long to read
     # Folder sources: a file whose bytes were already received under another name is one
     # duplicate, not read again. False where a delivery's name itself counts (LAPI reads: the
