@@ -335,7 +335,7 @@ def _stage_by_slice(con: duckdb.DuckDBPyConnection, table: str, temp: bool, chec
     """Create ``table`` from ``checked`` (the staging and contract SQL over ``lines``), run on
     a slice of the lines at a time where they are long (`_long_lines`). DuckDB's JSON
     functions and the contract's checks of each list element hold a whole vector of lines at
-    once: 2 048 drone flights of 46 KB (300 consultations each) took staging past its 1 GB
+    once: 1 000 drone flights of 46 KB (300 consultations each) took staging past its 1 GB
     cap. The lines are then copied once, grouped by slice, so that each slice's statement
     reads only its own."""
     create = f"CREATE OR REPLACE {'TEMP TABLE' if temp else 'TABLE'} {table} AS {checked}"
